@@ -1,0 +1,66 @@
+/**
+ * Public shape of the hardened TIFF/COG reader (implementation in this folder).
+ */
+import type { Grid, Window } from '../../raster/grid.js';
+import type { ByteSource } from '../byte-source.js';
+
+export type SampleType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+export type SampleArray =
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
+/** Safety limits; every refusal names the option that raises the limit. */
+export interface ReaderLimits {
+  /** Max IFDs walked (images + overviews). Default 64. */
+  maxIfds: number;
+  /** Max width*height*samples of one image. Default 2^31 (≈ a 46k x 46k single band). Option: --max-pixels. */
+  maxPixels: number;
+  /** Max bytes of one decoded tile/strip. Default 256 MiB. */
+  maxTileBytes: number;
+  /** Max bytes one window read may allocate. Default 4 GiB. Option: --max-memory. */
+  maxWindowBytes: number;
+}
+
+export interface TiffImageInfo {
+  readonly index: number;
+  readonly width: number;
+  readonly height: number;
+  readonly samplesPerPixel: number;
+  readonly sampleType: SampleType;
+  readonly planarConfiguration: 1 | 2;
+  /** Tile size; for stripped files tileWidth = width and tileHeight = rowsPerStrip. */
+  readonly tileWidth: number;
+  readonly tileHeight: number;
+  readonly tiled: boolean;
+  /** 'none' | 'deflate' | 'lzw' | 'zstd' | 'packbits' | ... (names as GDAL prints them, lower case). */
+  readonly compression: string;
+  readonly predictor: 1 | 2 | 3;
+  readonly littleEndian: boolean;
+  /** GDAL_NODATA tag value, or null. */
+  readonly nodata: number | null;
+  /** Georeferencing, or null when the file has none (e.g. OSCD labels). */
+  readonly grid: Grid | null;
+  /** Band descriptions from GDAL metadata (e.g. "B2"), null where absent; length = samplesPerPixel. */
+  readonly bandDescriptions: (string | null)[];
+  /** Per-band scale/offset from GDAL metadata, null where absent. */
+  readonly bandScales: (number | null)[];
+  readonly bandOffsets: (number | null)[];
+  /** true for reduced-resolution images (overviews). */
+  readonly isOverview: boolean;
+}
+
+export interface TiffImage extends TiffImageInfo {
+  /**
+   * Decode the pixels of `window` (default: whole image) for the given 0-based samples (default: all).
+   * Reads only the tiles/strips that intersect the window. Returns one array per requested sample,
+   * row-major, window.width * window.height values, in the file's sample type.
+   */
+  readWindow(window?: Window, samples?: number[]): Promise<SampleArray[]>;
+}
+
+export interface TiffFile {
+  readonly source: ByteSource;
+  readonly bigTiff: boolean;
+  /** images[0] is full resolution; further entries are overviews/other IFDs in file order (masks skipped). */
+  readonly images: TiffImage[];
+  close(): Promise<void>;
+}
