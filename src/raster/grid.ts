@@ -178,3 +178,13 @@ export function sameGrid(a: Grid, b: Grid, tolPixels = 1e-3): boolean {
   }
   return true;
 }
+
+/**
+ * The "CRS" of rasters that are not georeferenced (e.g. OMBRIA PNG patches): pixel coordinates with an assumed
+ * pixel size. Such grids get areas (from the assumed size) but no GeoJSON and no GeoKeys.
+ */
+export const PIXEL_CRS: Crs = { epsg: 0 };
+
+export function isGeoreferenced(crs: Crs): boolean {
+  return crs.epsg !== 0;
+}

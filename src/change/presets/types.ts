@@ -1,0 +1,78 @@
+/**
+ * What a change preset is: a named recipe from reflectance bands of two dates to a class map. Pure.
+ */
+import type { BandName } from '../../indices/bands.js';
+import type { BandArrays } from '../../indices/registry.js';
+
+/** Class value for pixels without valid data on either date. */
+export const NODATA_CLASS = 255;
+/** Class value for "no change" (or "not water" for the single-date water map). */
+export const NO_CHANGE = 0;
+
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva';
+
+export interface PresetOptions {
+  method?: ChangeMethod;
+  /** Overrides the preset's main threshold. */
+  threshold?: number;
+  /** Bands for CVA / generic change (default: the preset's choice). */
+  cvaBands?: BandName[];
+}
+
+export interface ThresholdUsed {
+  /** What it separates, e.g. "burned (dNBR)". */
+  name: string;
+  value: number;
+  /** Where the number comes from: "Otsu (1979) on dNBR of valid pixels", "USGS (Key & Benson 2006)", "user --threshold". */
+  source: string;
+}
+
+export interface ContinuousProduct {
+  /** File stem, e.g. "dnbr". */
+  name: string;
+  description: string;
+  values: Float32Array;
+}
+
+export interface ChangeClass {
+  value: number;
+  name: string;
+  description: string;
+}
+
+export interface PresetInput {
+  width: number;
+  height: number;
+  /** Reflectance before the event (absent for single-date presets). */
+  before?: BandArrays;
+  after: BandArrays;
+  /** 1 = valid on both dates after masking. */
+  valid: Uint8Array;
+  options: PresetOptions;
+}
+
+export interface PresetResult {
+  /** uint8 class map: 0 no change, 1..n classes, 255 nodata. */
+  classes: Uint8Array;
+  products: ContinuousProduct[];
+  thresholds: ThresholdUsed[];
+  method: ChangeMethod;
+  /** Human-readable account of the computation, for summary.json and the report. */
+  formula: string;
+  notes: string[];
+}
+
+export interface Preset {
+  readonly name: string;
+  readonly title: string;
+  readonly description: string;
+  /** True when only the after scene is needed (water map). */
+  readonly singleDate: boolean;
+  readonly methods: readonly ChangeMethod[];
+  readonly defaultMethod: ChangeMethod;
+  /** Class values with names, including 0 (no change); 255 is nodata. */
+  readonly classes: readonly ChangeClass[];
+  /** Pick the bands to use from what the scenes offer; throws MissingBandError naming the alternatives. */
+  chooseBands(available: ReadonlySet<BandName>, opts: PresetOptions): BandName[];
+  run(input: PresetInput): PresetResult;
+}

@@ -1,0 +1,45 @@
+/**
+ * Vegetation loss and gain from the NDVI difference. Pure.
+ */
+import { getIndex } from '../../indices/registry.js';
+import { difference } from '../../indices/normalized-difference.js';
+import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
+import type { Preset, PresetInput, PresetResult } from './types.js';
+
+export const vegetation: Preset = {
+  name: 'vegetation',
+  title: 'Vegetation loss and gain (ΔNDVI)',
+  description: 'Change of NDVI between the dates: a large drop is vegetation loss (clearing, fire, harvest), a rise is gain.',
+  singleDate: false,
+  methods: ['threshold', 'otsu'],
+  defaultMethod: 'threshold',
+  classes: [
+    { value: 0, name: 'no vegetation change', description: '|ΔNDVI| below the threshold' },
+    { value: 1, name: 'vegetation loss', description: 'ΔNDVI ≤ −threshold' },
+    { value: 2, name: 'vegetation gain', description: 'ΔNDVI ≥ threshold' },
+  ],
+  chooseBands(available) {
+    return firstAvailable('vegetation', available, [['B04', 'B08']]);
+  },
+  run(input: PresetInput): PresetResult {
+    const before = requireBefore('vegetation', input.before);
+    const ndvi = getIndex('NDVI')!;
+    const notes: string[] = [];
+    const d = maskProduct(difference(ndvi.compute(input.after), ndvi.compute(before)), input.valid);
+    const method = input.options.method ?? this.defaultMethod;
+    const magnitude = new Float32Array(d.length);
+    for (let i = 0; i < d.length; i++) magnitude[i] = Math.abs(d[i]!);
+    const t = chooseThreshold({
+      name: '|ΔNDVI|', method, options: input.options, values: magnitude, valid: input.valid,
+      fixed: 0.2, fixedSource: 'conventional |ΔNDVI| ≥ 0.2 (tune per scene; see docs/presets.md)', notes,
+    });
+    const classes = new Uint8Array(d.length);
+    for (let i = 0; i < d.length; i++) classes[i] = d[i]! <= -t.value ? 1 : d[i]! >= t.value ? 2 : 0;
+    applyNodata(classes, input.valid);
+    return {
+      classes, method, thresholds: [t], notes,
+      formula: `NDVI = ${ndvi.formula}; ΔNDVI = NDVI_after − NDVI_before; loss where ΔNDVI ≤ −${t.value.toFixed(3)}, gain where ΔNDVI ≥ ${t.value.toFixed(3)}`,
+      products: [{ name: 'dndvi', description: 'NDVI after − before', values: d }],
+    };
+  },
+};

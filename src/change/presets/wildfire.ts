@@ -1,0 +1,70 @@
+/**
+ * Wildfire burn severity from dNBR = NBR_pre − NBR_post (Key & Benson 2006) with the USGS severity classes. Pure.
+ */
+import { getIndex } from '../../indices/registry.js';
+import type { BandName } from '../../indices/bands.js';
+import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
+import type { Preset, PresetInput, PresetResult } from './types.js';
+
+/** USGS/FIREMON dNBR severity breaks (Key & Benson 2006, table as used by UN-SPIDER). */
+export const DNBR_BREAKS = { highRegrowth: -0.25, lowRegrowth: -0.1, low: 0.1, moderateLow: 0.27, moderateHigh: 0.44, high: 0.66 } as const;
+
+/** Severity class of one dNBR value given the burned threshold (≥ it counts as burned, at least "low"). */
+export function severityClass(d: number, burned: number): number {
+  if (d >= burned) {
+    if (d >= DNBR_BREAKS.high) return 4;
+    if (d >= DNBR_BREAKS.moderateHigh) return 3;
+    if (d >= DNBR_BREAKS.moderateLow) return 2;
+    return 1;
+  }
+  if (d < DNBR_BREAKS.highRegrowth) return 6;
+  if (d < DNBR_BREAKS.lowRegrowth) return 5;
+  return 0;
+}
+
+export const wildfire: Preset = {
+  name: 'wildfire',
+  title: 'Wildfire burn severity (dNBR)',
+  description: 'Burn scars and severity from the drop of the Normalized Burn Ratio between before and after the fire.',
+  singleDate: false,
+  methods: ['threshold', 'otsu'],
+  defaultMethod: 'threshold',
+  classes: [
+    { value: 0, name: 'unburned', description: '−0.1 ≤ dNBR < 0.1' },
+    { value: 1, name: 'low severity', description: '0.1 ≤ dNBR < 0.27' },
+    { value: 2, name: 'moderate-low severity', description: '0.27 ≤ dNBR < 0.44' },
+    { value: 3, name: 'moderate-high severity', description: '0.44 ≤ dNBR < 0.66' },
+    { value: 4, name: 'high severity', description: 'dNBR ≥ 0.66' },
+    { value: 5, name: 'enhanced regrowth, low', description: '−0.25 ≤ dNBR < −0.1' },
+    { value: 6, name: 'enhanced regrowth, high', description: 'dNBR < −0.25' },
+  ],
+  chooseBands(available) {
+    return firstAvailable('wildfire', available, [['B08', 'B12'], ['B8A', 'B12']]);
+  },
+  run(input: PresetInput): PresetResult {
+    const before = requireBefore('wildfire', input.before);
+    const [nirBand] = this.chooseBands(new Set(Object.keys(input.after) as BandName[]), input.options);
+    const nbr = getIndex('NBR')!;
+    const notes: string[] = [];
+    const swap = (b: typeof before) => (nirBand === 'B8A' ? { ...b, B08: b.B8A } : b);
+    if (nirBand === 'B8A') notes.push('NBR computed with B8A (narrow NIR, 20 m) because B08 is absent.');
+    const pre = nbr.compute(swap(before));
+    const post = nbr.compute(swap(input.after));
+    const dnbr = new Float32Array(pre.length);
+    for (let i = 0; i < dnbr.length; i++) dnbr[i] = pre[i]! - post[i]!;
+    maskProduct(dnbr, input.valid);
+    const method = input.options.method ?? this.defaultMethod;
+    const t = chooseThreshold({
+      name: 'burned (dNBR)', method, options: input.options, values: dnbr, valid: input.valid,
+      fixed: DNBR_BREAKS.low, fixedSource: 'USGS low-severity break dNBR ≥ 0.1 (Key & Benson 2006)', notes,
+    });
+    const classes = new Uint8Array(dnbr.length);
+    for (let i = 0; i < classes.length; i++) classes[i] = severityClass(dnbr[i]!, t.value);
+    applyNodata(classes, input.valid);
+    return {
+      classes, method, thresholds: [t], notes,
+      formula: `NBR = ${nbr.formula}; dNBR = NBR_pre − NBR_post; burned where dNBR ≥ ${t.value.toFixed(3)}; severity by USGS breaks 0.1/0.27/0.44/0.66, regrowth below −0.1/−0.25`,
+      products: [{ name: 'dnbr', description: 'dNBR = NBR before − NBR after', values: dnbr }],
+    };
+  },
+};

@@ -1,0 +1,74 @@
+/**
+ * `s2change info SRC`: what a file, folder or STAC item holds — bands, sizes, CRS, grid, dtype, nodata, radiometry.
+ */
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { isS2ChangeError } from '../errors.js';
+import { openScene } from '../io/scene.js';
+import { describeTiff, openTiffFile } from '../io/tiff/index.js';
+import { pixelSize } from '../raster/grid.js';
+import { parseList } from './options.js';
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('describe a GeoTIFF, band folder, STAC item or PNG: bands, sizes, CRS, grid, dtype, nodata, radiometry')
+    .argument('<src>', 'file or folder')
+    .option('--bands <list>', 'band names of a multi-band file, in order')
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (src: string, o: { json?: boolean; bands?: string }) => {
+      const result: Record<string, unknown> = { input: src };
+      const isDir = (await stat(src).catch(() => null))?.isDirectory() ?? false;
+      if (!isDir && /\.tiff?$/i.test(src)) {
+        const file = await openTiffFile(src);
+        try {
+          result.tiff = describeTiff(file);
+        } finally {
+          await file.close();
+        }
+      }
+      try {
+        const scene = await openScene(src, { bands: o.bands ? parseList(o.bands) : undefined });
+        try {
+          result.format = scene.format;
+          result.georeferenced = scene.georeferenced;
+          result.provenance = scene.provenance;
+          result.warnings = scene.warnings;
+          result.bands = [...scene.bands.values()].map((b) => ({
+            band: b.name, file: b.href, sample: b.sample + 1, width: b.grid.width, height: b.grid.height,
+            crs: b.grid.crs.epsg ? `EPSG:${b.grid.crs.epsg}` : 'none', pixelSize: pixelSize(b.grid), transform: b.grid.transform,
+            kind: b.kind, radiometry: b.radiometry,
+          }));
+        } finally {
+          await scene.close();
+        }
+      } catch (err) {
+        // A TIFF that is readable but not a Sentinel-2 scene (no band names) is still described above.
+        if (!result.tiff || !isS2ChangeError(err)) throw err;
+        result.sceneProblem = err.message;
+      }
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(renderInfo(result));
+    });
+}
+
+function renderInfo(r: Record<string, unknown>): string {
+  const lines: string[] = [`${r.input}`];
+  const t = r.tiff as Record<string, unknown> | undefined;
+  if (t) {
+    lines.push(`  TIFF: ${JSON.stringify(t, null, 1).replace(/\n\s*/g, ' ')}`);
+  }
+  if (r.format) lines.push(`  scene format: ${r.format}${r.georeferenced ? '' : ' (not georeferenced)'}`);
+  for (const b of (r.bands as Record<string, unknown>[] | undefined) ?? []) {
+    const rad = b.radiometry as { scale: number; offset: number; nodata: number | null; source: string };
+    const ps = b.pixelSize as number[];
+    lines.push(`  ${String(b.band).padEnd(4)} ${b.width}x${b.height} ${b.crs} pixel ${ps.map((v) => Number(v.toPrecision(6))).join('x')}  ` +
+      `reflectance = (DN + ${rad.offset}) × ${rad.scale}, nodata ${rad.nodata}  [${rad.source}]  ${b.file}${Number(b.sample) > 1 || b.kind === 'class' ? ` #${b.sample}` : ''}`);
+  }
+  if (r.sceneProblem) lines.push(`  not usable as a scene as is: ${r.sceneProblem}`);
+  for (const w of (r.warnings as string[] | undefined) ?? []) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The s2change command line. Thin: parses options, calls the pipeline, prints. Logs and progress go to stderr,
+ * `--json` results to stdout. Exit codes: 0 success, 1 data/runtime error, 2 usage error.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { S2ChangeError } from '../errors.js';
+import { PRESETS } from '../change/presets/index.js';
+import { INDICES } from '../indices/registry.js';
+import { registerDetect } from './detect-command.js';
+import { registerDemo } from './demo-command.js';
+import { registerInfo } from './info-command.js';
+import { registerVerify } from './verify-command.js';
+import { registerEval } from './eval-command.js';
+import { VERSION } from '../version.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('s2change')
+    .description('Map what changed between two Sentinel-2 scenes: floods, burn scars, urban growth, vegetation loss, generic change.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  registerDemo(program);
+  registerDetect(program);
+  registerInfo(program);
+  registerEval(program);
+  registerVerify(program);
+
+  program
+    .command('indices')
+    .description('the spectral index catalogue: name, formula, bands, what it measures, reference')
+    .option('--json', 'machine-readable output on stdout')
+    .action((o: { json?: boolean }) => {
+      const rows = INDICES.map(({ name, longName, formula, bands, measures, range, reference }) => ({ name, longName, formula, bands, measures, range, reference }));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ indices: rows }, null, 2)}\n`);
+        return;
+      }
+      for (const r of rows) {
+        process.stdout.write(`${r.name.padEnd(6)} ${r.longName}\n       ${r.formula}   [${r.range.join(', ')}]\n       ${r.measures}\n       ${r.reference}\n\n`);
+      }
+    });
+
+  program
+    .command('presets')
+    .description('the change presets and their classes')
+    .option('--json', 'machine-readable output on stdout')
+    .action((o: { json?: boolean }) => {
+      const rows = PRESETS.map((p) => ({ name: p.name, title: p.title, description: p.description, methods: p.methods, defaultMethod: p.defaultMethod, classes: p.classes }));
+      if (o.json) process.stdout.write(`${JSON.stringify({ presets: rows }, null, 2)}\n`);
+      else for (const r of rows) process.stdout.write(`${r.name.padEnd(11)} ${r.title} (methods: ${r.methods.join(', ')}; default ${r.defaultMethod})\n`);
+    });
+  return program;
+}
+
+/** Run the CLI with `argv`; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and --version end with exit code 0; everything else commander rejects is a usage error.
+    if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return 2;
+  }
+  if (err instanceof S2ChangeError) {
+    process.stderr.write(`s2change: error [${err.code}]: ${err.message}\n`);
+    if (process.env.S2CHANGE_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  process.stderr.write(`s2change: unexpected error: ${e?.message ?? String(err)}\n${e?.stack ?? ''}\n`);
+  return 1;
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

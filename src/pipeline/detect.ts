@@ -1,0 +1,213 @@
+/**
+ * `detect`: two scenes (or one, for the water map) → a class map, continuous products, areas and provenance.
+ * This is the whole-array path: every band of the overlap is held in memory, which is right for chips and
+ * sub-tile areas.
+ */
+import { NothingValidError, UsageError } from '../errors.js';
+import type { BandName } from '../indices/bands.js';
+import type { BandArrays } from '../indices/registry.js';
+import { getPreset } from '../change/presets/index.js';
+import type { Preset, PresetOptions, PresetResult } from '../change/presets/types.js';
+import { NODATA_CLASS } from '../change/presets/types.js';
+import { removeSmallComponents } from '../raster/components.js';
+import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
+import { sclMask } from '../raster/scl-mask.js';
+import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
+import { finestGrid, overlapGrid, readOnGrid } from './align.js';
+
+export interface DetectOptions extends PresetOptions {
+  before?: string;
+  after: string;
+  preset: string;
+  bbox?: Bounds | null;
+  /** Minimum mapping unit in hectares (connected components smaller than this become "no change"). */
+  minAreaHa?: number;
+  /** Band names for multi-band inputs / PNGs, applied to both dates unless beforeBands/afterBands are given. */
+  bands?: string[];
+  beforeBands?: string[];
+  afterBands?: string[];
+  scene?: Omit<SceneOptions, 'bands'>;
+  /** Grow the SCL cloud/shadow mask by this many target pixels (default 2). */
+  cloudBuffer?: number;
+  log?: (msg: string) => void;
+}
+
+export interface ClassArea {
+  value: number;
+  name: string;
+  pixels: number;
+  hectares: number;
+  /** Share of the valid area, %. */
+  percent: number;
+}
+
+export interface DateImage {
+  /** Red, green, blue reflectance for the quicklook (true colour, or false colour when that is all there is). */
+  rgb: [Float32Array, Float32Array, Float32Array] | null;
+  rgbBands: string;
+}
+
+export interface DetectResult {
+  preset: Preset;
+  grid: Grid;
+  result: PresetResult;
+  bandsUsed: BandName[];
+  areas: ClassArea[];
+  validPixels: number;
+  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
+  minMappingUnit: { hectares: number; pixelsRemoved: number } | null;
+  before: DateImage | null;
+  after: DateImage;
+  inputs: { role: 'before' | 'after'; input: string; format: string; provenance: Record<string, unknown>; radiometry: Record<string, string> }[];
+  warnings: string[];
+  georeferenced: boolean;
+}
+
+const TRUE_COLOUR: LayerName[] = ['B04', 'B03', 'B02'];
+const FALSE_COLOUR: LayerName[] = ['B11', 'B08', 'B03'];
+
+/** Run a preset on two scenes. Scenes are opened and closed here. */
+export async function detect(opts: DetectOptions): Promise<DetectResult> {
+  const preset = getPreset(opts.preset);
+  const log = opts.log ?? (() => {});
+  if (!preset.singleDate && !opts.before) {
+    throw new UsageError('missing --before', { input: `--preset ${preset.name}`, expected: 'a before scene', found: 'only --after', fix: 'Pass --before SRC (only --preset water maps a single date)' });
+  }
+  if (opts.method && !preset.methods.includes(opts.method)) {
+    throw new UsageError('method not available for this preset', {
+      input: `--method ${opts.method}`, expected: preset.methods.join(' | '), found: opts.method,
+    });
+  }
+  const after = await openScene(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands });
+  let before: Scene | null = null;
+  try {
+    if (opts.before && !preset.singleDate) before = await openScene(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands });
+    return await detectOnScenes(preset, before, after, opts, log);
+  } finally {
+    await after.close();
+    await before?.close();
+  }
+}
+
+async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene, opts: DetectOptions,
+  log: (m: string) => void): Promise<DetectResult> {
+  const available = new Set<BandName>();
+  for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
+  const bandsUsed = preset.chooseBands(available, opts);
+  const base = before ?? after;
+  const target = overlapGrid(
+    finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
+  );
+  log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
+  const n = target.width * target.height;
+  const warnings: string[] = [...(before?.warnings ?? []), ...after.warnings];
+
+  const readDate = async (scene: Scene, role: string) => {
+    const arrays: BandArrays = {};
+    for (const b of bandsUsed) arrays[b] = await readOnGrid(scene.bands.get(b)!, target);
+    const scl = scene.bands.get('SCL');
+    const sclValues = scl ? await readOnGrid(scl, target) : null;
+    checkRadiometry(arrays, `${role} (${scene.input})`, warnings);
+    return { arrays, sclValues };
+  };
+  const a = await readDate(after, 'after');
+  const b = before ? await readDate(before, 'before') : null;
+
+  // Validity: every used band finite on both dates, and SCL not cloud/shadow/snow/saturated on either.
+  const valid = new Uint8Array(n).fill(1);
+  let nodata = 0;
+  for (const d of [a, b]) {
+    if (!d) continue;
+    for (const arr of Object.values(d.arrays)) for (let i = 0; i < n; i++) if (valid[i] && arr![i] !== arr![i]) { valid[i] = 0; nodata++; }
+  }
+  let cloud = 0;
+  const buffer = opts.cloudBuffer ?? 2;
+  for (const d of [a, b]) {
+    if (!d?.sclValues) continue;
+    const m = sclMask(d.sclValues, target.width, target.height, { dilatePixels: buffer });
+    for (let i = 0; i < n; i++) if (valid[i] && m[i]) { valid[i] = 0; cloud++; }
+  }
+  const validPixels = n - nodata - cloud;
+  if (validPixels === 0) {
+    throw new NothingValidError('no valid pixel left after masking', {
+      input: before ? `${before.input} and ${after.input}` : after.input,
+      expected: 'some pixels with data on both dates and without cloud, shadow or snow',
+      found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${n}`,
+      fix: 'Choose clearer scenes, another --bbox, or check the nodata value',
+    });
+  }
+  if (validPixels < 0.05 * n) warnings.push(`Only ${(100 * validPixels / n).toFixed(1)} % of the area is valid after masking.`);
+
+  const result = preset.run({ width: target.width, height: target.height, before: b?.arrays, after: a.arrays, valid, options: opts });
+  warnings.push(...result.notes);
+
+  let minMappingUnit: DetectResult['minMappingUnit'] = null;
+  if (opts.minAreaHa && opts.minAreaHa > 0) {
+    const mmu = removeSmallComponents(result.classes, target.width, target.height, {
+      minAreaM2: opts.minAreaHa * 10_000, rowAreaM2: (row: number) => pixelAreaM2(target, row),
+      background: [0, NODATA_CLASS], replaceWith: 0,
+    });
+    result.classes.set(mmu.classes);
+    minMappingUnit = { hectares: opts.minAreaHa, pixelsRemoved: mmu.removedPixels };
+  }
+
+  const areas = classAreas(preset, result.classes, target, validPixels);
+  const image = async (scene: Scene, role: string): Promise<DateImage> => {
+    for (const set of [TRUE_COLOUR, FALSE_COLOUR]) {
+      if (set.every((l) => scene.bands.has(l))) {
+        const rgb = await Promise.all(set.map((l) => readOnGrid(scene.bands.get(l)!, target))) as DateImage['rgb'];
+        return { rgb, rgbBands: set.join(',') };
+      }
+    }
+    log(`no RGB bands for the ${role} quicklook`);
+    return { rgb: null, rgbBands: '' };
+  };
+  const describe = (scene: Scene, role: 'before' | 'after') => ({
+    role, input: scene.input, format: scene.format, provenance: scene.provenance,
+    radiometry: Object.fromEntries([...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL')
+      .map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
+  });
+  return {
+    preset, grid: target, result, bandsUsed, areas, validPixels,
+    maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud }, minMappingUnit,
+    before: before ? await image(before, 'before') : null,
+    after: await image(after, 'after'),
+    inputs: [...(before ? [describe(before, 'before')] : []), describe(after, 'after')],
+    warnings,
+    georeferenced: after.georeferenced && (before?.georeferenced ?? true),
+  };
+}
+
+/** Pixels and hectares per class over the valid area (areas from the grid, metric even for EPSG:4326). */
+export function classAreas(preset: Preset, classes: Uint8Array, grid: Grid, validPixels: number): ClassArea[] {
+  const pixels = new Float64Array(256);
+  const m2 = new Float64Array(256);
+  for (let r = 0; r < grid.height; r++) {
+    const a = pixelAreaM2(grid, r);
+    const row = r * grid.width;
+    for (let c = 0; c < grid.width; c++) {
+      const v = classes[row + c]!;
+      pixels[v]!++;
+      m2[v]! += a;
+    }
+  }
+  return preset.classes.map((c) => ({
+    value: c.value, name: c.name, pixels: pixels[c.value]!, hectares: m2[c.value]! / 10_000,
+    percent: validPixels ? (100 * pixels[c.value]!) / validPixels : 0,
+  }));
+}
+
+/** Flag implausible radiometry: many negative reflectances suggest a wrong offset (baseline 04.00 rule). */
+function checkRadiometry(arrays: BandArrays, where: string, warnings: string[]): void {
+  for (const [band, arr] of Object.entries(arrays)) {
+    let neg = 0;
+    let finite = 0;
+    for (let i = 0; i < arr!.length; i++) {
+      const v = arr![i]!;
+      if (v === v) { finite++; if (v < 0) neg++; }
+    }
+    if (finite && neg / finite > 0.01) {
+      warnings.push(`${where}: ${(100 * neg / finite).toFixed(1)} % of ${band} reflectances are negative — the radiometric offset is probably wrong (check --offset; baseline 04.00+ products need −1000 only once).`);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Bringing a band onto another grid: by geotransform when the CRS is the same, through proj4 when it is not.
+ * Pure (proj4 is plain JavaScript).
+ */
+import proj4 from 'proj4';
+import { crsToPixel, pixelToCrs, proj4Definition, sameCrs, type Grid } from './grid.js';
+
+export type ResampleMethod = 'nearest' | 'bilinear';
+
+/**
+ * For every pixel centre of `dst`, the (fractional) pixel coordinates in `src` where it falls, as two
+ * Float64Arrays `u` (column) and `v` (row), both in "pixel corner" units (the centre of src pixel (0,0) is 0.5, 0.5).
+ * Across CRSs the exact transform is evaluated on a mesh every `step` pixels and interpolated bilinearly in between,
+ * as GDAL's approximate transformer does (error far below a pixel for UTM ↔ UTM / lat-lon at scene scales).
+ */
+export function pixelMapping(src: Grid, dst: Grid, step = 16): { u: Float64Array; v: Float64Array } {
+  const n = dst.width * dst.height;
+  const u = new Float64Array(n);
+  const v = new Float64Array(n);
+  if (sameCrs(src.crs, dst.crs)) {
+    for (let r = 0; r < dst.height; r++) {
+      for (let c = 0; c < dst.width; c++) {
+        const [x, y] = pixelToCrs(dst.transform, c + 0.5, r + 0.5);
+        const [cu, rv] = crsToPixel(src.transform, x, y);
+        u[r * dst.width + c] = cu;
+        v[r * dst.width + c] = rv;
+      }
+    }
+    return { u, v };
+  }
+  const project = proj4(proj4Definition(dst.crs), proj4Definition(src.crs));
+  const mw = Math.ceil(dst.width / step) + 1;
+  const mh = Math.ceil(dst.height / step) + 1;
+  const mu = new Float64Array(mw * mh);
+  const mv = new Float64Array(mw * mh);
+  for (let j = 0; j < mh; j++) {
+    for (let i = 0; i < mw; i++) {
+      const c = Math.min(i * step, dst.width - 1) + 0.5;
+      const r = Math.min(j * step, dst.height - 1) + 0.5;
+      const [x, y] = pixelToCrs(dst.transform, c, r);
+      const [sx, sy] = project.forward([x, y]);
+      const [cu, rv] = crsToPixel(src.transform, sx!, sy!);
+      mu[j * mw + i] = cu;
+      mv[j * mw + i] = rv;
+    }
+  }
+  for (let r = 0; r < dst.height; r++) {
+    const j = Math.min(Math.floor(r / step), mh - 2);
+    const r0 = j * step;
+    const r1 = Math.min((j + 1) * step, dst.height - 1);
+    const fy = r1 > r0 ? (r - r0) / (r1 - r0) : 0;
+    for (let c = 0; c < dst.width; c++) {
+      const i = Math.min(Math.floor(c / step), mw - 2);
+      const c0 = i * step;
+      const c1 = Math.min((i + 1) * step, dst.width - 1);
+      const fx = c1 > c0 ? (c - c0) / (c1 - c0) : 0;
+      const k00 = j * mw + i;
+      const k10 = k00 + 1;
+      const k01 = k00 + mw;
+      const k11 = k01 + 1;
+      const w00 = (1 - fx) * (1 - fy);
+      const w10 = fx * (1 - fy);
+      const w01 = (1 - fx) * fy;
+      const w11 = fx * fy;
+      u[r * dst.width + c] = mu[k00]! * w00 + mu[k10]! * w10 + mu[k01]! * w01 + mu[k11]! * w11;
+      v[r * dst.width + c] = mv[k00]! * w00 + mv[k10]! * w10 + mv[k01]! * w01 + mv[k11]! * w11;
+    }
+  }
+  return { u, v };
+}
+
+/**
+ * Resample `data` (on `src`) onto `dst`. Nearest for class bands (SCL), bilinear for reflectance. Bilinear ignores
+ * NaN neighbours by renormalising the weights of the valid ones; pixels falling outside `src` become NaN.
+ */
+export function resample(data: Float32Array, src: Grid, dst: Grid, method: ResampleMethod,
+  mapping = pixelMapping(src, dst)): Float32Array {
+  if (data.length !== src.width * src.height) {
+    throw new RangeError(`resample: data has ${data.length} values, grid needs ${src.width * src.height}`);
+  }
+  const { u, v } = mapping;
+  const out = new Float32Array(dst.width * dst.height);
+  const W = src.width;
+  const H = src.height;
+  for (let k = 0; k < out.length; k++) {
+    const cu = u[k]!;
+    const rv = v[k]!;
+    if (!(cu >= 0 && rv >= 0 && cu <= W && rv <= H)) {
+      out[k] = NaN;
+      continue;
+    }
+    if (method === 'nearest') {
+      const x = Math.min(W - 1, Math.floor(cu));
+      const y = Math.min(H - 1, Math.floor(rv));
+      out[k] = data[y * W + x]!;
+      continue;
+    }
+    // Bilinear between pixel centres (centre of pixel i is at i + 0.5), clamped at the edges.
+    const fx = cu - 0.5;
+    const fy = rv - 0.5;
+    let x0 = Math.floor(fx);
+    let y0 = Math.floor(fy);
+    let ax = fx - x0;
+    let ay = fy - y0;
+    if (x0 < 0) { x0 = 0; ax = 0; }
+    if (y0 < 0) { y0 = 0; ay = 0; }
+    if (x0 >= W - 1) { x0 = W - 1; ax = 0; }
+    if (y0 >= H - 1) { y0 = H - 1; ay = 0; }
+    const x1 = Math.min(x0 + 1, W - 1);
+    const y1 = Math.min(y0 + 1, H - 1);
+    let acc = 0;
+    let wsum = 0;
+    const p00 = data[y0 * W + x0]!, p10 = data[y0 * W + x1]!, p01 = data[y1 * W + x0]!, p11 = data[y1 * W + x1]!;
+    const w00 = (1 - ax) * (1 - ay), w10 = ax * (1 - ay), w01 = (1 - ax) * ay, w11 = ax * ay;
+    if (p00 === p00 && w00 > 0) { acc += p00 * w00; wsum += w00; }
+    if (p10 === p10 && w10 > 0) { acc += p10 * w10; wsum += w10; }
+    if (p01 === p01 && w01 > 0) { acc += p01 * w01; wsum += w01; }
+    if (p11 === p11 && w11 > 0) { acc += p11 * w11; wsum += w11; }
+    out[k] = wsum > 0 ? acc / wsum : NaN;
+  }
+  return out;
+}

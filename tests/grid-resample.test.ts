@@ -1,0 +1,109 @@
+import proj4 from 'proj4';
+import { describe, expect, it } from 'vitest';
+import { boundsToWindow, crsToPixel, gridBounds, pixelAreaM2, pixelToCrs, proj4Definition, type Grid } from '../src/raster/grid.js';
+import { pixelMapping, resample } from '../src/raster/resample.js';
+import { transformBounds } from '../src/raster/reproject.js';
+import { dilate } from '../src/raster/morphology.js';
+import { sclMask } from '../src/raster/scl-mask.js';
+
+/** Ellipsoidal cell area by numerical integration of M(φ)·N(φ)·cos φ — independent of the closed form in grid.ts. */
+function cellAreaNumeric(lat0: number, lat1: number, dLonDeg: number): number {
+  const a = 6378137; const f = 1 / 298.257223563; const e2 = f * (2 - f);
+  const steps = 2000; let sum = 0;
+  const p0 = (lat0 * Math.PI) / 180; const p1 = (lat1 * Math.PI) / 180; const h = (p1 - p0) / steps;
+  for (let i = 0; i < steps; i++) {
+    const p = p0 + (i + 0.5) * h; const s = Math.sin(p); const w = 1 - e2 * s * s;
+    sum += ((a * (1 - e2)) / w ** 1.5) * (a / Math.sqrt(w)) * Math.cos(p) * h;
+  }
+  return Math.abs(sum * (dLonDeg * Math.PI) / 180);
+}
+
+describe('grid geometry', () => {
+  it('pixel ↔ CRS coordinates round-trip', () => {
+    const t = [500000, 10, 0, 4600000, 0, -10] as const;
+    expect(pixelToCrs(t, 3, 4)).toEqual([500030, 4599960]);
+    const [c, r] = crsToPixel(t, 500030, 4599960);
+    expect(c).toBeCloseTo(3, 12); expect(r).toBeCloseTo(4, 12);
+  });
+
+  it('metric pixel area for UTM and ellipsoidal area for EPSG:4326 rows', () => {
+    const utm: Grid = { crs: { epsg: 32629 }, transform: [0, 10, 0, 0, 0, -10], width: 1, height: 1 };
+    expect(pixelAreaM2(utm, 0)).toBe(100);
+    for (const lat of [0, 38.1, 60]) {
+      const g: Grid = { crs: { epsg: 4326 }, transform: [-1, 1e-4, 0, lat + 1e-4, 0, -1e-4], width: 1, height: 1 };
+      const exact = cellAreaNumeric(lat, lat + 1e-4, 1e-4);
+      expect(Math.abs(pixelAreaM2(g, 0) - exact) / exact).toBeLessThan(1e-6);
+    }
+    // A whole 1° x 1° cell at the equator: ≈ 12 308.8 km² on WGS84.
+    const big: Grid = { crs: { epsg: 4326 }, transform: [0, 1, 0, 1, 0, -1], width: 1, height: 1 };
+    expect(pixelAreaM2(big, 0) / 1e6).toBeCloseTo(cellAreaNumeric(0, 1, 1) / 1e6, 3);
+  });
+
+  it('bounds to window covers partially touched pixels and clips to the grid', () => {
+    const g: Grid = { crs: { epsg: 32629 }, transform: [0, 10, 0, 100, 0, -10], width: 10, height: 10 };
+    expect(boundsToWindow(g, { minX: 15, minY: 45, maxX: 41, maxY: 95 })).toEqual({ x: 1, y: 0, width: 4, height: 6 });
+    expect(boundsToWindow(g, { minX: -50, minY: -50, maxX: 500, maxY: 500 })).toEqual({ x: 0, y: 0, width: 10, height: 10 });
+    expect(boundsToWindow(g, { minX: 200, minY: 0, maxX: 300, maxY: 10 })).toBeNull();
+  });
+});
+
+describe('resampling onto one grid', () => {
+  const src: Grid = { crs: { epsg: 32629 }, transform: [0, 20, 0, 80, 0, -20], width: 4, height: 4 };
+  const data = new Float32Array(Array.from({ length: 16 }, (_, i) => i)); // value = 4*row + col
+
+  it('identity grid returns the data unchanged', () => {
+    expect([...resample(data, src, src, 'bilinear')]).toEqual([...data]);
+    expect([...resample(data, src, src, 'nearest')]).toEqual([...data]);
+  });
+
+  it('20 m → 10 m: nearest repeats pixels, bilinear interpolates between centres (hand-computed)', () => {
+    const dst: Grid = { crs: { epsg: 32629 }, transform: [0, 10, 0, 80, 0, -10], width: 8, height: 8 };
+    const nn = resample(data, src, dst, 'nearest');
+    expect(nn[0]).toBe(0); expect(nn[1]).toBe(0); expect(nn[2]).toBe(1); expect(nn[8 * 2 + 2]).toBe(5);
+    const bl = resample(data, src, dst, 'bilinear');
+    // dst pixel (col 1, row 1) centre = (15, 65) → src pixel coords (0.75, 0.75) → centre-based (0.25, 0.25)
+    // value = bilinear of 0,1,4,5 at (0.25,0.25) = 0 + 0.25*1 + 0.25*4 = 1.25
+    expect(bl[8 * 1 + 1]).toBeCloseTo(1.25, 6);
+    // dst (col 2,row 2) centre (25,55) → src (1.25,1.25) → (0.75,0.75): 0.75*1 + 0.75*4 = 3.75
+    expect(bl[8 * 2 + 2]).toBeCloseTo(3.75, 6);
+  });
+
+  it('bilinear ignores NaN neighbours; outside the source is NaN', () => {
+    const d = data.slice(); d[1] = NaN;
+    const dst: Grid = { crs: { epsg: 32629 }, transform: [0, 10, 0, 80, 0, -10], width: 8, height: 8 };
+    const bl = resample(d, src, dst, 'bilinear');
+    // weights at (0.25, 0.25): p00 .5625, p10 (NaN) .1875, p01 .1875, p11 .0625 → (0*.5625 + 4*.1875 + 5*.0625)/.8125
+    expect(bl[9]).toBeCloseTo((4 * 0.1875 + 5 * 0.0625) / 0.8125, 6);
+    const away: Grid = { crs: { epsg: 32629 }, transform: [1000, 10, 0, 80, 0, -10], width: 2, height: 2 };
+    expect([...resample(data, src, away, 'bilinear')].every(Number.isNaN)).toBe(true);
+  });
+
+  it('across CRSs the approximate mapping is within 0.01 px of the exact proj4 transform', () => {
+    const utm: Grid = { crs: { epsg: 32630 }, transform: [699960, 10, 0, 4400040, 0, -10], width: 300, height: 200 };
+    const b = transformBounds(gridBounds(utm), utm.crs, { epsg: 4326 });
+    const ll: Grid = { crs: { epsg: 4326 }, transform: [b.minX, 9e-5, 0, b.maxY, 0, -9e-5], width: 250, height: 200 };
+    const { u, v } = pixelMapping(utm, ll);
+    const exact = proj4(proj4Definition(ll.crs), proj4Definition(utm.crs));
+    for (const [c, r] of [[0, 0], [17, 133], [249, 199], [128, 64]] as const) {
+      const [x, y] = pixelToCrs(ll.transform, c + 0.5, r + 0.5);
+      const [ex, ey] = exact.forward([x, y]);
+      const [eu, ev] = crsToPixel(utm.transform, ex!, ey!);
+      expect(Math.abs(u[r * ll.width + c]! - eu)).toBeLessThan(0.01);
+      expect(Math.abs(v[r * ll.width + c]! - ev)).toBeLessThan(0.01);
+    }
+  });
+});
+
+describe('masks', () => {
+  it('dilate grows a single pixel into a (2r+1)² square, clipped at edges', () => {
+    const m = new Uint8Array(25); m[12] = 1;
+    expect([...dilate(m, 5, 5, 1)]).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
+    const corner = new Uint8Array(9); corner[0] = 1;
+    expect([...dilate(corner, 3, 3, 1)]).toEqual([1, 1, 0, 1, 1, 0, 0, 0, 0]);
+  });
+
+  it('SCL mask hits nodata, saturated, shadow, clouds, cirrus, snow and keeps vegetation, bare, water, dark, unclassified', () => {
+    const scl = new Float32Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect([...sclMask(scl, 12, 1)]).toEqual([1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+});
