@@ -26,7 +26,10 @@ export interface DetectOptions extends PresetOptions {
   bands?: string[];
   beforeBands?: string[];
   afterBands?: string[];
-  scene?: Omit<SceneOptions, 'bands'>;
+  scene?: Omit<SceneOptions, 'bands' | 'sclPath'>;
+  /** Separate SCL files per date (e.g. beside multi-band BOA files). */
+  beforeScl?: string;
+  afterScl?: string;
   /** Grow the SCL cloud/shadow mask by this many target pixels (default 2). */
   cloudBuffer?: number;
   log?: (msg: string) => void;
@@ -78,10 +81,10 @@ export async function detect(opts: DetectOptions): Promise<DetectResult> {
       input: `--method ${opts.method}`, expected: preset.methods.join(' | '), found: opts.method,
     });
   }
-  const after = await openScene(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands });
+  const after = await openScene(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl });
   let before: Scene | null = null;
   try {
-    if (opts.before && !preset.singleDate) before = await openScene(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands });
+    if (opts.before && !preset.singleDate) before = await openScene(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
     return await detectOnScenes(preset, before, after, opts, log);
   } finally {
     await after.close();

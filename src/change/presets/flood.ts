@@ -15,6 +15,7 @@ export const flood: Preset = {
   singleDate: false,
   methods: ['otsu', 'threshold'],
   defaultMethod: 'otsu',
+  changeClasses: [1],
   classes: [
     { value: 0, name: 'no water change', description: 'dry on both dates' },
     { value: 1, name: 'new water', description: 'dry before, water after: flooded' },

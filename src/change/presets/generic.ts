@@ -15,6 +15,7 @@ export const generic: Preset = {
   singleDate: false,
   methods: ['otsu', 'threshold', 'cva'],
   defaultMethod: 'otsu',
+  changeClasses: [1],
   classes: [
     { value: 0, name: 'no change', description: 'CVA magnitude below the threshold' },
     { value: 1, name: 'change', description: 'CVA magnitude at or above the threshold' },

@@ -72,6 +72,8 @@ export interface Preset {
   readonly defaultMethod: ChangeMethod;
   /** Class values with names, including 0 (no change); 255 is nodata. */
   readonly classes: readonly ChangeClass[];
+  /** The classes that mean "the change this preset looks for", when scored against reference labels. */
+  readonly changeClasses: readonly number[];
   /** Pick the bands to use from what the scenes offer; throws MissingBandError naming the alternatives. */
   chooseBands(available: ReadonlySet<BandName>, opts: PresetOptions): BandName[];
   run(input: PresetInput): PresetResult;

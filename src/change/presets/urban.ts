@@ -18,6 +18,7 @@ export const urban: Preset = {
   singleDate: false,
   methods: ['otsu', 'threshold', 'cva'],
   defaultMethod: 'otsu',
+  changeClasses: [1],
   classes: [
     { value: 0, name: 'no construction change', description: 'below the threshold' },
     { value: 1, name: 'new built-up / bare soil', description: 'ΔBSI above the threshold and NDVI not rising (or CVA change)' },

@@ -13,6 +13,7 @@ export const vegetation: Preset = {
   singleDate: false,
   methods: ['threshold', 'otsu'],
   defaultMethod: 'threshold',
+  changeClasses: [1],
   classes: [
     { value: 0, name: 'no vegetation change', description: '|ΔNDVI| below the threshold' },
     { value: 1, name: 'vegetation loss', description: 'ΔNDVI ≤ −threshold' },

@@ -13,6 +13,7 @@ export const water: Preset = {
   singleDate: true,
   methods: ['otsu', 'threshold'],
   defaultMethod: 'otsu',
+  changeClasses: [1],
   classes: [
     { value: 0, name: 'not water', description: 'index below the threshold' },
     { value: 1, name: 'water', description: 'index at or above the threshold' },

@@ -29,6 +29,7 @@ export const wildfire: Preset = {
   singleDate: false,
   methods: ['threshold', 'otsu'],
   defaultMethod: 'threshold',
+  changeClasses: [1, 2, 3, 4],
   classes: [
     { value: 0, name: 'unburned', description: '−0.1 ≤ dNBR < 0.1' },
     { value: 1, name: 'low severity', description: '0.1 ≤ dNBR < 0.27' },

@@ -46,6 +46,11 @@ export interface TiffImageInfo {
   readonly bandOffsets: (number | null)[];
   /** true for reduced-resolution images (overviews). */
   readonly isOverview: boolean;
+  /**
+   * Why `grid` is null although the file carries some georeferencing (e.g. a transform with a user-defined CRS),
+   * or null. Files with no georeferencing at all (OSCD labels) have grid null and no warning.
+   */
+  readonly georefWarning: string | null;
 }
 
 export interface TiffImage extends TiffImageInfo {
