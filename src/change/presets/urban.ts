@@ -16,15 +16,16 @@ export const urban: Preset = {
   title: 'Construction and urban growth',
   description: 'New built-up land or bare soil: the Bare Soil Index rises while NDVI does not rise.',
   singleDate: false,
-  methods: ['otsu', 'threshold', 'cva'],
-  defaultMethod: 'otsu',
+  methods: ['cva', 'otsu', 'threshold'],
+  // CVA + Otsu scores best on the OSCD sample cities (docs/presets.md); the ΔBSI rule is kept as a readable alternative.
+  defaultMethod: 'cva',
   changeClasses: [1],
   classes: [
     { value: 0, name: 'no construction change', description: 'below the threshold' },
     { value: 1, name: 'new built-up / bare soil', description: 'ΔBSI above the threshold and NDVI not rising (or CVA change)' },
   ],
   chooseBands(available, opts) {
-    if (opts.method === 'cva') {
+    if ((opts.method ?? 'cva') === 'cva') {
       const use = (opts.cvaBands ?? CVA_BANDS).filter((b) => available.has(b));
       return firstAvailable('urban', available, [use.length >= 2 ? use : CVA_BANDS]);
     }
