@@ -13,6 +13,10 @@ import { memorySource } from '../src/io/memory-source.js';
 import { fileSource } from '../src/io/file-source.js';
 import { CorruptTiffError, InputNotFoundError } from '../src/errors.js';
 import { GDAL_SKIP_REASON, dataDir, hasGdal, pythonJson } from './helpers/gdal.js';
+import { validTiff, value } from './helpers/tiff-builder.js';
+import { coalesceRanges, forEachConcurrent } from '../src/io/tiff/read-plan.js';
+import type { ByteSource } from '../src/io/byte-source.js';
+import fc from 'fast-check';
 
 /** Python: builds the corpus with GDAL and dumps what GDAL reads (raw native bytes, band-sequential) + metadata. */
 const MAKE_CORPUS = String.raw`
@@ -358,5 +362,105 @@ describe('byte sources', () => {
   });
   it('DEFAULT_LIMITS are the documented defaults', () => {
     expect(DEFAULT_LIMITS).toEqual({ maxIfds: 64, maxPixels: 2 ** 31, maxTileBytes: 256 * 1024 * 1024, maxWindowBytes: 4 * 1024 ** 3 });
+  });
+});
+
+/** A memory source that records reads and how many were in flight at once (each read waits `delayMs`). */
+function recordingSource(bytes: Uint8Array, delayMs: number) {
+  const inner = memorySource(bytes, 'recorded.tif');
+  const log = { reads: [] as [number, number][], inFlight: 0, maxInFlight: 0 };
+  const src: ByteSource = {
+    name: inner.name,
+    size: () => inner.size(),
+    async read(offset, length) {
+      log.reads.push([offset, length]);
+      log.inFlight++;
+      log.maxInFlight = Math.max(log.maxInFlight, log.inFlight);
+      await new Promise((r) => setTimeout(r, delayMs));
+      log.inFlight--;
+      return inner.read(offset, length);
+    },
+  };
+  return { src, log };
+}
+
+function expectHandValues(W: number, H: number, bands: SampleArray[]): void {
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    if (bands[0][y * W + x] !== value(x, y, 0) || bands[1][y * W + x] !== value(x, y, 1)) throw new Error(`pixel ${x},${y} differs`);
+  }
+}
+
+describe('window reads fetch tiles in few, concurrent reads', () => {
+  it('contiguous tiles (as in a COG) past the header cache come in one read', async () => {
+    const { bytes, W, H } = validTiff({ compression: 1, predictor: 1, width: 200, height: 160 }); // 130 tiles of 1 KiB
+    const { src, log } = recordingSource(bytes, 1);
+    const f = await openTiff(src);
+    log.reads = [];
+    const bands = await f.images[0].readWindow();
+    expect(log.reads.length).toBe(1);
+    expectHandValues(W, H, bands);
+  });
+
+  it('tiles 70 KB apart are read separately, at most 8 at a time', async () => {
+    const { bytes, W, H } = validTiff({ width: 64, height: 48, gap: 70_000 }); // 12 tiles; tile 0 sits in the header cache
+    const { src, log } = recordingSource(bytes, 5);
+    const f = await openTiff(src);
+    log.reads = [];
+    log.maxInFlight = 0;
+    const bands = await f.images[0].readWindow();
+    expect(log.reads.length).toBe(11);
+    expect(log.maxInFlight).toBe(8);
+    expectHandValues(W, H, bands);
+  });
+
+  it('a failing read rejects the window read with that error and starts no further reads', async () => {
+    const { bytes } = validTiff({ width: 64, height: 48, gap: 70_000 });
+    const { src, log } = recordingSource(bytes, 1);
+    const f = await openTiff(src);
+    log.reads = [];
+    src.read = async (offset) => {
+      log.reads.push([offset, 0]);
+      throw new CorruptTiffError('boom', { input: 'recorded.tif' });
+    };
+    await expect(f.images[0].readWindow()).rejects.toThrow(/boom/);
+    expect(log.reads.length).toBe(8);
+  });
+
+  it('property: coalesceRanges puts every range in exactly one read that contains it, merging only small gaps', () => {
+    const range = fc.record({ offset: fc.nat(5000), length: fc.integer({ min: 1, max: 400 }) });
+    fc.assert(fc.property(fc.array(range, { maxLength: 40 }), fc.nat(300), fc.integer({ min: 1, max: 2000 }), (rs, gap, maxBytes) => {
+      const wanted = rs.map((r, i) => ({ ...r, item: i }));
+      const groups = coalesceRanges(wanted, gap, maxBytes);
+      const seen = groups.flatMap((g) => g.members.map((m) => m.item)).sort((a, b) => a - b);
+      expect(seen).toEqual(wanted.map((w) => w.item));
+      for (const g of groups) {
+        for (const m of g.members) {
+          expect(m.offset).toBeGreaterThanOrEqual(g.offset);
+          expect(m.offset + m.length).toBeLessThanOrEqual(g.offset + g.length);
+        }
+        if (g.members.length > 1) expect(g.length).toBeLessThanOrEqual(maxBytes);
+        // no byte of a read is more than `gap` away from a wanted byte: the members, in order, leave gaps <= gap
+        let end = g.offset;
+        for (const m of g.members) {
+          expect(m.offset - end).toBeLessThanOrEqual(gap);
+          end = Math.max(end, m.offset + m.length);
+        }
+        expect(end).toBe(g.offset + g.length);
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('forEachConcurrent runs every item with at most `limit` in flight', async () => {
+    let inFlight = 0, max = 0;
+    const done: number[] = [];
+    await forEachConcurrent(Array.from({ length: 30 }, (_, i) => i), 4, async (i) => {
+      inFlight++;
+      max = Math.max(max, inFlight);
+      await new Promise((r) => setTimeout(r, (i * 7) % 5));
+      inFlight--;
+      done.push(i);
+    });
+    expect(max).toBe(4);
+    expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 });

@@ -148,13 +148,25 @@ export class TiffBytes {
 
   /** Numeric values of an entry (rationals as floats); refuses more than `maxCount` values. */
   async numbers(e: IfdEntry, maxCount = MAX_TAG_BYTES / 8): Promise<number[]> {
+    return this.readValues(e, maxCount, (n) => new Array<number>(n));
+  }
+
+  /**
+   * Like `numbers`, into a Float64Array: for tile tables, which can hold millions of values and should not sit
+   * on the JS heap (8 bytes per value outside it, and exact for offsets up to 2^53).
+   */
+  async numberArray(e: IfdEntry, maxCount = MAX_TAG_BYTES / 8): Promise<Float64Array> {
+    return this.readValues(e, maxCount, (n) => new Float64Array(n));
+  }
+
+  private async readValues<A extends { [i: number]: number }>(e: IfdEntry, maxCount: number, make: (n: number) => A): Promise<A> {
     if (e.count > maxCount || e.byteLength > MAX_TAG_BYTES) {
       throw this.corrupt(`tag ${e.tag} has too many values`, `at most ${maxCount}`, String(e.count));
     }
     const raw = await this.read(e.valueOffset, e.byteLength);
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const le = this.littleEndian;
-    const out = new Array<number>(e.count);
+    const out = make(e.count);
     for (let i = 0; i < e.count; i++) {
       switch (e.type) {
         case 1: case 2: case 7: out[i] = dv.getUint8(i); break;

@@ -13,6 +13,7 @@ import {
 } from './codecs.js';
 import { interpretGeoTags, parseGdalMetadata, parseNodata, type Georef } from './georef.js';
 import { TiffBytes, walkIfds, type RawIfd } from './ifd.js';
+import { coalesceRanges, forEachConcurrent } from './read-plan.js';
 import type { ReaderLimits, SampleArray, SampleType, TiffFile, TiffImage } from './types.js';
 
 /** Default safety limits (see ReaderLimits). */
@@ -30,6 +31,15 @@ const T = {
   ModelPixelScale: 33550, ModelTiepoint: 33922, ModelTransformation: 34264, GeoKeyDirectory: 34735,
   GdalMetadata: 42112, GdalNodata: 42113,
 } as const;
+
+/** Most tiles/strips one image may have (its tile tables then take 2 x 32 MiB). */
+const MAX_CHUNKS = 1 << 22;
+/** Tile reads in flight per window read. */
+const READ_CONCURRENCY = 8;
+/** Tiles closer than this are fetched in one read (the gap is read and dropped). */
+const COALESCE_GAP = 64 * 1024;
+/** Largest merged read (a single larger tile is still read alone). */
+const MAX_COALESCED_BYTES = 16 * 1024 * 1024;
 
 const FIX_CONVERT = 'Convert it with: gdal_translate -co COMPRESS=DEFLATE -co TILED=YES <input> <output.tif>';
 
@@ -118,6 +128,15 @@ function bitView(a: SampleArray): Uint8Array | Uint16Array | Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, n / 4);
 }
 
+/** One tile/strip of a window read: its index in the tile table, tile column/row, plane (-1: chunky) and output band. */
+interface Chunk {
+  index: number;
+  tx: number;
+  ty: number;
+  plane: number;
+  outIdx: number;
+}
+
 class Image implements TiffImage {
   readonly tilesAcross: number;
   readonly tilesDown: number;
@@ -145,8 +164,8 @@ class Image implements TiffImage {
     readonly bandOffsets: (number | null)[],
     readonly isOverview: boolean,
     readonly meta: DatasetMeta,
-    private readonly offsets: number[],
-    private readonly byteCounts: number[],
+    private readonly offsets: Float64Array,
+    private readonly byteCounts: Float64Array,
   ) {
     this.tilesAcross = Math.ceil(width / tileWidth);
     this.tilesDown = Math.ceil(height / tileHeight);
@@ -242,6 +261,13 @@ class Image implements TiffImage {
       });
     }
     const expected = Math.ceil(width / tileWidth) * Math.ceil(height / tileHeight) * (planar === 2 ? spp : 1);
+    if (expected > MAX_CHUNKS) {
+      throw new LimitExceededError(`image has too many ${tiled ? 'tiles' : 'strips'}`, {
+        input: name, expected: `at most ${MAX_CHUNKS} tiles/strips per image`,
+        found: `${width} x ${height} pixels in ${tileWidth} x ${tileHeight} blocks${planar === 2 ? ` x ${spp} bands` : ''} = ${expected}`,
+        fix: `Retile it with: gdal_translate -co TILED=YES -co COMPRESS=DEFLATE <input> <output.tif>`,
+      });
+    }
     const offTag = tiled ? T.TileOffsets : T.StripOffsets;
     const cntTag = tiled ? T.TileByteCounts : T.StripByteCounts;
     const offE = ifd.entries.get(offTag);
@@ -250,8 +276,8 @@ class Image implements TiffImage {
     if (!offE || !cntE || offE.count !== expected || cntE.count !== expected) {
       throw bytes.corrupt(`${where} has a wrong ${label} table`, `${expected} entries`, `${offE?.count ?? 'none'} offsets and ${cntE?.count ?? 'none'} byte counts`);
     }
-    const offsets = await bytes.numbers(offE, expected);
-    const byteCounts = await bytes.numbers(cntE, expected);
+    const offsets = await bytes.numberArray(offE, expected);
+    const byteCounts = await bytes.numberArray(cntE, expected);
     // Hard upper bounds of the decoded/encoded size ratio; a chunk too small to hold its pixels is refused now,
     // before any window memory is allocated for it (ZSTD has no such bound: its frame header is checked instead).
     const maxRatio = ({ 1: 1, 5: 2731, 8: 1033, 32946: 1033, 32773: 64 } as Record<number, number>)[compressionCode];
@@ -337,57 +363,73 @@ class Image implements TiffImage {
     const tx0 = Math.floor(x / tw), tx1 = Math.floor((x + w - 1) / tw);
     const ty0 = Math.floor(y / th), ty1 = Math.floor((y + h - 1) / th);
     const planes = this.planarConfiguration === 2 ? sel.map((s, i) => [s, i]) : [[-1, -1]];
+    const wanted: { offset: number; length: number; item: Chunk }[] = [];
     for (const [plane, outIdx] of planes) {
       for (let ty = ty0; ty <= ty1; ty++) {
         for (let tx = tx0; tx <= tx1; tx++) {
-          const tileIndex = (plane < 0 ? 0 : plane * this.tilesAcross * this.tilesDown) + ty * this.tilesAcross + tx;
-          const tile = await this.decodeTile(tileIndex, ty);
-          const cx0 = Math.max(x, tx * tw), cx1 = Math.min(x + w, (tx + 1) * tw);
-          const cy0 = Math.max(y, ty * th), cy1 = Math.min(y + h, (ty + 1) * th);
-          if (tile === null) {
-            const fill = this.nodata ?? 0;
-            const targets = plane < 0 ? out : [out[outIdx]];
-            for (const o of targets) for (let r = cy0; r < cy1; r++) o.fill(fill, (r - y) * w + cx0 - x, (r - y) * w + cx1 - x);
-          } else if (plane >= 0 || this.samplesPerPixel === 1) {
-            const o = out[plane >= 0 ? outIdx : 0];
-            for (let r = cy0; r < cy1; r++) {
-              const src = (r - ty * th) * tw - tx * tw;
-              o.set(tile.subarray(src + cx0, src + cx1) as never, (r - y) * w + cx0 - x);
-            }
+          const index = (plane < 0 ? 0 : plane * this.tilesAcross * this.tilesDown) + ty * this.tilesAcross + tx;
+          const chunk = { index, tx, ty, plane, outIdx };
+          if (this.byteCounts[index] === 0) this.place(null, chunk, win, sel, out); // sparse: GDAL fills with nodata (or 0)
+          else wanted.push({ offset: this.offsets[index], length: this.byteCounts[index], item: chunk });
+        }
+      }
+    }
+    const reads = coalesceRanges(wanted, COALESCE_GAP, MAX_COALESCED_BYTES);
+    await forEachConcurrent(reads, READ_CONCURRENCY, async (g) => {
+      const buf = await this.bytes.read(g.offset, g.length);
+      for (const m of g.members) {
+        const raw = buf.subarray(m.offset - g.offset, m.offset - g.offset + m.length);
+        this.place(this.decodeChunk(m.item.index, m.item.ty, raw), m.item, win, sel, out);
+      }
+    });
+    return out;
+  }
+
+  /** Copy the part of one decoded chunk (null: sparse) that lies inside `win` into the output arrays. */
+  private place(tile: SampleArray | null, chunk: Chunk, win: Window, sel: number[], out: SampleArray[]): void {
+    const { tx, ty, plane, outIdx } = chunk;
+    const { x, y, width: w, height: h } = win;
+    const tw = this.tileWidth;
+    const th = this.tileHeight;
+    const cx0 = Math.max(x, tx * tw), cx1 = Math.min(x + w, (tx + 1) * tw);
+    const cy0 = Math.max(y, ty * th), cy1 = Math.min(y + h, (ty + 1) * th);
+    if (tile === null) {
+      const fill = this.nodata ?? 0;
+      const targets = plane < 0 ? out : [out[outIdx]];
+      for (const o of targets) for (let r = cy0; r < cy1; r++) o.fill(fill, (r - y) * w + cx0 - x, (r - y) * w + cx1 - x);
+    } else if (plane >= 0 || this.samplesPerPixel === 1) {
+      const o = out[plane >= 0 ? outIdx : 0];
+      for (let r = cy0; r < cy1; r++) {
+        const src = (r - ty * th) * tw - tx * tw;
+        o.set(tile.subarray(src + cx0, src + cx1) as never, (r - y) * w + cx0 - x);
+      }
+    } else {
+      // Copy through same-width integer views: fast, and bit-exact (no NaN canonicalisation).
+      const spp = this.samplesPerPixel;
+      const words = this.bytesPerSample === 8 ? 2 : 1;
+      const tv = bitView(tile);
+      for (let si = 0; si < sel.length; si++) {
+        const ov = bitView(out[si]);
+        const s = sel[si];
+        for (let r = cy0; r < cy1; r++) {
+          const src = ((r - ty * th) * tw - tx * tw) * spp + s;
+          const d = (r - y) * w - x;
+          if (words === 1) {
+            for (let c = cx0; c < cx1; c++) ov[d + c] = tv[src + c * spp];
           } else {
-            // Copy through same-width integer views: fast, and bit-exact (no NaN canonicalisation).
-            const spp = this.samplesPerPixel;
-            const words = this.bytesPerSample === 8 ? 2 : 1;
-            const tv = bitView(tile);
-            for (let si = 0; si < sel.length; si++) {
-              const ov = bitView(out[si]);
-              const s = sel[si];
-              for (let r = cy0; r < cy1; r++) {
-                const src = ((r - ty * th) * tw - tx * tw) * spp + s;
-                const d = (r - y) * w - x;
-                if (words === 1) {
-                  for (let c = cx0; c < cx1; c++) ov[d + c] = tv[src + c * spp];
-                } else {
-                  for (let c = cx0; c < cx1; c++) {
-                    const a = (src + c * spp) * 2;
-                    ov[(d + c) * 2] = tv[a];
-                    ov[(d + c) * 2 + 1] = tv[a + 1];
-                  }
-                }
-              }
+            for (let c = cx0; c < cx1; c++) {
+              const a = (src + c * spp) * 2;
+              ov[(d + c) * 2] = tv[a];
+              ov[(d + c) * 2 + 1] = tv[a + 1];
             }
           }
         }
       }
     }
-    return out;
   }
 
-  /** Decode one tile/strip into native-order samples; null for a sparse (absent) tile. */
-  private async decodeTile(i: number, tileRow: number): Promise<SampleArray | null> {
-    const off = this.offsets[i];
-    const cnt = this.byteCounts[i];
-    if (cnt === 0) return null; // sparse tile, GDAL fills with nodata (or 0)
+  /** Decode one tile/strip (its compressed bytes `raw`) into native-order samples. */
+  private decodeChunk(i: number, tileRow: number, raw: Uint8Array): SampleArray {
     const chunkSamples = this.planarConfiguration === 1 ? this.samplesPerPixel : 1;
     const bps = this.bytesPerSample;
     const rows = this.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - tileRow * this.tileHeight);
@@ -395,7 +437,6 @@ class Image implements TiffImage {
     const fullBytes = this.tileHeight * rowSamples * bps;
     const neededBytes = rows * rowSamples * bps;
     const what = `${this.tiled ? 'tile' : 'strip'} ${i} of image ${this.index}`;
-    const raw = await this.bytes.read(off, cnt);
     let data: Uint8Array;
     try {
       data = decompress(this.compressionCode, raw, fullBytes);

@@ -1,0 +1,149 @@
+/**
+ * Decode untrusted TIFFs in a node:worker_threads Worker with a time and memory budget. The in-process reader
+ * already bounds memory per tile and per window; the sandbox adds what it cannot: a CPU-time budget (a valid but
+ * enormous LZW strip, a slow codec) and a hard heap cap. The worker is terminated when either is exceeded.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { DecodeTimeoutError, InputNotFoundError, LimitExceededError, UsageError } from '../../errors.js';
+import { DEFAULT_LIMITS } from './reader.js';
+import {
+  reviveError, type ProbedArea, type SandboxProbe, type SandboxReply, type SandboxRequest,
+} from './sandbox-protocol.js';
+import type { Window } from '../../raster/grid.js';
+import type { ReaderLimits } from './types.js';
+
+export type { ProbedArea, SandboxProbe } from './sandbox-protocol.js';
+
+/** Default time budget of one sandboxed inspection (ms). */
+export const DEFAULT_DECODE_TIMEOUT_MS = 30_000;
+/** Default heap budget of the sandbox worker (MB). */
+export const DEFAULT_DECODE_MEMORY_MB = 1024;
+/**
+ * Smallest heap budget accepted. A single V8 allocation larger than what is left of a worker's heap aborts the
+ * whole process instead of the worker (nodejs/node#47224); the reader's largest single heap allocation is one
+ * text tag (at most 64 MiB), so the budget must leave room for it.
+ */
+export const MIN_DECODE_MEMORY_MB = 256;
+/** Default probe: the top-left 256 x 256 pixels of the full-resolution image, all bands. */
+export const DEFAULT_PROBE: Readonly<Window> = Object.freeze({ x: 0, y: 0, width: 256, height: 256 });
+
+export interface SandboxOptions {
+  /** Wall-clock budget for opening, describing and decoding the probe, in ms (`--decode-timeout`). */
+  timeMs?: number;
+  /**
+   * Heap budget of the worker in MB (`--decode-memory`), passed as `resourceLimits.maxOldGenerationSizeMb`.
+   * Pixel buffers live outside the V8 heap, so unless `limits` says otherwise the reader's maxTileBytes and
+   * maxWindowBytes are capped at the same budget.
+   */
+  maxOldGenerationMb?: number;
+  /** Reader limits inside the worker. */
+  limits?: Partial<ReaderLimits>;
+  /** What to decode (default DEFAULT_PROBE; windows are clipped to the image). */
+  probe?: SandboxProbe;
+}
+
+/** What a sandboxed inspection found. */
+export interface SandboxedInspection {
+  /** `describeTiff` of the file, as computed in the worker. */
+  description: Record<string, unknown>;
+  /** The areas that were decoded without error. */
+  probed: ProbedArea[];
+}
+
+/**
+ * The compiled worker script: next to this module when running from dist/, else dist/io/tiff/ of the repo when
+ * running from src/ (tests); null when neither exists (run `npm run build`).
+ */
+export function sandboxWorkerUrl(): URL | null {
+  for (const rel of ['./sandbox-worker.js', '../../../dist/io/tiff/sandbox-worker.js']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return null;
+}
+
+function atLeast(v: number, min: number, option: string, what: string): number {
+  if (!(Number.isFinite(v) && v >= min)) {
+    throw new UsageError(`invalid ${what}`, { input: option, expected: `a number >= ${min}`, found: String(v) });
+  }
+  return v;
+}
+
+/**
+ * The error to report when the sandbox worker fails with `err` (its 'error' event): running out of heap
+ * (ERR_WORKER_OUT_OF_MEMORY, or an ArrayBuffer allocation failure) becomes LimitExceededError naming `path` and the
+ * budget; anything else (a bug in the reader) is returned unchanged.
+ */
+export function sandboxFailure(err: Error, path: string, memMb: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ERR_WORKER_OUT_OF_MEMORY' || (err instanceof RangeError && /allocation failed/i.test(err.message))) {
+    return new LimitExceededError('decoding needed more memory than its budget', {
+      input: path,
+      expected: `at most ${memMb} MB of heap (maxOldGenerationMb, --decode-memory)`,
+      found: 'the decoder ran out of memory and was stopped',
+      fix: `If the file is genuine, raise the budget, e.g. --decode-memory ${2 * memMb}; otherwise treat it as hostile`,
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/**
+ * Open `path`, describe it and decode `probe` in a Worker limited to `timeMs` and `maxOldGenerationMb`.
+ * Reader errors come back as the same typed S2ChangeError subclasses (CorruptTiffError, NotATiffError, ...).
+ * Throws DecodeTimeoutError when the budget runs out and LimitExceededError when the worker runs out of heap
+ * (ERR_WORKER_OUT_OF_MEMORY); the worker is terminated in both cases. The heap budget is best-effort: see
+ * MIN_DECODE_MEMORY_MB.
+ */
+export async function inspectTiffSandboxed(path: string, opts: SandboxOptions = {}): Promise<SandboxedInspection> {
+  const timeMs = atLeast(opts.timeMs ?? DEFAULT_DECODE_TIMEOUT_MS, 1, '--decode-timeout', 'decode time budget (ms)');
+  const memMb = atLeast(opts.maxOldGenerationMb ?? DEFAULT_DECODE_MEMORY_MB, MIN_DECODE_MEMORY_MB, '--decode-memory', 'decode memory budget (MB)');
+  const url = sandboxWorkerUrl();
+  if (url === null) {
+    throw new InputNotFoundError('the decode sandbox worker script is missing', {
+      input: fileURLToPath(new URL('./sandbox-worker.js', import.meta.url)),
+      expected: 'the compiled worker dist/io/tiff/sandbox-worker.js', found: 'no such file',
+      fix: 'Build the package first: npm run build',
+    });
+  }
+  const budgetBytes = memMb * 1024 * 1024;
+  const limits: Partial<ReaderLimits> = {
+    maxTileBytes: Math.min(DEFAULT_LIMITS.maxTileBytes, budgetBytes),
+    maxWindowBytes: Math.min(DEFAULT_LIMITS.maxWindowBytes, budgetBytes),
+    ...opts.limits,
+  };
+  const request: SandboxRequest = { path, limits, probe: opts.probe ?? { ...DEFAULT_PROBE } };
+  const worker = new Worker(url, {
+    workerData: request,
+    resourceLimits: { maxOldGenerationSizeMb: memMb },
+    stdout: true, // a hostile file must not be able to make the worker print into our output
+    stderr: true,
+  });
+  worker.stdout.resume();
+  worker.stderr.resume();
+  return new Promise<SandboxedInspection>((resolve, reject) => {
+    let done = false;
+    const finish = (fn: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      fn();
+      void worker.terminate().catch(() => undefined);
+    };
+    const timer = setTimeout(() => finish(() => reject(new DecodeTimeoutError('decoding took longer than its time budget', {
+      input: path,
+      expected: `open, describe and decode within ${timeMs} ms (--decode-timeout)`,
+      found: `still decoding after ${timeMs} ms; the decoder was stopped`,
+      fix: `If the file is genuine but large or slow to decode, raise the budget, e.g. --decode-timeout ${Math.max(2 * timeMs, 60_000)}; `
+        + 'otherwise treat it as hostile (a huge strip or a decompression bomb)',
+    }))), timeMs);
+    worker.once('message', (reply: SandboxReply) => finish(() => {
+      if (reply.ok) resolve({ description: reply.description, probed: reply.probed });
+      else reject(reviveError(reply.error));
+    }));
+    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, path, memMb))));
+    worker.once('exit', (code) => finish(() => reject(new Error(`${path}: the decode sandbox worker exited (code ${code}) without a reply`))));
+  });
+}
