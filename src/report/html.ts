@@ -1,0 +1,178 @@
+/**
+ * The self-contained HTML report: one file, images as base64 data URIs, inline CSS, no scripts, no external
+ * requests. Every string that comes from inputs (file names, STAC ids, class names, warnings) is HTML-escaped.
+ */
+import { writeFile } from 'node:fs/promises';
+import { colormapStops, rgbHex, type ColormapName, type Rgb } from './palette.js';
+
+export interface ReportInput {
+  /** "before", "after", "labels", ... */
+  role: string;
+  /** File name, URL or STAC item id. */
+  name: string;
+  /** Acquisition date/time (ISO 8601) if known. */
+  date?: string;
+  /** Where it came from: product id, processing baseline, collection, licence. */
+  provenance?: string;
+}
+
+export interface ReportThreshold {
+  /** What it separates, e.g. "burned (dNBR)". */
+  name: string;
+  value: number;
+  /** Where the number comes from, e.g. "Otsu (1979) on the valid pixels", "USGS (Key & Benson 2006)". */
+  source: string;
+}
+
+export interface ReportClass {
+  value: number;
+  name: string;
+  /** RGB triple or "#rrggbb". */
+  colour: Rgb | string;
+  pixels: number;
+  hectares: number;
+  /** Percent of the valid (unmasked) area. */
+  percent: number;
+  description?: string;
+}
+
+export interface ReportImage {
+  title: string;
+  caption?: string;
+  png: Buffer;
+  /** For index / difference pictures: the colour ramp and the values at its ends. */
+  legend?: { colormap: ColormapName; min: number; max: number; label?: string };
+}
+
+export interface ReportModel {
+  title: string;
+  /** What was compared, e.g. before/after scenes with dates and provenance. */
+  inputs: ReportInput[];
+  /** Preset id, e.g. "flood". */
+  preset: string;
+  /** Method, e.g. "threshold", "otsu", "cva". */
+  method: string;
+  /** The index formula(s), e.g. "MNDWI = (B3 − B11) / (B3 + B11)". */
+  formula?: string;
+  /** A few sentences on how the classes were computed, for a student. */
+  explanation?: string;
+  thresholds: ReportThreshold[];
+  classes: ReportClass[];
+  images: ReportImage[];
+  warnings: string[];
+  /** Pixels valid on both dates. */
+  validPixels: number;
+  /** Pixels masked (nodata, cloud, shadow, outside a scene). */
+  maskedPixels: number;
+  /** Extra facts shown under "How this was computed", e.g. "Grid: EPSG:32629, 10 m", "Minimum mapping unit: 0.5 ha". */
+  details?: string[];
+  /** ISO 8601 time or a Date. */
+  generatedAt: string | Date;
+  toolVersion: string;
+}
+
+/** Escape text for HTML element content and quoted attribute values. */
+export function escapeHtml(s: unknown): string {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const dec2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const fmtNum = (v: number): string => (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)))) : String(v));
+
+function cssColour(c: Rgb | string): string {
+  if (typeof c === 'string') return /^#[0-9a-fA-F]{6}$/.test(c) ? c : '#808080';
+  return rgbHex(c);
+}
+
+const CSS = `
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1.5rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.meta{color:#666;font-size:.9rem}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.images{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;flex:1 1 320px;max-width:100%}
+figure img{width:100%;height:auto;border:1px solid #ccc;image-rendering:pixelated;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
+figcaption{font-size:.9rem;color:#444}
+.swatch{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle;margin-right:.4em}
+.ramp{height:.8em;border:1px solid #555;margin-top:.3rem}.ramp-labels{display:flex;justify-content:space-between;font-size:.8rem}
+.warnings{background:#fff4e5;border-left:4px solid #f0a020;padding:.5rem 1rem}
+code{background:#f4f4f4;padding:0 .2em}
+`;
+
+function imageHtml(img: ReportImage): string {
+  const src = `data:image/png;base64,${img.png.toString('base64')}`;
+  let legend = '';
+  if (img.legend) {
+    const stops = colormapStops(img.legend.colormap).map(rgbHex).join(',');
+    legend = `<div class="ramp" style="background:linear-gradient(to right,${stops})"></div>`
+      + `<div class="ramp-labels"><span>${escapeHtml(fmtNum(img.legend.min))}</span>`
+      + `<span>${escapeHtml(img.legend.label ?? '')}</span><span>${escapeHtml(fmtNum(img.legend.max))}</span></div>`;
+  }
+  return `<figure><img src="${src}" alt="${escapeHtml(img.title)}"><figcaption><strong>${escapeHtml(img.title)}</strong>`
+    + `${img.caption ? ` — ${escapeHtml(img.caption)}` : ''}${legend}</figcaption></figure>`;
+}
+
+/** Render the report as one self-contained HTML document (no scripts, no external resources). */
+export function renderReport(model: ReportModel): string {
+  const e = escapeHtml;
+  const generated = model.generatedAt instanceof Date ? model.generatedAt.toISOString() : model.generatedAt;
+  const total = model.validPixels + model.maskedPixels;
+  const share = (v: number): string => (total > 0 ? `${dec2.format((100 * v) / total)} %` : 'n/a');
+
+  const inputs = model.inputs.map((i) => `<tr><td>${e(i.role)}</td><td>${e(i.name)}</td><td>${e(i.date ?? 'unknown')}</td>`
+    + `<td>${e(i.provenance ?? '')}</td></tr>`).join('\n');
+  const thresholds = model.thresholds.length
+    ? `<table><tr><th>Threshold</th><th class="num">Value</th><th>Source</th></tr>\n${model.thresholds
+      .map((t) => `<tr><td>${e(t.name)}</td><td class="num">${e(fmtNum(t.value))}</td><td>${e(t.source)}</td></tr>`).join('\n')}</table>`
+    : '<p>No thresholds (the method does not use one).</p>';
+  const classes = model.classes.map((c) => `<tr><td><span class="swatch" style="background:${cssColour(c.colour)}"></span>${e(c.name)}`
+    + `${c.description ? `<br><small>${e(c.description)}</small>` : ''}</td><td class="num">${e(c.value)}</td>`
+    + `<td class="num">${int.format(c.pixels)}</td><td class="num">${dec2.format(c.hectares)}</td><td class="num">${dec2.format(c.percent)}</td></tr>`).join('\n');
+  const warnings = model.warnings.length
+    ? `<h2>Warnings</h2><div class="warnings"><ul>${model.warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul></div>`
+    : '';
+  const details = (model.details ?? []).map((d) => `<li>${e(d)}</li>`).join('');
+
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${e(model.title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>${e(model.title)}</h1>
+<p class="meta">Generated ${e(generated)} by s2change ${e(model.toolVersion)} · preset <code>${e(model.preset)}</code> · method <code>${e(model.method)}</code></p>
+${warnings}
+<h2>What was compared</h2>
+<table><tr><th>Role</th><th>Input</th><th>Date</th><th>Provenance</th></tr>
+${inputs}
+</table>
+<h2>Pictures</h2>
+<div class="images">
+${model.images.map(imageHtml).join('\n')}
+</div>
+<h2>Legend and areas</h2>
+<table><tr><th>Class</th><th class="num">Value</th><th class="num">Pixels</th><th class="num">Hectares</th><th class="num">% of valid area</th></tr>
+${classes}
+</table>
+<p>Valid pixels (usable on both dates): ${int.format(model.validPixels)} (${share(model.validPixels)}).
+Masked pixels (no data, cloud, shadow): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
+Areas are measured on the ground from pixel counts, not from the map picture.</p>
+<h2>How this was computed</h2>
+${model.formula ? `<p>Index: <code>${e(model.formula)}</code></p>` : ''}
+${model.explanation ? `<p>${e(model.explanation)}</p>` : ''}
+${thresholds}
+${details ? `<ul>${details}</ul>` : ''}
+</body>
+</html>
+`;
+}
+
+/** Write the report to `path` (UTF-8). */
+export async function writeReport(path: string, model: ReportModel): Promise<void> {
+  await writeFile(path, renderReport(model), 'utf8');
+}
