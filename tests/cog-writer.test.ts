@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCogWriter, writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { UnsupportedCrsError, UsageError } from '../src/errors.js';
-import type { Grid } from '../src/raster/grid.js';
+import { PIXEL_CRS, type Grid } from '../src/raster/grid.js';
 import { GDAL_SKIP_REASON, gdalinfoJson, hasGdal, PYTHON, pythonJson, run } from './helpers/gdal.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 's2change-cog-'));
@@ -242,6 +242,19 @@ describe.skipIf(!hasGdal())(`writeCog vs GDAL (${hasGdal() ? 'GDAL found' : GDAL
     const info = gdalinfoJson(file);
     expect(info.stac['proj:epsg']).toBe(32633);
     info.geoTransform.forEach((v: number, i: number) => expect(v).toBeCloseTo(grid.transform[i]!, 9));
+  });
+
+  it('a non-georeferenced grid (PIXEL_CRS, e.g. from PNG patches) is written without any CRS or transform', async () => {
+    const grid: Grid = { crs: PIXEL_CRS, transform: [0, 10, 0, 0, 0, -10], width: 40, height: 30 };
+    const file = path.join(dir, 'pixel-crs.tif');
+    const data = Uint8Array.from({ length: 1200 }, (_, i) => i % 7);
+    await writeCog(file, { grid, bands: [data] }, { blockSize: 16, nodata: 255 });
+    const info = gdalinfoJson(file);
+    expect(info.coordinateSystem?.wkt ?? '').toBe('');
+    expect(info.geoTransform).toBeUndefined();
+    expect(info.bands[0].noDataValue).toBe(255);
+    const px = pythonJson('import sys, json; from osgeo import gdal; print(json.dumps(gdal.Open(sys.argv[1]).ReadAsArray().ravel().tolist()))', [file]);
+    expect(px).toEqual([...data]);
   });
 
   it('property: random sizes, block sizes, types and band counts read back identically in GDAL', async () => {

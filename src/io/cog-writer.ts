@@ -25,9 +25,9 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { availableParallelism, endianness } from 'node:os';
 import { promisify } from 'node:util';
-import { deflate as deflateCb } from 'node:zlib';
+import { constants as zlibConstants, deflate as deflateCb, deflateSync } from 'node:zlib';
 import { UsageError } from '../errors.js';
-import { isGeographic, proj4Definition, type Grid } from '../raster/grid.js';
+import { isGeographic, isGeoreferenced, proj4Definition, type Grid } from '../raster/grid.js';
 
 const deflate = promisify(deflateCb);
 
@@ -44,6 +44,11 @@ export interface CogOptions {
   compression?: 'deflate' | 'none';
   /** zlib level 1..9. Default 6. */
   level?: number;
+  /**
+   * zlib strategy (the stream stays standard DEFLATE): 'default'; 'rle' (matches runs only: ~2.5x faster on
+   * float32 products with predictor 3 for ~2 % larger tiles, and faster and smaller on class maps); 'huffman'; 'filtered'.
+   */
+  strategy?: 'default' | 'rle' | 'huffman' | 'filtered';
   /** 1 none, 2 horizontal (integers), 3 floating point (float32). Default 2 for integers, 3 for float32. */
   predictor?: 1 | 2 | 3;
   /** One description per band (GDAL band description, e.g. "NDVI"). */
@@ -89,6 +94,7 @@ interface Resolved {
   blockSize: number;
   compression: 'deflate' | 'none';
   level: number;
+  strategy: number;
   predictor: 1 | 2 | 3;
   bandDescriptions: string[];
   metadata: Record<string, string>;
@@ -152,7 +158,8 @@ function resolveHeader(h: CogHeader): Resolved {
     throw optionError('grid', 'a width and height of at least 1 pixel', `${grid.width}x${grid.height}`);
   }
   if (!grid.transform.every(Number.isFinite)) throw optionError('grid.transform', 'six finite numbers', grid.transform.join(','));
-  proj4Definition(grid.crs); // throws UnsupportedCrsError for codes we cannot classify as geographic/projected
+  // Throws UnsupportedCrsError for codes we cannot classify as geographic/projected; PIXEL_CRS grids get no georeferencing.
+  if (isGeoreferenced(grid.crs)) proj4Definition(grid.crs);
   if (!Number.isInteger(bandCount) || bandCount < 1 || bandCount > 65535) throw optionError('bands', '1..65535 bands', bandCount);
   const blockSize = h.blockSize ?? 512;
   if (!Number.isInteger(blockSize) || blockSize < 16 || blockSize > 65520 || blockSize % 16 !== 0) {
@@ -162,6 +169,9 @@ function resolveHeader(h: CogHeader): Resolved {
   if (compression !== 'deflate' && compression !== 'none') throw optionError('compression', "'deflate' or 'none'", compression);
   const level = h.level ?? 6;
   if (!Number.isInteger(level) || level < 1 || level > 9) throw optionError('level', 'an integer 1..9', level);
+  const strategies = { default: zlibConstants.Z_DEFAULT_STRATEGY, rle: zlibConstants.Z_RLE, huffman: zlibConstants.Z_HUFFMAN_ONLY, filtered: zlibConstants.Z_FILTERED };
+  const strategy = strategies[h.strategy ?? 'default'];
+  if (strategy === undefined) throw optionError('strategy', "'default', 'rle', 'huffman' or 'filtered'", h.strategy);
   const isFloat = sampleType === 'float32';
   let predictor = h.predictor ?? (isFloat ? 3 : 2);
   if (predictor !== 1 && predictor !== 2 && predictor !== 3) throw optionError('predictor', '1, 2 or 3', predictor);
@@ -198,7 +208,7 @@ function resolveHeader(h: CogHeader): Resolved {
   }
   const levels = cogLevels(grid.width, grid.height, blockSize, h.overviewLevels);
   const r: Resolved = {
-    grid, sampleType, bandCount, nodata, blockSize, compression, level, predictor, bandDescriptions,
+    grid, sampleType, bandCount, nodata, blockSize, compression, level, strategy, predictor, bandDescriptions,
     metadata: h.metadata ?? {}, colormap, concurrency, bigTiff: false, levels,
   };
   const big = h.bigTiff ?? 'auto';
@@ -303,8 +313,13 @@ export function gdalMetadataXml(metadata: Record<string, string>, bandDescriptio
   return items.length ? `<GDALMetadata>\n${items.join('\n')}\n</GDALMetadata>` : null;
 }
 
-/** GeoTIFF georeferencing tags for the grid: GeoKeys by EPSG code, pixel scale + tiepoint or a full transformation. */
+/**
+ * GeoTIFF georeferencing tags for the grid: GeoKeys by EPSG code, pixel scale + tiepoint or a full transformation;
+ * none for PIXEL_CRS grids.
+ */
 function geoTags(grid: Grid): Tag[] {
+  // A non-georeferenced raster (e.g. made from OMBRIA PNGs) is written as a plain image, as GDAL writes one without SRS.
+  if (!isGeoreferenced(grid.crs)) return [];
   const t = grid.transform;
   const tags: Tag[] = [];
   if (t[2] === 0 && t[4] === 0 && t[1] > 0 && t[5] < 0) {
@@ -565,7 +580,7 @@ export class CogWriter {
     // One output chunk per tile (zlib's default 16 KiB chunks mean one thread-pool round trip per chunk).
     const chunkSize = raw.length + (raw.length >> 10) + 1024;
     const packed: Promise<Uint8Array> =
-      this.r.compression === 'deflate' ? deflate(raw, { level: this.r.level, chunkSize }) : Promise.resolve(raw);
+      this.r.compression === 'deflate' ? deflate(raw, { level: this.r.level, strategy: this.r.strategy, chunkSize }) : Promise.resolve(raw);
     packed.catch(() => undefined); // handled when its turn in the chain comes
     const done = this.chain.then(async () => {
       const data = await packed;
@@ -719,6 +734,176 @@ export async function writeCog(
     await unlink(path).catch(() => undefined);
     throw err;
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Block-engine support (issue #4): tiles encoded anywhere (e.g. in worker threads), written in any order.
+
+/** Encodes tiles of a COG described by `header` synchronously (pack, predictor, zlib deflate); for worker threads. */
+export type TileEncoder = (level: number, row: number, col: number, bands: CogBand[]) => Uint8Array;
+
+/**
+ * A synchronous tile encoder for `header`: `bands` hold one row-major array per band covering the tile's valid
+ * pixels (as `CogWriter.writeBlock`). The bytes are exactly what `CogWriter` would store for that tile.
+ */
+export function createTileEncoder(header: CogHeader): TileEncoder {
+  const r = resolveHeader(header);
+  const B = r.blockSize;
+  return (level, row, col, bands) => {
+    const l = r.levels[level];
+    if (!l) throw new RangeError(`level ${level} does not exist (this COG has levels 0..${r.levels.length - 1})`);
+    const w = Math.min(B, l.width - col * B);
+    const h = Math.min(B, l.height - row * B);
+    if (!(w > 0 && h > 0) || bands.length !== r.bandCount || bands.some((b) => b.length !== w * h || sampleTypeOf(b) !== r.sampleType)) {
+      throw new RangeError(`tile (${level}, ${row}, ${col}) needs ${r.bandCount} ${r.sampleType} band(s) of ${w}x${h} values`);
+    }
+    const raw = packTile(r, bands, w, 0, 0, w, h);
+    if (r.compression === 'none') return raw;
+    return deflateSync(raw, { level: r.level, strategy: r.strategy, chunkSize: raw.length + (raw.length >> 10) + 1024 });
+  };
+}
+
+/**
+ * A COG writer that takes already-encoded tiles (see `createTileEncoder`) of any level in any order, appends
+ * them to a spool file beside `path`, and on `finish()` writes the IFDs and copies the tiles in COG order
+ * (smallest overview first, row-major) into `path`. Memory stays bounded by one copy buffer whatever the size.
+ */
+export class SpoolingCogWriter {
+  readonly levels: readonly CogLevel[];
+  private readonly r: Resolved;
+  private readonly spoolPath: string;
+  private readonly spoolAt: number[][];
+  private readonly counts: number[][];
+  private spoolPos = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | null = null;
+  private closed = false;
+
+  private constructor(readonly path: string, r: Resolved, private readonly spool: FileHandle, spoolPath: string) {
+    this.r = r;
+    this.levels = r.levels;
+    this.spoolPath = spoolPath;
+    this.spoolAt = r.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(-1));
+    this.counts = r.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
+  }
+
+  /** Prepare a COG at `path` with this header; tiles spool to `path + '.spool'` until `finish()`. */
+  static async create(path: string, header: CogHeader): Promise<SpoolingCogWriter> {
+    const r = resolveHeader(header);
+    const spoolPath = `${path}.spool`;
+    const fh = await open(spoolPath, 'w+');
+    return new SpoolingCogWriter(path, r, fh, spoolPath);
+  }
+
+  /** Store the encoded bytes of tile (row, col) of `level`. Resolves once the bytes are in the spool file. */
+  writeEncoded(level: number, row: number, col: number, bytes: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure.error);
+    if (this.closed) return Promise.reject(new Error('SpoolingCogWriter is already finished'));
+    const l = this.r.levels[level];
+    if (!l || row < 0 || col < 0 || row >= l.tilesDown || col >= l.tilesAcross) {
+      return Promise.reject(new RangeError(`tile (${level}, ${row}, ${col}) is outside the COG's pyramid`));
+    }
+    const index = row * l.tilesAcross + col;
+    if (this.spoolAt[level]![index] !== -1) return Promise.reject(new RangeError(`tile (${level}, ${row}, ${col}) was written twice`));
+    const at = this.spoolPos;
+    this.spoolPos += bytes.length;
+    this.spoolAt[level]![index] = at;
+    this.counts[level]![index] = bytes.length;
+    const done = this.chain.then(async () => {
+      let n = 0;
+      while (n < bytes.length) n += (await this.spool.write(bytes, n, bytes.length - n, at + n)).bytesWritten;
+    });
+    done.catch((error: unknown) => { this.failure ??= { error }; });
+    this.chain = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Write the IFDs and every tile in COG order into `path`, remove the spool. Returns the file size. */
+  async finish(): Promise<{ bytes: number }> {
+    if (this.closed) throw new Error('SpoolingCogWriter is already finished');
+    this.closed = true;
+    let out: FileHandle | null = null;
+    try {
+      await this.chain;
+      if (this.failure) throw this.failure.error;
+      for (let k = 0; k < this.levels.length; k++) {
+        const i = this.spoolAt[k]!.indexOf(-1);
+        if (i >= 0) {
+          const l = this.levels[k]!;
+          throw new RangeError(`COG incomplete: tile (${k}, ${Math.floor(i / l.tilesAcross)}, ${i % l.tilesAcross}) was never written`);
+        }
+      }
+      const headerBytes = ifdRegion(this.r, null, null).length;
+      const offsets = this.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
+      let pos = headerBytes;
+      for (let k = this.levels.length - 1; k >= 0; k--) {
+        const counts = this.counts[k]!;
+        for (let i = 0; i < counts.length; i++) {
+          offsets[k]![i] = pos + 4;
+          pos += 4 + counts[i]! + (counts[i]! >= 4 ? 4 : 0);
+        }
+      }
+      if (!this.r.bigTiff && pos > 0xffffffff) throw new Error('internal: classic TIFF passed 4 GiB; the size bound is wrong');
+      out = await open(this.path, 'w');
+      const head = ifdRegion(this.r, offsets, this.counts);
+      await writeAll(out, head, 0);
+      // Copy tiles in file order through one staging buffer.
+      const CAP = 8 << 20;
+      let buf = Buffer.alloc(CAP);
+      let fill = 0;
+      let flushAt = headerBytes;
+      const flush = async () => {
+        await writeAll(out!, buf.subarray(0, fill), flushAt);
+        flushAt += fill;
+        fill = 0;
+      };
+      for (let k = this.levels.length - 1; k >= 0; k--) {
+        const counts = this.counts[k]!;
+        for (let i = 0; i < counts.length; i++) {
+          const n = counts[i]!;
+          const need = n + 8;
+          if (fill + need > buf.length) await flush();
+          if (need > buf.length) buf = Buffer.alloc(need);
+          buf.writeUInt32LE(n, fill);
+          let got = 0;
+          while (got < n) {
+            const { bytesRead } = await this.spool.read(buf, fill + 4 + got, n - got, this.spoolAt[k]![i]! + got);
+            if (bytesRead === 0) throw new Error(`spool file ${this.spoolPath} ended early`);
+            got += bytesRead;
+          }
+          fill += 4 + n;
+          if (n >= 4) { buf.copy(buf, fill, fill - 4, fill); fill += 4; }
+        }
+      }
+      await flush();
+      if (flushAt !== pos) throw new Error('internal: COG size differs from the planned layout');
+      await out.truncate(pos);
+      return { bytes: pos };
+    } finally {
+      await out?.close();
+      await this.spool.close().catch(() => undefined);
+      await unlink(this.spoolPath).catch(() => undefined);
+    }
+  }
+
+  /** Stop and remove the spool (the caller removes `path` if it was created). */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    await this.spool.close().catch(() => undefined);
+    await unlink(this.spoolPath).catch(() => undefined);
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, at: number): Promise<void> {
+  let n = 0;
+  while (n < data.length) n += (await fh.write(data, n, data.length - n, at + n)).bytesWritten;
+}
+
+/** Open a `SpoolingCogWriter` (tiles in any order, e.g. from a worker pool). */
+export function createSpoolingCogWriter(path: string, header: CogHeader): Promise<SpoolingCogWriter> {
+  return SpoolingCogWriter.create(path, header);
 }
 
 if (endianness() !== 'LE') {

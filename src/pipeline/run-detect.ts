@@ -7,9 +7,9 @@ import { isGeoreferenced, pixelSize } from '../raster/grid.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { changePolygonsToGeoJSON } from '../report/geojson.js';
-import { classOverlayPng, indexPng, trueColourPng } from '../report/quicklook.js';
+import { classOverlayPng, indexPng, stretchRange, trueColourPng } from '../report/quicklook.js';
 import { renderReport, type ReportModel } from '../report/html.js';
-import { presetPalette } from '../report/palette.js';
+import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 
@@ -18,6 +18,8 @@ export interface RunDetectOptions extends DetectOptions {
   overwrite: boolean;
   /** Title for the report (default: derived from the preset and inputs). */
   title?: string;
+  /** How the inputs were found (STAC search + pair ranking), copied into summary.json as `discovery`. */
+  discovery?: Record<string, unknown>;
 }
 
 /** What `detect --json` prints and summary.json holds (plus `outputs`). */
@@ -38,6 +40,8 @@ export interface RunSummary {
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
   warnings: string[];
+  /** Present when the scenes were found by `--event-date` (search parameters, ranking, bytes read). */
+  discovery?: Record<string, unknown>;
   outputs?: ManifestEntry[];
 }
 
@@ -64,8 +68,15 @@ function hex([r, g, b]: readonly number[]): string {
   return `#${[r, g, b].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
 }
 
+/** Class value → RGB for all 256 values (the COG palette and summary colours). */
+function colourTable(p: ClassPalette): [number, number, number][] {
+  const t = Array.from({ length: 256 }, () => [0, 0, 0] as [number, number, number]);
+  for (const s of [p.noChange, p.nodata, ...p.classes]) t[s.value] = [...s.colour] as [number, number, number];
+  return t;
+}
+
 function buildSummary(r: DetectResult, opts: RunDetectOptions): RunSummary {
-  const palette = presetPalette(r.preset.name);
+  const palette = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
   const total = r.grid.width * r.grid.height;
   return {
     tool: { name: 's2change', version: VERSION },
@@ -90,15 +101,16 @@ function buildSummary(r: DetectResult, opts: RunDetectOptions): RunSummary {
     minMappingUnit: r.minMappingUnit,
     polygons: null,
     warnings: r.warnings,
+    ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
 }
 
 async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary, opts: RunDetectOptions): Promise<void> {
   const { grid } = r;
-  const palette = presetPalette(r.preset.name);
+  const palette = paletteForClasses(r.preset.name, r.preset.classes);
+  const colormap = colourTable(palette);
   const georef = isGeoreferenced(grid.crs);
   const classNames = Object.fromEntries(r.preset.classes.map((c) => [c.value, c.name]));
-  const colormap = Array.from({ length: 256 }, (_, v) => (palette[v] ?? [0, 0, 0]) as [number, number, number]);
 
   await out.writeWith('change.tif', (p) => writeCog(p, { grid, bands: [r.result.classes] }, {
     nodata: 255, colormap, bandDescriptions: [`${r.preset.name} classes`], overviews: 'nearest',
@@ -115,54 +127,68 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
       classNames, skip: [0, 255, ...r.preset.classes.filter((c) => !r.preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
       connectivity: 8, maxFeatures: 50_000,
     });
-    summary.polygons = { features: fc.features.length, dropped: droppedOf(fc) };
+    summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
     await out.writeFile('change.geojson', JSON.stringify(fc));
   }
 
   const images: ReportModel['images'] = [];
   const w = grid.width;
   const h = grid.height;
-  const background = r.after.rgb ? await trueColourPng(...r.after.rgb, w, h) : null;
+  // One stretch for both dates, so that a colour difference between the pictures is a difference on the ground.
+  const rgbBands = [...(r.before?.rgb ?? []), ...(r.after.rgb ?? [])];
+  const range = rgbBands.length ? stretchRange(rgbBands) : undefined;
+  const background = r.after.rgb ? await trueColourPng(...r.after.rgb, w, h, { range }) : null;
   if (r.before?.rgb) {
-    const png = await trueColourPng(...r.before.rgb, w, h);
+    const png = await trueColourPng(...r.before.rgb, w, h, { range });
     await out.writeFile('before.png', png);
-    images.push({ title: 'Before', caption: `${r.before.rgbBands} as red, green, blue (2–98 % stretch)`, png });
+    images.push({ title: 'Before', caption: `${r.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png });
   }
   if (background) {
     await out.writeFile('after.png', background);
-    images.push({ title: 'After', caption: `${r.after.rgbBands} as red, green, blue (2–98 % stretch)`, png: background });
+    images.push({ title: 'After', caption: `${r.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: background });
   }
-  const overlay = await classOverlayPng(r.result.classes, w, h, palette, { background: r.after.rgb ?? undefined });
+  const overlay = await classOverlayPng(r.result.classes, w, h, palette, {
+    background: r.after.rgb ? { red: r.after.rgb[0], green: r.after.rgb[1], blue: r.after.rgb[2], options: { range } } : undefined,
+  });
   await out.writeFile('change.png', overlay);
   images.push({ title: 'Change', caption: `${r.preset.title}: classes over the after image`, png: overlay });
   const main = r.result.products[0];
   if (main) {
-    const range = main.name === 'dnbr' ? [-0.5, 1] : [-1, 1];
-    const png = await indexPng(main.values, w, h, { min: range[0]!, max: range[1]!, colormap: main.name === 'dnbr' ? 'dnbr' : 'rdylgn' });
-    images.push({ title: main.description, caption: `${main.name}.tif, shown from ${range[0]} to ${range[1]}`, png });
+    const indexRange = main.name === 'dnbr' ? [-0.5, 1] : [-1, 1];
+    const colormap = main.name === 'dnbr' ? 'dnbr' : main.name.startsWith('cva') ? 'blues' : 'rdylgn';
+    const [min, max] = main.name.startsWith('cva') ? [0, 0.3] : indexRange as [number, number];
+    const png = await indexPng(main.values, w, h, { min, max, colormap });
+    images.push({ title: main.description, caption: `${main.name}.tif`, png, legend: { colormap, min, max, label: main.name } });
   }
 
+  const fmtRadiometry = (rad: Record<string, string>) => Object.entries(rad).map(([b, v]) => `${b}: ${v}`).join('; ');
   const model: ReportModel = {
-    title: opts.title ?? `${r.preset.title}`,
-    inputs: r.inputs.map((i) => ({ role: i.role, input: path.basename(i.input), details: i.provenance, radiometry: i.radiometry })),
-    preset: r.preset.title,
-    presetDescription: r.preset.description,
+    title: opts.title ?? r.preset.title,
+    inputs: r.inputs.map((i) => ({
+      role: i.role, name: i.input, date: typeof i.provenance.datetime === 'string' ? i.provenance.datetime : undefined,
+      provenance: [Object.entries(i.provenance).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`).join('; '),
+        `radiometry — ${fmtRadiometry(i.radiometry)}`].filter(Boolean).join(' · '),
+    })),
+    preset: r.preset.name,
     method: r.result.method,
     formula: r.result.formula,
+    explanation: r.preset.description,
     thresholds: r.result.thresholds,
-    classes: r.areas.map((a) => ({ ...a, colour: hex(palette[a.value] ?? [0, 0, 0]), description: r.preset.classes.find((c) => c.value === a.value)?.description ?? '' })),
+    classes: r.areas.map((a) => ({ ...a, colour: hex(colormap[a.value]!), description: r.preset.classes.find((c) => c.value === a.value)?.description })),
     images,
     warnings: r.warnings,
     validPixels: r.validPixels,
     maskedPixels: r.maskedPixels.total,
-    grid: summary.grid,
+    details: [
+      `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
+      `Bands used: ${r.bandsUsed.join(', ')}`,
+      `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)`,
+      ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
+      ...(summary.polygons ? [`Polygons: ${summary.polygons.features} in change.geojson${summary.polygons.dropped ? ` (${summary.polygons.dropped} smallest dropped)` : ''}`] : []),
+    ],
     generatedAt: summary.createdAt,
     toolVersion: VERSION,
-  } as ReportModel;
+  };
   await out.writeFile('report.html', renderReport(model));
 }
 
-function droppedOf(fc: unknown): number {
-  const v = (fc as { s2change?: { droppedFeatures?: number } }).s2change?.droppedFeatures;
-  return typeof v === 'number' ? v : 0;
-}
