@@ -91,7 +91,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .meta{color:#666;font-size:.9rem}
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.images{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;flex:1 1 320px;max-width:100%}
+.images{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:1rem;align-items:start}figure{margin:0;min-width:0}
 figure img{width:100%;height:auto;border:1px solid #ccc;image-rendering:pixelated;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
 figcaption{font-size:.9rem;color:#444}
 .swatch{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle;margin-right:.4em}
