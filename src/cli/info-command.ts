@@ -5,9 +5,10 @@ import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { isS2ChangeError } from '../errors.js';
 import { openScene } from '../io/scene.js';
-import { describeTiff, openTiffFile } from '../io/tiff/index.js';
+import { inspectTiffSandboxed } from '../io/tiff/index.js';
+import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../io/tiff/sandbox.js';
 import { pixelSize } from '../raster/grid.js';
-import { parseList } from './options.js';
+import { parseList, parseNumber } from './options.js';
 
 export function registerInfo(program: Command): void {
   program
@@ -15,17 +16,20 @@ export function registerInfo(program: Command): void {
     .description('describe a GeoTIFF, band folder, STAC item or PNG: bands, sizes, CRS, grid, dtype, nodata, radiometry')
     .argument('<src>', 'file or folder')
     .option('--bands <list>', 'band names of a multi-band file, in order')
+    .option('--decode-timeout <ms>', 'time budget for opening and decoding a sample of an untrusted file', String(DEFAULT_DECODE_TIMEOUT_MS))
+    .option('--decode-memory <mb>', 'heap budget of the decoding worker', String(DEFAULT_DECODE_MEMORY_MB))
     .option('--json', 'machine-readable output on stdout')
-    .action(async (src: string, o: { json?: boolean; bands?: string }) => {
+    .action(async (src: string, o: { json?: boolean; bands?: string; decodeTimeout: string; decodeMemory: string }) => {
       const result: Record<string, unknown> = { input: src };
       const isDir = (await stat(src).catch(() => null))?.isDirectory() ?? false;
       if (!isDir && /\.tiff?$/i.test(src)) {
-        const file = await openTiffFile(src);
-        try {
-          result.tiff = describeTiff(file);
-        } finally {
-          await file.close();
-        }
+        // An untrusted file is opened and a sample decoded in a worker with a time and heap budget first.
+        const inspected = await inspectTiffSandboxed(src, {
+          timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1),
+          maxOldGenerationMb: parseNumber('--decode-memory', o.decodeMemory, 256),
+        });
+        result.tiff = inspected.description;
+        result.decodedSample = inspected.probed;
       }
       try {
         const scene = await openScene(src, { bands: o.bands ? parseList(o.bands) : undefined });
@@ -59,7 +63,11 @@ function renderInfo(r: Record<string, unknown>): string {
   const lines: string[] = [`${r.input}`];
   const t = r.tiff as Record<string, unknown> | undefined;
   if (t) {
-    lines.push(`  TIFF: ${JSON.stringify(t, null, 1).replace(/\n\s*/g, ' ')}`);
+    lines.push('  TIFF:');
+    for (const [k, v] of Object.entries(t)) {
+      if (k === 'file') continue;
+      lines.push(`    ${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+    }
   }
   if (r.format) lines.push(`  scene format: ${r.format}${r.georeferenced ? '' : ' (not georeferenced)'}`);
   for (const b of (r.bands as Record<string, unknown>[] | undefined) ?? []) {

@@ -11,8 +11,8 @@ import {
 } from '../errors.js';
 import { canonicalBand, type BandName } from '../indices/bands.js';
 import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
-import { openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
-import { loadStacItemScene } from './stac-scene.js';
+import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
+import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
 
@@ -49,6 +49,8 @@ export interface Scene {
   /** Product facts for provenance (level, date, baseline, platform, files). */
   readonly provenance: Record<string, unknown>;
   readonly warnings: string[];
+  /** For scenes read over HTTP: bytes and requests fetched so far (item JSON + range requests). */
+  fetchStats?(): FetchStats;
   close(): Promise<void>;
 }
 
@@ -63,13 +65,18 @@ export interface SceneOptions {
   assumedPixelSize?: number;
   /** A separate SCL GeoTIFF for this date (e.g. beside a multi-band BOA file). */
   sclPath?: string;
+  /** How http(s) inputs are read (URL policy, cache, byte budget); default: public hosts only, no cache, no cap. */
+  remote?: RemoteReadOptions;
 }
 
 const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
 const SCL_IN_NAME = /(?:^|[^a-z0-9])scl(?=[^a-z0-9]|$)/i;
 const TIFF_EXT = /\.tiff?$/i;
 
-/** Open SRC as a scene: a folder of band files, a multi-band GeoTIFF, a STAC item (.json) or a PNG. */
+/**
+ * Open SRC as a scene: a folder of band files, a multi-band GeoTIFF, a STAC item (.json) or a PNG; or an http(s)
+ * URL of a STAC item or of a (multi-band) COG, read with HTTP range requests (`opts.remote`).
+ */
 export async function openScene(src: string, opts: SceneOptions = {}): Promise<Scene> {
   const scene = await openSceneOnly(src, opts);
   if (!opts.sclPath) return scene;
@@ -90,6 +97,7 @@ export async function openScene(src: string, opts: SceneOptions = {}): Promise<S
 }
 
 async function openSceneOnly(src: string, opts: SceneOptions): Promise<Scene> {
+  if (/^https?:\/\//i.test(src)) return openUrlScene(src, opts);
   let st;
   try {
     st = await stat(src);
@@ -106,6 +114,22 @@ async function openSceneOnly(src: string, opts: SceneOptions): Promise<Scene> {
   }
   if (/\.png$/i.test(src)) return openPng(src, opts);
   return openMultiband(src, opts);
+}
+
+/** A URL: a COG (path ends in .tif/.tiff) as a multi-band file, anything else as a STAC item. */
+async function openUrlScene(url: string, opts: SceneOptions): Promise<Scene> {
+  const opener = remoteOpener(opts.remote);
+  if (!TIFF_EXT.test(new URL(url).pathname)) return loadStacItemUrl(url, opts, opener);
+  const source = opener.open(url);
+  let tiff: TiffFile;
+  try {
+    tiff = await openTiff(source, opts.limits);
+  } catch (err) {
+    await source.close?.().catch(() => undefined);
+    throw err;
+  }
+  const scene = await openMultiband(url, opts, tiff);
+  return { ...scene, fetchStats: () => opener.stats() };
 }
 
 /** A folder whose file names carry the band: B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif. */
@@ -160,8 +184,8 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
 }
 
 /** One GeoTIFF holding several bands, named by --bands or by the file's band descriptions. */
-async function openMultiband(file: string, opts: SceneOptions): Promise<Scene> {
-  const tiff = await openTiffFile(file, opts.limits);
+async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile): Promise<Scene> {
+  const tiff = opened ?? await openTiffFile(file, opts.limits);
   try {
     const img = fullResolution(tiff, file);
     const names = bandNamesFor(img, file, opts.bands);
@@ -222,6 +246,13 @@ function bandNamesFor(img: TiffImage, file: string, given?: string[]): (LayerNam
   }
   const fromDescriptions = img.bandDescriptions.map((d) => (d ? (/^scl$/i.test(d) ? 'SCL' : canonicalBand(d)) : null));
   if (fromDescriptions.every((d) => d !== null)) return fromDescriptions as LayerName[];
+  if (img.samplesPerPixel === 1) {
+    // A single-band file named like its band (B04.tif, T29RKH_20200219_B04.tif, SCL.tif).
+    const stem = path.basename(file).replace(TIFF_EXT, '');
+    const m = BAND_IN_NAME.exec(stem);
+    const layer: LayerName | null = SCL_IN_NAME.test(stem) ? 'SCL' : m ? canonicalBand(m[1]!) : null;
+    if (layer) return [layer];
+  }
   throw new BandMapMismatchError('cannot tell which band is which', {
     input: file, expected: 'band descriptions naming Sentinel-2 bands, or --bands',
     found: `${img.samplesPerPixel} bands with descriptions [${img.bandDescriptions.map((d) => d ?? '?').join(', ')}]`,
