@@ -4,6 +4,7 @@
 import type { BandName } from '../../indices/bands.js';
 import { changeVector } from '../cva.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
+import { isMultivariate, multivariateBands, runMultivariate } from './multivariate.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
 
 const DEFAULT_BANDS: BandName[] = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12'];
@@ -13,7 +14,7 @@ export const generic: Preset = {
   title: 'Generic change (CVA)',
   description: 'Any spectral change: the length of the difference vector over several bands, thresholded with Otsu.',
   singleDate: false,
-  methods: ['otsu', 'threshold', 'cva'],
+  methods: ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'],
   defaultMethod: 'otsu',
   changeClasses: [1],
   classes: [
@@ -21,6 +22,7 @@ export const generic: Preset = {
     { value: 1, name: 'change', description: 'CVA magnitude at or above the threshold' },
   ],
   chooseBands(available, opts) {
+    if (isMultivariate(opts.method)) return multivariateBands('generic', available, opts, DEFAULT_BANDS);
     const wanted = opts.cvaBands ?? DEFAULT_BANDS;
     const use = wanted.filter((b) => available.has(b));
     if (opts.cvaBands) return firstAvailable('generic', available, [opts.cvaBands]);
@@ -30,6 +32,7 @@ export const generic: Preset = {
     const before = requireBefore('generic', input.before);
     const bands = this.chooseBands(new Set(Object.keys(input.after) as BandName[]), input.options);
     const method = input.options.method ?? this.defaultMethod;
+    if (isMultivariate(method)) return runMultivariate('generic', method, bands, before, input);
     const notes: string[] = [];
     const { magnitude } = changeVector(bands.map((b) => before[b]!), bands.map((b) => input.after[b]!), input.width * input.height);
     maskProduct(magnitude, input.valid);

@@ -3,13 +3,14 @@
  */
 import type { BandName } from '../../indices/bands.js';
 import type { BandArrays } from '../../indices/registry.js';
+import type { SupervisedModel } from '../supervised.js';
 
 /** Class value for pixels without valid data on either date. */
 export const NODATA_CLASS = 255;
 /** Class value for "no change" (or "not water" for the single-date water map). */
 export const NO_CHANGE = 0;
 
-export type ChangeMethod = 'threshold' | 'otsu' | 'cva';
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised';
 
 export interface PresetOptions {
   method?: ChangeMethod;
@@ -17,6 +18,8 @@ export interface PresetOptions {
   threshold?: number;
   /** Bands for CVA / generic change (default: the preset's choice). */
   cvaBands?: BandName[];
+  /** Trained model for method 'supervised' (detect --model FILE). */
+  supervisedModel?: SupervisedModel;
 }
 
 export interface ThresholdUsed {

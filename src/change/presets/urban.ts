@@ -7,6 +7,7 @@ import { difference } from '../../indices/normalized-difference.js';
 import type { BandName } from '../../indices/bands.js';
 import { changeVector } from '../cva.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
+import { isMultivariate, multivariateBands, runMultivariate } from './multivariate.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
 
 const CVA_BANDS: BandName[] = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12'];
@@ -16,7 +17,7 @@ export const urban: Preset = {
   title: 'Construction and urban growth',
   description: 'New built-up land or bare soil: the Bare Soil Index rises while NDVI does not rise.',
   singleDate: false,
-  methods: ['cva', 'otsu', 'threshold'],
+  methods: ['cva', 'otsu', 'threshold', 'pca-kmeans', 'irmad', 'supervised'],
   // CVA + Otsu scores best on the OSCD sample cities (docs/presets.md); the ΔBSI rule is kept as a readable alternative.
   defaultMethod: 'cva',
   changeClasses: [1],
@@ -25,6 +26,7 @@ export const urban: Preset = {
     { value: 1, name: 'new built-up / bare soil', description: 'ΔBSI above the threshold and NDVI not rising (or CVA change)' },
   ],
   chooseBands(available, opts) {
+    if (isMultivariate(opts.method)) return multivariateBands('urban', available, opts, CVA_BANDS);
     if ((opts.method ?? 'cva') === 'cva') {
       const use = (opts.cvaBands ?? CVA_BANDS).filter((b) => available.has(b));
       return firstAvailable('urban', available, [use.length >= 2 ? use : CVA_BANDS]);
@@ -36,6 +38,7 @@ export const urban: Preset = {
     const method = input.options.method ?? this.defaultMethod;
     const notes: string[] = [];
     const available = new Set(Object.keys(input.after) as BandName[]);
+    if (isMultivariate(method)) return runMultivariate('urban', method, this.chooseBands(available, input.options), before, input);
     if (method === 'cva') {
       const bands = this.chooseBands(available, input.options);
       const { magnitude } = changeVector(bands.map((b) => before[b]!), bands.map((b) => input.after[b]!), input.width * input.height);

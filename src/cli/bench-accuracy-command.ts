@@ -1,0 +1,156 @@
+/**
+ * `s2change bench accuracy`: score every method on every labelled item of a dataset folder.
+ * Table on stdout (or JSON with --json), progress bar on stderr.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import sharp, { type OverlayOptions } from 'sharp';
+import { checkModel } from '../change/supervised.js';
+import { InputNotFoundError } from '../errors.js';
+import { benchAccuracy, BENCH_METHODS, trainOnDataset, type BenchResult, type ItemMaps, type ScoreRow } from '../pipeline/bench-accuracy.js';
+import { DATASETS, type DatasetName } from '../pipeline/datasets.js';
+import { parseChoice, parseList } from './options.js';
+
+interface Flags { dataset: string; root: string; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string }
+
+/** A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise. */
+export function progressBar(stream: NodeJS.WriteStream = process.stderr): (done: number, total: number, label: string) => void {
+  const t0 = Date.now();
+  return (done, total, label) => {
+    const w = 24;
+    const f = total ? Math.round((w * done) / total) : w;
+    const line = `[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${((Date.now() - t0) / 1000).toFixed(0)}s ${label}`;
+    if (stream.isTTY) stream.write(`\r${line.slice(0, (stream.columns ?? 100) - 1).padEnd((stream.columns ?? 100) - 1)}${done === total ? '\n' : ''}`);
+    else stream.write(`${line}\n`);
+  };
+}
+
+const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(2));
+const kap = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3));
+
+/** The result as a Markdown table (per item, pooled aggregate, mean over items). */
+export function formatBenchTable(r: BenchResult): string {
+  const head = '| item | method | TP | FP | FN | TN | precision % | recall % | F1 % | IoU % | kappa |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n';
+  const line = (id: string, m: string, s: ScoreRow) => `| ${id} | ${m} | ${s.tp} | ${s.fp} | ${s.fn} | ${s.tn} | ${pct(s.precision)} | ${pct(s.recall)} | ${pct(s.f1)} | ${pct(s.iou)} | ${kap(s.kappa)} |\n`;
+  let out = `## ${r.dataset} — ${r.root}\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n\n### Per item\n\n${head}`;
+  for (const x of r.items) out += line(x.id, x.method, x);
+  out += `\n### Pooled over all pixels of all items\n\n${head}`;
+  for (const [m, s] of Object.entries(r.aggregate)) out += line('**all**', m, s);
+  out += '\n### Mean over items\n\n| method | items | precision % | recall % | F1 % | IoU % | kappa |\n|---|---:|---:|---:|---:|---:|---:|\n';
+  for (const [m, s] of Object.entries(r.meanOverItems)) out += `| ${m} | ${s.items} | ${pct(s.precision)} | ${pct(s.recall)} | ${pct(s.f1)} | ${pct(s.iou)} | ${kap(s.kappa)} |\n`;
+  out += `\n(${r.seconds.toFixed(1)} s)\n`;
+  return out;
+}
+
+const TILE = 220;
+
+/** RGB bytes of three reflectance planes, each stretched between its 2nd and 98th percentile. */
+function stretchRgb(rgb: [Float32Array, Float32Array, Float32Array], n: number): Uint8Array {
+  const out = new Uint8Array(n * 3);
+  rgb.forEach((band, c) => {
+    const sorted = Float32Array.from(band.filter((v) => v === v)).sort();
+    const lo = sorted[Math.floor(0.02 * (sorted.length - 1))] ?? 0;
+    const hi = sorted[Math.floor(0.98 * (sorted.length - 1))] ?? 1;
+    for (let i = 0; i < n; i++) out[i * 3 + c] = Math.max(0, Math.min(255, Math.round((255 * (band[i]! - lo)) / (hi - lo || 1))));
+  });
+  return out;
+}
+
+/** Map vs truth: TP green, FP red, FN magenta, TN dark grey, unlabelled / no prediction black. */
+function errorColours(pred: Uint8Array | null, truth: Uint8Array): Uint8Array {
+  const out = new Uint8Array(truth.length * 3);
+  for (let i = 0; i < truth.length; i++) {
+    const t = truth[i]!;
+    const p = pred ? pred[i] === 1 : t === 1;
+    const c = t > 1 ? [0, 0, 0] : pred === null ? (t === 1 ? [255, 255, 255] : [60, 60, 60])
+      : p && t === 1 ? [40, 200, 40] : p ? [230, 40, 30] : t === 1 ? [230, 40, 230] : [60, 60, 60];
+    out.set(c, i * 3);
+  }
+  return out;
+}
+
+/**
+ * A method-comparison figure of one item: before, after, truth, then every method's map coloured by agreement
+ * with the truth (TP green, FP red, FN magenta, TN grey), with captions. PNG via sharp.
+ */
+export async function writeComparisonFigure(m: ItemMaps, dataset: string, file: string): Promise<void> {
+  const n = m.width * m.height;
+  const tiles: { label: string; rgb: Uint8Array }[] = [];
+  if (m.before) tiles.push({ label: 'before', rgb: stretchRgb(m.before, n) });
+  tiles.push({ label: 'after', rgb: stretchRgb(m.after, n) });
+  tiles.push({ label: 'truth (white = change)', rgb: errorColours(null, m.truth) });
+  for (const [name, map] of Object.entries(m.maps)) tiles.push({ label: name, rgb: errorColours(map, m.truth) });
+  const scale = TILE / Math.max(m.width, m.height);
+  const tw = Math.round(m.width * scale);
+  const th = Math.round(m.height * scale);
+  const cols = Math.min(4, tiles.length);
+  const rows = Math.ceil(tiles.length / cols);
+  const cap = 18;
+  const W = cols * (tw + 6) + 6;
+  const H = rows * (th + cap + 6) + 6 + 22;
+  const composites: OverlayOptions[] = [];
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  let svg = `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg"><style>text{font-family:sans-serif;font-size:13px;fill:#111}</style>`;
+  svg += `<text x="6" y="16">${esc(`${dataset} ${m.id}: TP green, FP red, FN magenta, TN grey`)}</text>`;
+  for (const [k, t] of tiles.entries()) {
+    const x = 6 + (k % cols) * (tw + 6);
+    const y = 22 + 6 + Math.floor(k / cols) * (th + cap + 6);
+    const input = await sharp(Buffer.from(t.rgb), { raw: { width: m.width, height: m.height, channels: 3 } })
+      .resize(tw, th, { kernel: 'nearest' }).png().toBuffer();
+    composites.push({ input, left: x, top: y + cap });
+    svg += `<text x="${x}" y="${y + 13}">${esc(t.label)}</text>`;
+  }
+  svg += '</svg>';
+  composites.unshift({ input: Buffer.from(svg), left: 0, top: 0 });
+  await sharp({ create: { width: W, height: H, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+    .composite(composites).png({ palette: true, colours: 128 }).toFile(file);
+}
+
+/** Add `accuracy` to an existing `bench` command. */
+export function registerBenchAccuracy(bench: Command): void {
+  bench
+    .command('accuracy')
+    .description('run every method on every labelled item of a dataset and score it (per item, pooled, mean over items)')
+    .requiredOption('--dataset <name>', DATASETS.join(' | '))
+    .requiredOption('--root <dir>', 'the dataset folder (e.g. ../shared/data/oscd)')
+    .option('--methods <list>', `methods to run (default all). ${DATASETS.map((d) => `${d}: ${BENCH_METHODS[d].map((m) => m.name).join(',')}`).join('; ')}`)
+    .option('--model <file>', "score this trained model as 'supervised' instead of leave-one-group-out training")
+    .option('--train <file>', 'train the supervised model on every item under --root, write it to FILE (JSON) and stop')
+    .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
+    .option('--figure-item <id>', 'item for --figure')
+    .option('--json', 'machine-readable result on stdout')
+    .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
+    .action(async (f: Flags) => {
+      const dataset = parseChoice('--dataset', f.dataset, DATASETS) as DatasetName;
+      const onProgress = progressBar();
+      if (f.train) {
+        const model = await trainOnDataset(dataset, f.root, { onProgress });
+        await writeFile(f.train, JSON.stringify(model));
+        process.stderr.write(`model (${model.training.trees} trees, ${model.featureNames.length} features, trained on ${model.training.trainedOn.length} items) written to ${f.train}\n`);
+        return;
+      }
+      let model;
+      if (f.model) {
+        const text = await readFile(f.model, 'utf8').catch(() => {
+          throw new InputNotFoundError('cannot read the model', { input: `--model ${f.model}`, expected: 'a model JSON written by --train', found: 'no readable file' });
+        });
+        model = checkModel(JSON.parse(text), f.model);
+      }
+      const r = await benchAccuracy({
+        dataset, root: f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
+        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
+      });
+      if (f.figure) {
+        if (!r.maps) throw new InputNotFoundError('no such item for --figure', { input: `--figure-item ${f.figureItem}`, expected: r.items.map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i).join(', ') });
+        await writeComparisonFigure(r.maps, dataset, f.figure);
+        delete r.maps;
+      }
+      if (f.out) {
+        await mkdir(f.out, { recursive: true });
+        await writeFile(path.join(f.out, `accuracy-${dataset}.json`), `${JSON.stringify(r, null, 2)}\n`);
+        await writeFile(path.join(f.out, `accuracy-${dataset}.md`), formatBenchTable(r));
+      }
+      process.stdout.write(f.json ? `${JSON.stringify(r, null, 2)}\n` : formatBenchTable(r));
+    });
+}
