@@ -2,9 +2,8 @@
  * Generic multi-band change: change vector analysis (CVA) magnitude with Otsu's threshold. Pure.
  */
 import type { BandName } from '../../indices/bands.js';
-import { changeVector } from '../cva.js';
-import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
-import { isMultivariate, multivariateBands, runMultivariate } from './multivariate.js';
+import { firstAvailable, requireBefore } from './common.js';
+import { isMultivariate, multivariateBands, runCva, runMultivariate } from './multivariate.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
 
 const DEFAULT_BANDS: BandName[] = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12'];
@@ -33,20 +32,6 @@ export const generic: Preset = {
     const bands = this.chooseBands(new Set(Object.keys(input.after) as BandName[]), input.options);
     const method = input.options.method ?? this.defaultMethod;
     if (isMultivariate(method)) return runMultivariate('generic', method, bands, before, input);
-    const notes: string[] = [];
-    const { magnitude } = changeVector(bands.map((b) => before[b]!), bands.map((b) => input.after[b]!), input.width * input.height);
-    maskProduct(magnitude, input.valid);
-    const t = chooseThreshold({
-      name: 'CVA magnitude', method, options: input.options, values: magnitude, valid: input.valid,
-      fixed: 0.1, fixedSource: 'fixed reflectance distance 0.1', notes,
-    });
-    const classes = new Uint8Array(magnitude.length);
-    for (let i = 0; i < classes.length; i++) classes[i] = magnitude[i]! >= t.value ? 1 : 0;
-    applyNodata(classes, input.valid);
-    return {
-      classes, method: method === 'threshold' ? 'threshold' : 'cva', thresholds: [t], notes,
-      formula: `CVA magnitude = ‖after − before‖ (Euclidean, reflectance) over ${bands.join(',')}; change where magnitude ≥ ${t.value.toFixed(4)}`,
-      products: [{ name: 'cva_magnitude', description: `CVA magnitude over ${bands.join(',')}`, values: magnitude }],
-    };
+    return runCva(bands, before, input, method);
   },
 };

@@ -1,6 +1,7 @@
 /**
- * The multi-band change methods shared by the `generic` and `urban` presets: PCA-k-means (Celik 2009),
- * IR-MAD with a χ² change probability (Nielsen 2007) and the supervised random forest. Pure.
+ * The multi-band change methods shared by the `generic` and `urban` presets: CVA magnitude with a threshold
+ * (Malila 1980), PCA-k-means (Celik 2009), IR-MAD with a χ² change probability (Nielsen 2007) and the supervised
+ * random forest. Pure.
  * Output classes: 1 change, 0 no change, 255 nodata.
  */
 import type { BandName } from '../../indices/bands.js';
@@ -8,7 +9,8 @@ import { UsageError } from '../../errors.js';
 import { irmad, irmadChangeMask } from '../irmad.js';
 import { pcaKmeans } from '../pca-kmeans.js';
 import { predictSupervised } from '../supervised.js';
-import { applyNodata, firstAvailable } from './common.js';
+import { changeVector } from '../cva.js';
+import { applyNodata, chooseThreshold, firstAvailable, maskProduct } from './common.js';
 import type { ChangeMethod, PresetInput, PresetOptions, PresetResult } from './types.js';
 
 /** Methods handled here. */
@@ -90,5 +92,29 @@ export function runMultivariate(preset: string, method: ChangeMethod, bands: rea
     thresholds: [{ name: 'random-forest change probability', value: model.threshold, source: 'the model\'s vote-fraction threshold' }],
     formula: `random forest (${model.training.trees} trees, ml-random-forest) on ${model.featureNames.length} features of ${list}; change where the fraction of trees voting change ≥ ${model.threshold}`,
     products: [{ name: 'change_probability', description: 'fraction of trees voting change', values: p.probability }],
+  };
+}
+
+/**
+ * CVA: change where the magnitude of the difference vector over `bands` reaches the threshold (Otsu, fixed 0.1
+ * reflectance, or --threshold). Class 1 = change.
+ */
+export function runCva(bands: readonly BandName[], before: NonNullable<PresetInput['before']>, input: PresetInput,
+  method: ChangeMethod): PresetResult {
+  const notes: string[] = [];
+  const { magnitude } = changeVector(bands.map((b) => before[b]!), bands.map((b) => input.after[b]!), input.width * input.height);
+  maskProduct(magnitude, input.valid);
+  const t = chooseThreshold({
+    name: 'CVA magnitude', method, options: input.options, values: magnitude, valid: input.valid,
+    fixed: 0.1, fixedSource: 'fixed reflectance distance 0.1', notes,
+  });
+  const classes = new Uint8Array(magnitude.length);
+  for (let i = 0; i < classes.length; i++) classes[i] = magnitude[i]! >= t.value ? 1 : 0;
+  applyNodata(classes, input.valid);
+  const list = bands.join(',');
+  return {
+    classes, method: method === 'threshold' ? 'threshold' : 'cva', thresholds: [t], notes,
+    formula: `CVA magnitude = ‖after − before‖ (Euclidean, reflectance) over ${list}; change where magnitude ≥ ${t.value.toFixed(4)}`,
+    products: [{ name: 'cva_magnitude', description: `CVA magnitude over ${list}`, values: magnitude }],
   };
 }

@@ -5,9 +5,8 @@
 import { getIndex } from '../../indices/registry.js';
 import { difference } from '../../indices/normalized-difference.js';
 import type { BandName } from '../../indices/bands.js';
-import { changeVector } from '../cva.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
-import { isMultivariate, multivariateBands, runMultivariate } from './multivariate.js';
+import { isMultivariate, multivariateBands, runCva, runMultivariate } from './multivariate.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
 
 const CVA_BANDS: BandName[] = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12'];
@@ -39,23 +38,7 @@ export const urban: Preset = {
     const notes: string[] = [];
     const available = new Set(Object.keys(input.after) as BandName[]);
     if (isMultivariate(method)) return runMultivariate('urban', method, this.chooseBands(available, input.options), before, input);
-    if (method === 'cva') {
-      const bands = this.chooseBands(available, input.options);
-      const { magnitude } = changeVector(bands.map((b) => before[b]!), bands.map((b) => input.after[b]!), input.width * input.height);
-      maskProduct(magnitude, input.valid);
-      const t = chooseThreshold({
-        name: 'CVA magnitude', method, options: input.options, values: magnitude, valid: input.valid,
-        fixed: 0.1, fixedSource: 'fixed reflectance distance 0.1', notes,
-      });
-      const classes = new Uint8Array(magnitude.length);
-      for (let i = 0; i < classes.length; i++) classes[i] = magnitude[i]! >= t.value ? 1 : 0;
-      applyNodata(classes, input.valid);
-      return {
-        classes, method, thresholds: [t], notes,
-        formula: `CVA magnitude = ‖after − before‖ over ${bands.join(',')}; change where magnitude ≥ ${t.value.toFixed(4)}`,
-        products: [{ name: 'cva_magnitude', description: `CVA magnitude over ${bands.join(',')}`, values: magnitude }],
-      };
-    }
+    if (method === 'cva') return runCva(this.chooseBands(available, input.options), before, input, method);
     const bsi = getIndex('BSI')!;
     const ndvi = getIndex('NDVI')!;
     const dBsi = maskProduct(difference(bsi.compute(input.after), bsi.compute(before)), input.valid);
