@@ -1,30 +1,40 @@
 /**
  * `s2change detect`: two scenes → change map, polygons, hectares, report.
  */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { checkModel } from '../change/supervised.js';
 import { PRESETS } from '../change/presets/index.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import { canonicalBand, type BandName } from '../indices/bands.js';
+import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { runDetect } from '../pipeline/run-detect.js';
+import { discoveredSceneOpener, itemUrlOpener, layersFor } from '../pipeline/discover.js';
+import { getPreset } from '../change/presets/index.js';
+import { runDetect, type RunDetectOptions } from '../pipeline/run-detect.js';
 import { parseBbox, parseChoice, parseList, parseNumber } from './options.js';
+import { addPairOptions, runPairDiscovery, type PairFlags } from './pair-command.js';
+import { addNetworkOptions, remoteOptions, stacTarget } from './search-command.js';
 import { printRunLine } from './summary-line.js';
 
 interface DetectFlags {
   before?: string; after?: string; preset: string; out?: string; bbox?: string; method?: string; threshold?: string;
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
-  float?: boolean; maxPixels?: string;
+  float?: boolean; maxPixels?: string; model?: string;
 }
 
-const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva'];
+type Flags = DetectFlags & PairFlags;
 
+const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'];
+
+/** Register `s2change detect`. */
 export function registerDetect(program: Command): void {
-  program
+  const cmd = program
     .command('detect')
     .description('map change between a before and an after scene')
-    .option('--before <src>', 'before scene: band folder, multi-band GeoTIFF, STAC item .json, or PNG')
-    .requiredOption('--after <src>', 'after scene (the only one needed for --preset water)')
+    .option('--before <src>', 'before scene: band folder, multi-band GeoTIFF, STAC item (.json file, URL, or collection/id), or PNG')
+    .option('--after <src>', 'after scene (the only one needed for --preset water); required unless --event-date')
     .requiredOption('--preset <name>', `one of ${PRESETS.map((p) => p.name).join(' | ')}`)
     .requiredOption('--out <dir>', 'output folder')
     .option('--bbox <minx,miny,maxx,maxy>', 'clip to this WGS84 box (lon/lat degrees)')
@@ -41,14 +51,52 @@ export function registerDetect(program: Command): void {
     .option('--offset <dn>', 'override radiometric offset in DN (e.g. -1000 for processing baseline 04.00+)')
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
+    .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
     .option('--json', 'print the run summary as JSON on stdout')
-    .option('--overwrite', 'replace existing outputs in --out')
-    .action(async (f: DetectFlags) => {
+    .option('--overwrite', 'replace existing outputs in --out');
+  addPairOptions(cmd, { required: false });
+  addNetworkOptions(cmd);
+  cmd.action(async (f: Flags) => {
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
+      const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
+      const supervisedModel = f.model ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
+      const bbox = f.bbox ? parseBbox(f.bbox) : null;
+      const remote = remoteOptions(f);
+      const log = (m: string): void => void process.stderr.write(`${m}\n`);
+      let inputs: Pick<RunDetectOptions, 'before' | 'after' | 'open' | 'discovery'>;
+      if (f.eventDate !== undefined) {
+        if (f.before !== undefined || f.after !== undefined) {
+          throw new UsageError('--event-date and --before/--after exclude each other', {
+            input: '--event-date', expected: 'either --event-date (scenes found by STAC search) or --before/--after', found: 'both',
+            fix: 'Drop --before/--after to let s2change choose the pair, or drop --event-date to use your scenes',
+          });
+        }
+        if (!bbox) {
+          throw new UsageError('--event-date needs --bbox', { input: '--event-date', expected: '--bbox minLon,minLat,maxLon,maxLat', found: 'no --bbox', fix: 'Example: --bbox 19.40,41.70,19.60,41.85' });
+        }
+        const found = await runPairDiscovery(f, bbox, log, remote);
+        log(`pair: before ${found.discovery.before.id}, after ${found.discovery.after.id}`);
+        inputs = {
+          before: found.scenes.before.href, after: found.scenes.after.href,
+          open: discoveredSceneOpener([found.scenes.before, found.scenes.after], remote,
+            layersFor(preset, [...found.scenes.before.members, ...found.scenes.after.members],
+              { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined })),
+          discovery: found.discovery as unknown as Record<string, unknown>,
+        };
+      } else {
+        if (f.after === undefined) {
+          throw new UsageError('missing --after', { input: 'detect', expected: '--after SRC (and --before SRC), or --event-date with --bbox', found: 'neither', fix: 'Pass --before/--after, or --event-date DATE --bbox … to find the scenes' });
+        }
+        const before = f.before !== undefined ? itemRef(f.before, f) : undefined;
+        const after = itemRef(f.after, f);
+        const srcs = preset.singleDate || before === undefined ? [after] : [before, after];
+        const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined });
+        inputs = { before, after, ...(open ? { open } : {}) };
+      }
       const summary = await runDetect({
-        before: f.before, after: f.after!, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
-        bbox: f.bbox ? parseBbox(f.bbox) : null,
-        method,
+        ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
+        bbox,
+        method, supervisedModel,
         threshold: f.threshold !== undefined ? parseNumber('--threshold', f.threshold) : undefined,
         minAreaHa: parseNumber('--min-area', f.minArea ?? '0', 0),
         bands: f.bands ? parseList(f.bands) : undefined,
@@ -61,12 +109,28 @@ export function registerDetect(program: Command): void {
           scale: f.scale !== undefined ? parseNumber('--scale', f.scale, 0) : undefined,
           offset: f.offset !== undefined ? parseNumber('--offset', f.offset) : undefined,
           limits: f.maxPixels ? { maxPixels: parseNumber('--max-pixels', f.maxPixels, 1) } : undefined,
+          remote,
         },
-        log: (m) => process.stderr.write(`${m}\n`),
+        log,
       });
+      const remoteInputs = summary.inputs.filter((i) => i.bytesFetched !== undefined);
+      if (remoteInputs.length) {
+        log(`fetched over HTTP: ${remoteInputs.map((i) => `${i.role} ${(i.bytesFetched! / 1048576).toFixed(2)} MB in ${i.requests} requests`).join(', ')}`);
+      }
       if (f.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else printRunLine(process.stderr, f.out!, summary);
     });
+}
+
+/**
+ * An ITEM argument: a local path as given; an http(s) URL as given; `collection/id` (when no such local path
+ * exists) → the item URL in the STAC API (--stac-api).
+ */
+export function itemRef(src: string, f: { stacApi?: string }): string {
+  if (/^https?:\/\//i.test(src) || existsSync(src)) return src;
+  const m = /^([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+)$/.exec(src);
+  if (!m) return src; // openScene reports the missing path
+  return `${stacTarget(f).stacApi.replace(/\/+$/, '')}/collections/${encodeURIComponent(m[1]!)}/items/${encodeURIComponent(m[2]!)}`;
 }
 
 function toBand(s: string): BandName {

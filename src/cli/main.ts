@@ -14,6 +14,8 @@ import { registerDemo } from './demo-command.js';
 import { registerInfo } from './info-command.js';
 import { registerVerify } from './verify-command.js';
 import { registerEval } from './eval-command.js';
+import { registerSearch } from './search-command.js';
+import { registerPair } from './pair-command.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerEval(program);
   registerVerify(program);
+  registerSearch(program);
+  registerPair(program);
 
   program
     .command('indices')

@@ -33,6 +33,8 @@ export interface DetectOptions extends PresetOptions {
   /** Grow the SCL cloud/shadow mask by this many target pixels (default 2). */
   cloudBuffer?: number;
   log?: (msg: string) => void;
+  /** Opens `before`/`after` (default openScene); discovery passes one that knows its search results. */
+  open?: (src: string, opts: SceneOptions) => Promise<Scene>;
 }
 
 export interface ClassArea {
@@ -61,7 +63,11 @@ export interface DetectResult {
   minMappingUnit: { hectares: number; pixelsRemoved: number } | null;
   before: DateImage | null;
   after: DateImage;
-  inputs: { role: 'before' | 'after'; input: string; format: string; provenance: Record<string, unknown>; radiometry: Record<string, string> }[];
+  inputs: {
+    role: 'before' | 'after'; input: string; format: string; provenance: Record<string, unknown>; radiometry: Record<string, string>;
+    /** Inputs read over HTTP only: bytes and requests on the wire, range-cache hits. */
+    bytesFetched?: number; requests?: number; cacheHits?: number;
+  }[];
   warnings: string[];
   georeferenced: boolean;
 }
@@ -81,10 +87,11 @@ export async function detect(opts: DetectOptions): Promise<DetectResult> {
       input: `--method ${opts.method}`, expected: preset.methods.join(' | '), found: opts.method,
     });
   }
-  const after = await openScene(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl });
+  const open = opts.open ?? openScene;
+  const after = await open(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl });
   let before: Scene | null = null;
   try {
-    if (opts.before && !preset.singleDate) before = await openScene(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
+    if (opts.before && !preset.singleDate) before = await open(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
     return await detectOnScenes(preset, before, after, opts, log);
   } finally {
     await after.close();
@@ -169,6 +176,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     role, input: scene.input, format: scene.format, provenance: scene.provenance,
     radiometry: Object.fromEntries([...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL')
       .map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
+    ...fetched(scene),
   });
   return {
     preset, grid: target, result, bandsUsed, areas, validPixels,
@@ -179,6 +187,12 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     warnings,
     georeferenced: after.georeferenced && (before?.georeferenced ?? true),
   };
+}
+
+function fetched(scene: Scene): { bytesFetched?: number; requests?: number; cacheHits?: number } {
+  if (!scene.fetchStats) return {};
+  const s = scene.fetchStats();
+  return { bytesFetched: s.bytesFetched, requests: s.requests, cacheHits: s.cacheHits };
 }
 
 /** Pixels and hectares per class over the valid area (areas from the grid, metric even for EPSG:4326). */
