@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createCogWriter, writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { UnsupportedCrsError, UsageError } from '../src/errors.js';
 import { PIXEL_CRS, type Grid } from '../src/raster/grid.js';
+import { seededRandom } from '../src/change/sampling.js';
 import { GDAL_SKIP_REASON, gdalinfoJson, hasGdal, PYTHON, pythonJson, run } from './helpers/gdal.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 's2change-cog-'));
@@ -118,16 +119,7 @@ function validate(file: string): string {
 }
 
 /** A deterministic pseudo-random generator (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 describe.skipIf(!hasGdal())(`writeCog vs GDAL (${hasGdal() ? 'GDAL found' : GDAL_SKIP_REASON})`, () => {
   it('uint8 class map with colormap, EPSG:32629, 1300x700, 256 blocks', async () => {

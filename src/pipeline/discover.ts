@@ -52,21 +52,14 @@ export interface DiscoverOptions {
   log?: (msg: string) => void;
 }
 
-/** One scene, briefly. */
-export interface ItemBrief {
-  id: string;
+/** One scene, briefly: the summary fields that explain a choice, and where to read the item again. */
+export type ItemBrief = Pick<StacItemSummary,
+  'id' | 'datetime' | 'platform' | 'tile' | 'relativeOrbit' | 'cloudCover' | 'processingBaseline' | 'epsg'> & {
   /** Where the item can be read again: its self link, or `<api>/collections/<c>/items/<id>`. */
   href: string;
-  datetime: string | null;
-  platform: string | null;
-  tile: string | null;
-  relativeOrbit: number | null;
-  cloudCover: number | null;
-  processingBaseline: string | null;
-  epsg: number | null;
   /** Set when the scene is a mosaic of several items of one acquisition (the AOI spans tiles or UTM zones). */
   members?: ItemBrief[];
-}
+};
 
 /** The clear share of the AOI in one item, and how it was measured. */
 export interface ClearMeasure {
