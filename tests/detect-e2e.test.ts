@@ -176,6 +176,80 @@ print(json.dumps({"ha": tot/1e4}))
   });
 });
 
+const R29 = path.join(DATA, 's2-l2a-cog-29RKH/tests/fixtures/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A');
+
+describe.skipIf(!ready || !existsSync(R29))('detect on the 29RKH L2A COG tile', () => {
+  it('a local STAC item with relative hrefs is read through its assets, with the baseline from the item', () => {
+    const dir = path.join(tmp, 'stac-local');
+    mkdirSync(dir, { recursive: true });
+    const item = JSON.parse(readFileSync(path.join(R29, 'S2A_29RKH_20200219_0_L2A.json'), 'utf8'));
+    const keep: Record<string, string> = { B04: 'red', B08: 'nir', SCL: 'scl' };
+    const assets: Record<string, unknown> = {};
+    for (const [file, key] of Object.entries(keep)) {
+      copyFileSync(path.join(R29, `${file}.tif`), path.join(dir, `${file}.tif`));
+      const old = item.assets[key] ?? item.assets[file] ?? {};
+      assets[key] = { ...old, href: `./${file}.tif` };
+    }
+    item.assets = assets;
+    item.links = [];
+    writeFileSync(path.join(dir, 'item.json'), JSON.stringify(item));
+    const s = detectJson(['--before', path.join(dir, 'item.json'), '--after', path.join(dir, 'item.json'), '--preset', 'vegetation',
+      '--out', path.join(tmp, 'stac-local-out')]);
+    expect(s.inputs[0].format).toBe('stac-item');
+    expect(s.inputs[0].radiometry.B04).toMatch(/02\.14|offset 0|baseline/i);
+    expect(s.grid.crs).toBe('EPSG:32629');
+    expect(s.areas.find((a: any) => a.value !== 0 && a.pixels > 0)).toBeUndefined(); // a scene against itself
+    expect(s.pixels.maskedCloudShadowSnow).toBeGreaterThan(0); // SCL cirrus/cloud in this tile
+  });
+
+  it('--bbox clips to the AOI on the 10 m (here 100 m) grid', () => {
+    // AOI in WGS84 inside the tile (lon −11.98…−10.87, lat 24.30…25.30)
+    const s = detectJson(['--before', R29, '--after', R29, '--preset', 'vegetation', '--bbox', '-11.6,24.6,-11.4,24.8', '--out', path.join(tmp, 'bbox')]);
+    const r = pythonJson(`
+import sys, json
+from osgeo import osr
+src = osr.SpatialReference(); src.ImportFromEPSG(4326); src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+dst = osr.SpatialReference(); dst.ImportFromEPSG(32629)
+t = osr.CoordinateTransformation(src, dst)
+b = t.TransformBounds(-11.6, 24.6, -11.4, 24.8, 21)
+print(json.dumps(list(b)))
+`);
+    const [minX, , maxX, maxY] = r;
+    const x0 = Math.floor((minX - 199980) / 100);
+    const x1 = Math.ceil((maxX - 199980) / 100);
+    const y0 = Math.floor((2800020 - maxY) / 100);
+    expect(s.grid.width).toBe(x1 - x0);
+    expect(s.grid.transform[0]).toBe(199980 + 100 * x0);
+    expect(s.grid.transform[3]).toBe(2800020 - 100 * y0);
+  });
+
+  it.skipIf(!hasGdal())('an after scene in another UTM zone is warped onto the before grid (gdalwarp copy: almost no change)', () => {
+    const dir = path.join(tmp, 'utm28');
+    mkdirSync(dir, { recursive: true });
+    for (const b of ['B04', 'B08']) {
+      run('gdalwarp', ['-q', '-t_srs', 'EPSG:32628', '-tr', '100', '100', '-r', 'bilinear', '-srcnodata', '0', '-dstnodata', '0',
+        path.join(R29, `${b}.tif`), path.join(dir, `${b}.tif`)]);
+    }
+    const s = detectJson(['--before', R29, '--after', dir, '--preset', 'vegetation', '--out', path.join(tmp, 'utm-out')]);
+    expect(s.grid.crs).toBe('EPSG:32629');
+    // The warped copy is a rotated square inside its own extent: its nodata corners are masked.
+    expect(s.pixels.validPercent).toBeGreaterThan(90);
+    const changed = s.areas.filter((a: any) => a.value !== 0).reduce((n: number, a: any) => n + a.pixels, 0);
+    expect(changed / s.pixels.valid).toBeLessThan(0.001);
+  });
+});
+
+describe.skipIf(!ready)('minimum mapping unit', () => {
+  it('--min-area removes patches smaller than the given hectares from the map and the polygons', () => {
+    const out = path.join(tmp, 'mmu');
+    const s = detectJson(['--before', `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`, '--after', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`,
+      '--preset', 'wildfire', '--min-area', '1', '--out', out]);
+    expect(s.minMappingUnit.pixelsRemoved).toBeGreaterThan(0);
+    const fc = JSON.parse(readFileSync(path.join(out, 'change.geojson'), 'utf8'));
+    expect(Math.min(...fc.features.map((f: any) => f.properties.area_ha))).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe.skipIf(!ready)('bad input: typed errors, non-zero exit, nothing partial', () => {
   const fire = `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`;
   const expectCleanFailure = (args: string[], code: number, pattern: RegExp, out: string) => {

@@ -6,6 +6,11 @@ import { difference } from '../../indices/normalized-difference.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
 
+/** Vegetation class of one ΔNDVI value: 1 loss (≤ −t), 2 gain (≥ t), 0 otherwise (NaN included). */
+export function vegetationClass(d: number, t: number): number {
+  return d <= -t ? 1 : d >= t ? 2 : 0;
+}
+
 export const vegetation: Preset = {
   name: 'vegetation',
   title: 'Vegetation loss and gain (ΔNDVI)',
@@ -35,7 +40,7 @@ export const vegetation: Preset = {
       fixed: 0.2, fixedSource: 'conventional |ΔNDVI| ≥ 0.2 (tune per scene; see docs/presets.md)', notes,
     });
     const classes = new Uint8Array(d.length);
-    for (let i = 0; i < d.length; i++) classes[i] = d[i]! <= -t.value ? 1 : d[i]! >= t.value ? 2 : 0;
+    for (let i = 0; i < d.length; i++) classes[i] = vegetationClass(d[i]!, t.value);
     applyNodata(classes, input.valid);
     return {
       classes, method, thresholds: [t], notes,

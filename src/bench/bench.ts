@@ -1,0 +1,184 @@
+/**
+ * The speed benchmark (issue #4): a realistic synthetic Sentinel-2 tile pair (per-band COGs made once by
+ * bench/make_synthetic.py with GDAL, cached outside the repo), then the block engine (vegetation preset) and the
+ * equivalent GDAL + numpy script (bench/gdal_baseline.py), each run several times in child processes under
+ * /usr/bin/time -v: median wall time, ours/GDAL ratio, peak RSS, and whether the class areas agree.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, homedir, totalmem } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+
+const PYTHON = '/usr/bin/python3';
+const TIME = '/usr/bin/time';
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface BenchOptions {
+  sizes: number[];
+  runs: number;
+  /** Where the synthetic tiles are cached (default $S2CHANGE_BENCH_CACHE or ~/.cache/s2change/bench). */
+  cacheDir?: string;
+  /** Skip the float product on both sides. */
+  noFloat?: boolean;
+  /** Worker threads for s2change (default: one per core). */
+  threads?: number;
+  log?: (msg: string) => void;
+}
+
+export interface RunStats {
+  runsSeconds: number[];
+  medianSeconds: number;
+  peakRssMB: number;
+}
+
+export interface SizeResult {
+  size: number;
+  megapixels: number;
+  s2change: RunStats;
+  gdal: RunStats;
+  /** s2change median / GDAL median. */
+  ratio: number;
+  /** Loss and gain pixel counts of both sides (they use the same rule; float rounding may move a few pixels). */
+  classCounts: { s2change: { loss: number; gain: number }; gdal: { loss: number; gain: number } };
+}
+
+export interface BenchReport {
+  date: string;
+  machine: { cpus: number; model: string; memoryGB: number; node: string; gdal: string };
+  command: string;
+  noFloat: boolean;
+  results: SizeResult[];
+}
+
+/** The benchmark's cache folder. */
+export function benchCacheDir(): string {
+  return process.env.S2CHANGE_BENCH_CACHE ?? path.join(homedir(), '.cache', 's2change', 'bench');
+}
+
+function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Make (once) the synthetic pair of size x size pixels; returns its folder. */
+export async function ensureSyntheticPair(size: number, cacheDir: string, log: (m: string) => void): Promise<string> {
+  const dir = path.join(cacheDir, `s${size}`);
+  if (existsSync(path.join(dir, 'DONE'))) return dir;
+  mkdirSync(cacheDir, { recursive: true });
+  log(`generating the synthetic ${size}x${size} tile pair in ${dir} (once)...`);
+  const r = await exec(PYTHON, [path.join(REPO, 'bench', 'make_synthetic.py'), String(size), dir]);
+  if (r.code !== 0) throw new Error(`bench/make_synthetic.py failed (${r.code}):\n${r.stderr}`);
+  return dir;
+}
+
+/** Run a command under /usr/bin/time -v: wall seconds, peak RSS in MB, stdout. */
+async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssMB: number; stdout: string }> {
+  const r = await exec(TIME, ['-v', cmd, ...args]);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(r.stderr)?.[1];
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1];
+  if (!wall || !rss) throw new Error(`could not read /usr/bin/time -v output:\n${r.stderr.slice(-2000)}`);
+  const parts = wall.split(':').map(Number);
+  const seconds = parts.reduce((s, v) => s * 60 + v, 0);
+  return { seconds, rssMB: Number(rss) / 1024, stdout: r.stdout };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function stats(runs: { seconds: number; rssMB: number }[]): RunStats {
+  return {
+    runsSeconds: runs.map((r) => Number(r.seconds.toFixed(2))),
+    medianSeconds: Number(median(runs.map((r) => r.seconds)).toFixed(2)),
+    peakRssMB: Math.round(Math.max(...runs.map((r) => r.rssMB))),
+  };
+}
+
+/** Run the benchmark. Needs /usr/bin/time, /usr/bin/python3 with numpy + GDAL, and a built dist/. */
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  for (const [tool, fix] of [[TIME, 'apt-get install -y time'], [PYTHON, 'apt-get install -y python3-gdal python3-numpy']] as const) {
+    if (!existsSync(tool)) {
+      throw new UsageError('benchmark tool missing', { input: 'bench', expected: tool, found: 'nothing', fix });
+    }
+  }
+  const engine = path.join(REPO, 'dist', 'bench', 'engine-run.js');
+  if (!existsSync(engine)) throw new UsageError('s2change is not built', { input: 'bench', expected: engine, found: 'nothing', fix: 'npm run build' });
+  const cacheDir = opts.cacheDir ?? benchCacheDir();
+  const outRoot = path.join(cacheDir, 'out');
+  const results: SizeResult[] = [];
+  for (const size of opts.sizes) {
+    const data = await ensureSyntheticPair(size, cacheDir, log);
+    const before = path.join(data, 'before');
+    const after = path.join(data, 'after');
+    const ours: { seconds: number; rssMB: number }[] = [];
+    const theirs: { seconds: number; rssMB: number }[] = [];
+    let oursOut = '';
+    let theirsOut = '';
+    for (let i = 0; i < opts.runs; i++) {
+      // Alternate who goes first so that page-cache warmth is shared fairly.
+      const order = i % 2 === 0 ? ['ours', 'gdal'] : ['gdal', 'ours'];
+      for (const who of order) {
+        const out = path.join(outRoot, `${who}-${size}`);
+        rmSync(out, { recursive: true, force: true });
+        mkdirSync(out, { recursive: true });
+        if (who === 'ours') {
+          const args = [engine, before, after, out, ...(opts.noFloat ? ['--no-float'] : []), ...(opts.threads !== undefined ? ['--threads', String(opts.threads)] : [])];
+          const r = await timed(process.execPath, args);
+          ours.push(r);
+          oursOut = r.stdout;
+          log(`${size}: s2change run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
+        } else {
+          const r = await timed(PYTHON, [path.join(REPO, 'bench', 'gdal_baseline.py'), before, after, out, ...(opts.noFloat ? ['--no-float'] : [])]);
+          theirs.push(r);
+          theirsOut = r.stdout;
+          log(`${size}: GDAL+numpy run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
+        }
+      }
+    }
+    const o = JSON.parse(oursOut.trim().split('\n').at(-1)!) as { areas: [number, number][] };
+    const g = JSON.parse(theirsOut.trim().split('\n').at(-1)!.replace(/'/g, '"')) as { loss: number; gain: number };
+    const count = (v: number) => o.areas.find((a) => a[0] === v)?.[1] ?? 0;
+    const s = stats(ours);
+    const t = stats(theirs);
+    results.push({
+      size, megapixels: Number((size * size / 1e6).toFixed(1)), s2change: s, gdal: t,
+      ratio: Number((s.medianSeconds / t.medianSeconds).toFixed(2)),
+      classCounts: { s2change: { loss: count(1), gain: count(2) }, gdal: { loss: g.loss, gain: g.gain } },
+    });
+  }
+  const gdalVersion = (await exec('gdalinfo', ['--version'])).stdout.trim();
+  return {
+    date: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, gdal: gdalVersion },
+    command: `s2change bench speed --size ${opts.sizes.join(',')} --runs ${opts.runs}${opts.noFloat ? ' --no-float' : ''}`,
+    noFloat: Boolean(opts.noFloat),
+    results,
+  };
+}
+
+/** Parse "2048,5490" into sizes. */
+export function parseSizes(text: string): number[] {
+  const sizes = text.split(',').map((s) => Number(s.trim()));
+  if (!sizes.length || sizes.some((s) => !Number.isInteger(s) || s < 256 || s > 20000)) {
+    throw new UsageError('invalid --size', { input: `--size ${text}`, expected: 'comma-separated integers 256..20000', found: text, fix: 'e.g. --size 2048,5490,10980' });
+  }
+  return sizes;
+}
+
+/** The benchmark's own package version (for the report). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+}

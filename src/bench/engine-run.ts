@@ -1,0 +1,27 @@
+/**
+ * One timed run of the block engine for the benchmark (a child process, so that /usr/bin/time measures its
+ * wall time and peak RSS alone): `node dist/bench/engine-run.js BEFORE AFTER OUT [--no-float] [--threads N]`.
+ * Runs the vegetation preset (fixed |ΔNDVI| ≥ 0.2) and prints the areas as JSON.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { detectBlocks } from '../engine/detect-blocks.js';
+
+const [before, after, out, ...rest] = process.argv.slice(2);
+if (!before || !after || !out) {
+  process.stderr.write('usage: engine-run BEFORE AFTER OUT [--no-float] [--threads N] [--preset NAME]\n');
+  process.exit(2);
+}
+const flag = (name: string) => {
+  const i = rest.indexOf(name);
+  return i >= 0 ? rest[i + 1] : undefined;
+};
+mkdirSync(out, { recursive: true });
+const r = await detectBlocks({
+  before, after, preset: flag('--preset') ?? 'vegetation',
+  classesPath: path.join(out, 'change.tif'),
+  productPath: rest.includes('--no-float') ? null : path.join(out, 'dndvi.tif'),
+  threads: flag('--threads') !== undefined ? Number(flag('--threads')) : undefined,
+  progress: rest.includes('--progress'),
+});
+process.stdout.write(`${JSON.stringify({ seconds: r.seconds, threads: r.threads, blocks: r.blocks, areas: r.areas.map((a) => [a.value, a.pixels]), valid: r.validPixels })}\n`);

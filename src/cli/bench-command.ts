@@ -1,0 +1,33 @@
+/**
+ * `s2change bench speed`: the whole-tile speed benchmark (issue #4) — the block engine against the equivalent
+ * GDAL + numpy script on cached synthetic Sentinel-2 tile pairs; JSON with median wall time, ratio and peak RSS.
+ */
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../errors.js';
+import { benchCacheDir, parseSizes, runBench } from '../bench/bench.js';
+
+/** Register `bench speed` on the program. */
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('Benchmarks');
+  bench.command('speed')
+    .description('Time s2change detect --preset vegetation (block engine) against GDAL + numpy on synthetic full-size tiles')
+    .option('--size <n[,n...]>', 'tile sizes in pixels (10980 = a full Sentinel-2 tile)', '2048,5490,10980')
+    .option('--runs <n>', 'runs of each pipeline per size (median reported)', '3')
+    .option('--no-float', 'skip the float dNDVI product on both sides')
+    .option('--threads <n>', `s2change worker threads (default ${availableParallelism()})`)
+    .option('--cache <dir>', 'where the synthetic tiles are cached', benchCacheDir())
+    .option('--json', 'print only the JSON report on stdout')
+    .action(async (o: { size: string; runs: string; float: boolean; threads?: string; cache: string; json?: boolean }) => {
+      const runs = Number(o.runs);
+      if (!Number.isInteger(runs) || runs < 1) {
+        throw new UsageError('invalid --runs', { input: `--runs ${o.runs}`, expected: 'an integer ≥ 1', found: o.runs, fix: 'e.g. --runs 3' });
+      }
+      const report = await runBench({
+        sizes: parseSizes(o.size), runs, cacheDir: o.cache, noFloat: !o.float,
+        threads: o.threads !== undefined ? Number(o.threads) : undefined,
+        log: o.json ? () => {} : (m) => process.stderr.write(`${m}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    });
+}

@@ -1,0 +1,336 @@
+/**
+ * `detectBlocks`: the streaming path of `detect` for whole tiles. The target grid is cut into output blocks
+ * aligned with the output COG tiles; workers read only the input tiles each block needs, run the preset's own
+ * per-pixel rules and encode the block's tiles; the main thread spools them to the COGs, assembles overview tiles
+ * from 2x-reduced pieces, and adds up areas. Scene-wide statistics (Otsu) come from a first streaming pass over a
+ * mergeable histogram. Peak memory is bounded by the blocks in flight, not by the scene size.
+ */
+import { unlink } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { NothingValidError, UsageError } from '../errors.js';
+import type { BandName } from '../indices/bands.js';
+import { Histogram } from '../change/histogram.js';
+import { getPreset } from '../change/presets/index.js';
+import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/types.js';
+import { type Grid } from '../raster/grid.js';
+import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
+import { openScene, type Scene } from '../io/scene.js';
+import { finestGrid, overlapGrid } from '../pipeline/align.js';
+import type { ClassArea, DetectOptions } from '../pipeline/detect.js';
+import type { BlockResult, EngineConfig, OtsuPlan, SceneSpec, TileResult } from './block-task.js';
+import { planBlocks } from './plan.js';
+import { createTaskRunner, type TaskRunner } from './pool.js';
+import { ProgressReporter } from './progress.js';
+
+/**
+ * Presets the block engine can stream: their class of a pixel depends only on that pixel and a scene-wide
+ * threshold. `otsu` gives the fixed histogram range of the streamed Otsu pass (null: Otsu not streamable).
+ */
+export const STREAMABLE_PRESETS: Readonly<Record<string, { otsu: OtsuPlan | null }>> = {
+  vegetation: { otsu: { min: 0, max: 2, bins: 1024, abs: true } },
+  wildfire: { otsu: { min: -2, max: 2, bins: 1024, abs: false } },
+  water: { otsu: { min: -1, max: 1, bins: 1024, abs: false } },
+  flood: { otsu: null },
+};
+
+export interface BlockDetectOptions extends DetectOptions {
+  /** Where change.tif goes (e.g. an OutputDir temp path). */
+  classesPath: string;
+  /** Where the float product goes; null/undefined skips it (`--no-float`, floats dominate write time). */
+  productPath?: string | null;
+  /** Output block = COG tile size (default 512, a multiple of 16). */
+  blockSize?: number;
+  /** Worker threads (default: one per core; 0 = run in this thread). */
+  threads?: number;
+  /** Blocks in flight at once (default 2 x threads + 2): bounds memory. */
+  maxInFlight?: number;
+  /** Progress lines on stderr for runs over a second (default true). */
+  progress?: boolean;
+  /** Extra COG options for change.tif (colormap, metadata, level...) and the product. */
+  classesCog?: Omit<CogOptions, 'blockSize' | 'nodata'>;
+  productCog?: Omit<CogOptions, 'blockSize' | 'nodata'>;
+}
+
+export interface BlockDetectResult {
+  preset: Preset;
+  grid: Grid;
+  bandsUsed: BandName[];
+  method: ChangeMethod;
+  thresholds: ThresholdUsed[];
+  formula: string;
+  notes: string[];
+  areas: ClassArea[];
+  validPixels: number;
+  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
+  warnings: string[];
+  product: { name: string; description: string; path: string; bytes: number } | null;
+  classes: { path: string; bytes: number };
+  blocks: number;
+  threads: number;
+  seconds: number;
+}
+
+/** Run a per-pixel preset block by block, streaming change.tif (and the float product) to disk. */
+export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetectResult> {
+  const t0 = performance.now();
+  const preset = getPreset(opts.preset);
+  const log = opts.log ?? (() => {});
+  const streamable = STREAMABLE_PRESETS[preset.name];
+  if (!streamable) {
+    throw new UsageError('preset not available in the block engine', {
+      input: `--preset ${preset.name}`, expected: Object.keys(STREAMABLE_PRESETS).join(' | '),
+      found: `${preset.name} (its classes need whole-scene clustering or statistics beyond a histogram)`,
+      fix: 'Run it on a smaller area with --bbox (whole-array path)',
+    });
+  }
+  const method = opts.method ?? preset.defaultMethod;
+  if (!preset.methods.includes(method)) {
+    throw new UsageError('method not available for this preset', { input: `--method ${method}`, expected: preset.methods.join(' | '), found: method });
+  }
+  const otsu = method === 'otsu' && opts.threshold === undefined ? streamable.otsu : null;
+  if (method === 'otsu' && opts.threshold === undefined && !otsu) {
+    throw new UsageError('Otsu is not streamable for this preset', {
+      input: `--preset ${preset.name} --method otsu`, expected: '--threshold VALUE or --method threshold for whole tiles',
+      found: 'a joint two-date Otsu threshold', fix: 'Pass --threshold, or use --bbox for the whole-array path',
+    });
+  }
+  if (opts.minAreaHa && opts.minAreaHa > 0) {
+    throw new UsageError('--min-area is not available in the block engine', {
+      input: `--min-area ${opts.minAreaHa}`, expected: 'no minimum mapping unit for whole-tile streaming',
+      found: 'a connected-component filter, which needs the whole class map', fix: 'Drop --min-area, or use --bbox (whole-array path)',
+    });
+  }
+  if (!preset.singleDate && !opts.before) {
+    throw new UsageError('missing --before', { input: `--preset ${preset.name}`, expected: 'a before scene', found: 'only --after', fix: 'Pass --before SRC' });
+  }
+
+  // Plan on the main thread: the same band choice and target grid as the whole-array path.
+  const afterSpec: SceneSpec = { src: opts.after, opts: { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
+  const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
+    ? { src: opts.before, opts: { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
+  const { target, bandsUsed, warnings } = await planTarget(preset, beforeSpec, afterSpec, opts);
+  log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
+
+  // Threshold metadata and product name from the preset itself, on one dummy pixel.
+  const probe = (threshold: number | undefined) => {
+    const one: Partial<Record<BandName, Float32Array>> = {};
+    for (const b of bandsUsed) one[b] = new Float32Array([0.1]);
+    return preset.run({ width: 1, height: 1, before: beforeSpec ? one : undefined, after: one, valid: new Uint8Array([1]),
+      options: { ...opts, method: 'threshold', threshold } });
+  };
+  const fixed = probe(opts.threshold);
+  const productInfo = fixed.products[0] ?? null;
+
+  const blockSize = opts.blockSize ?? 512;
+  const levels = cogLevels(target.width, target.height, blockSize);
+  const classesHeader: CogHeader = { strategy: 'rle', predictor: 1, ...opts.classesCog, grid: target, sampleType: 'uint8', bandCount: 1, nodata: 255, blockSize };
+  const wantProduct = Boolean(opts.productPath && productInfo);
+  const productHeader: CogHeader | null = wantProduct
+    ? { strategy: 'rle', ...opts.productCog, grid: target, sampleType: 'float32', bandCount: 1, nodata: NaN, blockSize } : null;
+  const config: EngineConfig = {
+    before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands },
+    target, cloudBuffer: opts.cloudBuffer ?? 2, classesHeader, productHeader, overviews: levels.length > 1, otsu,
+  };
+  const threads = opts.threads ?? availableParallelism();
+  const maxInFlight = opts.maxInFlight ?? 2 * Math.max(1, threads) + 2;
+  const blocks = planBlocks(target.width, target.height, blockSize);
+  const stream = opts.progress === false ? null : process.stderr;
+
+  const runner = await createTaskRunner(config, threads);
+  const writers: SpoolingCogWriter[] = [];
+  const notes: string[] = [];
+  try {
+    // Pass 1 (Otsu only): a mergeable histogram of the decision value.
+    let threshold = fixed.thresholds[0]!;
+    if (otsu) {
+      const hist = new Histogram(otsu.min, otsu.max, otsu.bins);
+      const progress = new ProgressReporter(`${preset.name} histogram`, blocks.length, stream);
+      await forEachBounded(blocks, maxInFlight, async (blk) => {
+        const r = await runner.run({ kind: 'block', mode: 'histogram', row: blk.row, col: blk.col, window: blk.window, threshold: 0 }) as BlockResult;
+        for (let k = 0; k < otsu.bins; k++) hist.counts[k]! += r.histogram![k]!;
+        for (let k = 0; k < otsu.bins; k++) hist.total += r.histogram![k]!;
+        progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
+      });
+      const t = hist.otsu();
+      const name = fixed.thresholds[0]!.name;
+      if (Number.isFinite(t)) {
+        threshold = { name, value: t, source: `Otsu (1979) on the valid pixels (streamed histogram, ${otsu.bins} bins over [${otsu.min}, ${otsu.max}])` };
+      } else {
+        notes.push(`Otsu found no threshold for ${name} (values have no spread); used the fixed default ${threshold.value}.`);
+      }
+    }
+
+    // Pass 2: classify, encode, write.
+    const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader);
+    writers.push(classesWriter);
+    const productWriter = productHeader ? await createSpoolingCogWriter(opts.productPath!, productHeader) : null;
+    if (productWriter) writers.push(productWriter);
+    const pending = new Set<Promise<void>>();
+    const track = (p: Promise<void>) => {
+      const q = p.finally(() => pending.delete(q));
+      pending.add(q);
+      q.catch(() => undefined);
+    };
+    const classesPyramid = new OverviewAssembler(levels, blockSize, Uint8Array, (level, row, col, data, w, h) =>
+      track(encodeOverview(runner, 'classes', level, row, col, data, w, h, levels, classesWriter, classesPyramid)));
+    const productPyramid = productWriter ? new OverviewAssembler(levels, blockSize, Float32Array, (level, row, col, data, w, h) =>
+      track(encodeOverview(runner, 'product', level, row, col, data, w, h, levels, productWriter, productPyramid!))) : null;
+
+    const classPixels = new Float64Array(256);
+    const classM2 = new Float64Array(256);
+    let nodata = 0;
+    let cloud = 0;
+    const radiometry = new Map<string, [number, number]>();
+    const progress = new ProgressReporter(`${preset.name}`, blocks.length, stream);
+    await forEachBounded(blocks, maxInFlight, async (blk) => {
+      const r = await runner.run({ kind: 'block', mode: 'classify', row: blk.row, col: blk.col, window: blk.window, threshold: threshold.value }) as BlockResult;
+      for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
+      nodata += r.nodata;
+      cloud += r.cloud;
+      for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
+        const acc = radiometry.get(k) ?? [0, 0];
+        radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
+      }
+      const writes = [classesWriter.writeEncoded(0, r.row, r.col, r.classBytes!)];
+      if (productWriter) writes.push(productWriter.writeEncoded(0, r.row, r.col, r.productBytes!));
+      if (r.classPiece) classesPyramid.add(1, r.row, r.col, r.classPiece);
+      if (r.productPiece) productPyramid?.add(1, r.row, r.col, r.productPiece);
+      await Promise.all(writes);
+      progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
+    });
+    while (pending.size) await Promise.all([...pending]);
+    const n = target.width * target.height;
+    const validPixels = n - nodata - cloud;
+    if (validPixels === 0) {
+      throw new NothingValidError('no valid pixel left after masking', {
+        input: beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src,
+        expected: 'some pixels with data on both dates and without cloud, shadow or snow',
+        found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${n}`,
+        fix: 'Choose clearer scenes, another --bbox, or check the nodata value',
+      });
+    }
+    if (validPixels < 0.05 * n) warnings.push(`Only ${(100 * validPixels / n).toFixed(1)} % of the area is valid after masking.`);
+    for (const [key, [neg, finite]] of radiometry) {
+      const [role, band] = key.split(':');
+      const input = role === 'before' ? beforeSpec!.src : afterSpec.src;
+      if (finite && neg / finite > 0.01) {
+        warnings.push(`${role} (${input}): ${(100 * neg / finite).toFixed(1)} % of ${band} reflectances are negative — the radiometric offset is probably wrong (check --offset; baseline 04.00+ products need −1000 only once).`);
+      }
+    }
+    const classesOut = await classesWriter.finish();
+    const productOut = productWriter ? await productWriter.finish() : null;
+    const final = probe(threshold.value);
+    return {
+      preset, grid: target, bandsUsed, method, thresholds: [threshold], formula: final.formula,
+      notes: [...fixed.notes, ...notes], warnings: [...warnings, ...fixed.notes, ...notes],
+      areas: preset.classes.map((c) => ({
+        value: c.value, name: c.name, pixels: classPixels[c.value]!, hectares: classM2[c.value]! / 10_000,
+        percent: validPixels ? (100 * classPixels[c.value]!) / validPixels : 0,
+      })),
+      validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
+      classes: { path: opts.classesPath, bytes: classesOut.bytes },
+      product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes } : null,
+      blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
+    };
+  } catch (err) {
+    for (const w of writers) await w.abort().catch(() => undefined);
+    await unlink(opts.classesPath).catch(() => undefined);
+    if (opts.productPath) await unlink(opts.productPath).catch(() => undefined);
+    throw err;
+  } finally {
+    await runner.close();
+  }
+}
+
+/** Open both scenes, choose bands and the target grid exactly as `detect()` does, then close them. */
+async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: BlockDetectOptions) {
+  const after = await openScene(afterSpec.src, afterSpec.opts);
+  let before: Scene | null = null;
+  try {
+    if (beforeSpec) before = await openScene(beforeSpec.src, beforeSpec.opts);
+    const available = new Set<BandName>();
+    for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
+    const bandsUsed = preset.chooseBands(available, opts);
+    const base = before ?? after;
+    const target = overlapGrid(
+      finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
+    );
+    return { target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings] };
+  } finally {
+    await after.close();
+    await before?.close();
+  }
+}
+
+/** Run `fn` over `items` in order with at most `limit` running at once; the first failure stops new starts. */
+async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | null = null;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  if (failed) throw (failed as { error: unknown }).error;
+}
+
+type Piece = Uint8Array | Float32Array;
+
+/**
+ * Builds overview tiles from the 2x-reduced pieces of their (up to four) child tiles; a tile is handed to `emit`
+ * as soon as its last piece arrives, so only partially filled tiles are held.
+ */
+class OverviewAssembler {
+  private readonly partial = new Map<string, { data: Piece; missing: number }>();
+
+  constructor(
+    private readonly levels: readonly CogLevel[],
+    private readonly blockSize: number,
+    private readonly ctor: Uint8ArrayConstructor | Float32ArrayConstructor,
+    private readonly emit: (level: number, row: number, col: number, data: Piece, width: number, height: number) => void,
+  ) {}
+
+  /** The reduced piece of child tile (childRow, childCol) of level `level - 1`, for level `level`. */
+  add(level: number, childRow: number, childCol: number, piece: Piece): void {
+    const L = this.levels[level];
+    if (!L) return;
+    const child = this.levels[level - 1]!;
+    const B = this.blockSize;
+    const row = childRow >> 1;
+    const col = childCol >> 1;
+    const w = Math.min(B, L.width - col * B);
+    const h = Math.min(B, L.height - row * B);
+    const key = `${level}:${row}:${col}`;
+    let slot = this.partial.get(key);
+    if (!slot) {
+      const missing = Math.min(2, child.tilesDown - 2 * row) * Math.min(2, child.tilesAcross - 2 * col);
+      slot = { data: new this.ctor(w * h), missing };
+      this.partial.set(key, slot);
+    }
+    const cw = Math.min(B, child.width - childCol * B);
+    const ch = Math.min(B, child.height - childRow * B);
+    const pw = Math.ceil(cw / 2);
+    const ph = Math.ceil(ch / 2);
+    const ox = (childCol & 1) * (B / 2);
+    const oy = (childRow & 1) * (B / 2);
+    for (let y = 0; y < ph; y++) slot.data.set(piece.subarray(y * pw, (y + 1) * pw), (oy + y) * w + ox);
+    if (--slot.missing === 0) {
+      this.partial.delete(key);
+      this.emit(level, row, col, slot.data, w, h);
+    }
+  }
+}
+
+async function encodeOverview(runner: TaskRunner, output: 'classes' | 'product', level: number, row: number, col: number,
+  data: Piece, width: number, height: number, levels: readonly CogLevel[], writer: SpoolingCogWriter, pyramid: OverviewAssembler): Promise<void> {
+  const reduce = level + 1 < levels.length;
+  const r = await runner.run({ kind: 'tile', output, level, row, col, width, height, data, reduce }) as TileResult;
+  if (r.piece) pyramid.add(level + 1, row, col, r.piece);
+  await writer.writeEncoded(level, row, col, r.bytes);
+}

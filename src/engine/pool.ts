@@ -1,0 +1,40 @@
+/**
+ * Where block tasks run: a piscina worker pool (decode, math and encoding on every core) or, with `threads: 0`,
+ * the calling thread (tests, tiny scenes). Both run the same `runTask`.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineTask, type TileResult } from './block-task.js';
+
+/** Runs engine tasks; `close()` ends the workers. */
+export interface TaskRunner {
+  readonly threads: number;
+  run(task: EngineTask): Promise<BlockResult | TileResult>;
+  close(): Promise<void>;
+}
+
+/** The compiled worker script beside this module (dist/engine/block-worker.js), or null when running from sources. */
+export function workerScript(): string | null {
+  const p = fileURLToPath(new URL('./block-worker.js', import.meta.url));
+  return existsSync(p) ? p : null;
+}
+
+/**
+ * A task runner for `config`: `threads` workers (default: one per core), or in-process when `threads` is 0 or no
+ * compiled worker script exists.
+ */
+export async function createTaskRunner(config: EngineConfig, threads = availableParallelism()): Promise<TaskRunner> {
+  const script = threads > 0 ? workerScript() : null;
+  if (!script) {
+    const ctx = await openEngineContext(config);
+    return { threads: 0, run: (task) => runTask(ctx, task), close: () => ctx.close() };
+  }
+  const pool = new Piscina({ filename: script, minThreads: threads, maxThreads: threads, workerData: config, idleTimeout: 60_000 });
+  return {
+    threads,
+    run: (task) => pool.run(task) as Promise<BlockResult | TileResult>,
+    close: () => pool.destroy(),
+  };
+}

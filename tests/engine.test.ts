@@ -1,0 +1,281 @@
+/**
+ * Block engine (issue #4): the streamed, block-by-block result must equal the whole-array `detect()` result —
+ * classes exactly, float products to 1e-6, every overview level of the output COGs equal to what the whole-array
+ * writer makes from the whole arrays — on real sample data and on a synthetic pair with a 20 m band (bilinear halo),
+ * SCL cloud masks (dilation halo), nodata, and many edge blocks. GDAL's COG validator checks the streamed layout.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { detect } from '../src/pipeline/detect.js';
+import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
+import { planBlocks } from '../src/engine/plan.js';
+import { createSpoolingCogWriter, createTileEncoder, writeCog, type CogBand } from '../src/io/cog-writer.js';
+import { openTiffFile } from '../src/io/tiff/index.js';
+import type { Grid } from '../src/raster/grid.js';
+import { GDAL_SKIP_REASON, hasGdal, PYTHON, run } from './helpers/gdal.js';
+
+const DATA = process.env.S2CHANGE_DATA ?? path.resolve(import.meta.dirname, '../../shared/data');
+const dir = mkdtempSync(path.join(tmpdir(), 's2change-engine-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const VALIDATOR = '/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py';
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const W = 1500;
+const H = 1300;
+const grid10: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: W, height: H };
+const grid20: Grid = { crs: { epsg: 32633 }, transform: [500000, 20, 0, 4200000, 0, -20], width: W / 2, height: H / 2 };
+
+/** A smooth field with fields/edges and noise, as uint16 DN (reflectance × 10000), 0 = nodata where `holes`. */
+function band(g: Grid, seed: number, base: number, amp: number, change: (x: number, y: number) => number, holes: boolean): Uint16Array {
+  const r = rng(seed);
+  const out = new Uint16Array(g.width * g.height);
+  const s = g.transform[1] / 10;
+  for (let y = 0; y < g.height; y++) {
+    for (let x = 0; x < g.width; x++) {
+      const X = x * s;
+      const Y = y * s;
+      const field = (Math.floor(X / 137) + Math.floor(Y / 91)) % 3; // parcels with sharp edges
+      const v = base + amp * (0.5 * Math.sin(X / 70) * Math.cos(Y / 55) + 0.3 * field) + change(X, Y) + 80 * (r() - 0.5);
+      out[y * g.width + x] = Math.max(1, Math.min(65535, Math.round(v)));
+    }
+  }
+  if (holes) for (let i = 0; i < 2000; i++) out[Math.floor(r() * out.length)] = 0;
+  return out;
+}
+
+/** SCL with cloud (9) and shadow (3) blobs, vegetation (4) elsewhere. */
+function scl(g: Grid, cx: number, cy: number): Uint8Array {
+  const out = new Uint8Array(g.width * g.height).fill(4);
+  for (let y = 0; y < g.height; y++) {
+    for (let x = 0; x < g.width; x++) {
+      const d = Math.hypot(x - cx, y - cy);
+      if (d < 40) out[y * g.width + x] = 9;
+      else if (Math.hypot(x - cx - 60, y - cy - 30) < 15) out[y * g.width + x] = 3;
+    }
+  }
+  return out;
+}
+
+async function writeDate(name: string, seed: number, after: boolean): Promise<string> {
+  const d = path.join(dir, name);
+  mkdirSync(d, { recursive: true });
+  // After: a cleared rectangle (NIR down, red up) and a burn scar (SWIR up).
+  const clear = (x: number, y: number) => (after && x > 300 && x < 900 && y > 200 && y < 700 ? 1 : 0);
+  await writeCog(path.join(d, 'B03.tif'), { grid: grid10, bands: [band(grid10, seed + 1, 900, 600, (x, y) => 1500 * clear(x, y) - (after && x > 1000 ? 700 : 0), false)] }, { blockSize: 256 });
+  await writeCog(path.join(d, 'B04.tif'), { grid: grid10, bands: [band(grid10, seed + 2, 700, 500, (x, y) => 1200 * clear(x, y), true)] }, { blockSize: 256 });
+  await writeCog(path.join(d, 'B08.tif'), { grid: grid10, bands: [band(grid10, seed + 3, 3000, 1500, (x, y) => -2200 * clear(x, y), false)] }, { blockSize: 256 });
+  await writeCog(path.join(d, 'B12.tif'), { grid: grid20, bands: [band(grid20, seed + 4, 1500, 700, (x, y) => 1800 * clear(x, y), true)] }, { blockSize: 256 });
+  await writeCog(path.join(d, 'SCL.tif'), { grid: grid20, bands: [scl(grid20, after ? 600 : 130, after ? 100 : 500)] }, { blockSize: 256 });
+  return d;
+}
+
+async function readAllLevels(file: string): Promise<{ width: number; height: number; values: ArrayLike<number> }[]> {
+  const f = await openTiffFile(file);
+  try {
+    const out = [];
+    for (const img of f.images) {
+      const [v] = await img.readWindow();
+      out.push({ width: img.width, height: img.height, values: v! });
+    }
+    return out;
+  } finally {
+    await f.close();
+  }
+}
+
+function expectSameFloats(a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void {
+  expect(a.length).toBe(b.length);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    const ok = (x !== x && y !== y) || Math.abs(x - y) <= tol;
+    if (!ok) { bad++; if (first < 0) first = i; }
+  }
+  expect(bad, bad ? `first mismatch at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
+}
+
+function expectSameInts(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  expect(a.length).toBe(b.length);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) { bad++; if (first < 0) first = i; }
+  expect(bad, bad ? `first mismatch at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
+}
+
+/**
+ * Run both paths and compare: classes, product, areas and masks; then every COG level against writeCog of the
+ * whole-array result (nearest overviews for classes, average for the product).
+ */
+async function compare(name: string, opts: Omit<BlockDetectOptions, 'classesPath' | 'productPath'>, blockSize: number) {
+  const whole = await detect(opts);
+  const classesPath = path.join(dir, `${name}-change.tif`);
+  const productPath = path.join(dir, `${name}-product.tif`);
+  const blocks = await detectBlocks({ ...opts, classesPath, productPath, blockSize, threads: 0, progress: false });
+  expect(blocks.grid).toEqual(whole.grid);
+  expect(blocks.thresholds[0]!.value).toBe(whole.result.thresholds[0]!.value);
+  expect(blocks.validPixels).toBe(whole.validPixels);
+  expect(blocks.maskedPixels).toEqual(whole.maskedPixels);
+  expect(blocks.areas.map((a) => a.pixels)).toEqual(whole.areas.map((a) => a.pixels));
+  blocks.areas.forEach((a, i) => expect(a.hectares).toBeCloseTo(whole.areas[i]!.hectares, 6));
+  const ours = await readAllLevels(classesPath);
+  const prod = await readAllLevels(productPath);
+  expectSameInts(ours[0]!.values, whole.result.classes);
+  expectSameFloats(prod[0]!.values, whole.result.products[0]!.values, 1e-6);
+  // Overviews: the whole-array writer on the whole-array result is the reference pyramid.
+  const refC = path.join(dir, `${name}-ref-change.tif`);
+  const refP = path.join(dir, `${name}-ref-product.tif`);
+  await writeCog(refC, { grid: whole.grid, bands: [whole.result.classes] }, { nodata: 255, blockSize, overviews: 'nearest' });
+  await writeCog(refP, { grid: whole.grid, bands: [whole.result.products[0]!.values] }, { nodata: NaN, blockSize, overviews: 'average' });
+  const rc = await readAllLevels(refC);
+  const rp = await readAllLevels(refP);
+  expect(ours.map((l) => [l.width, l.height])).toEqual(rc.map((l) => [l.width, l.height]));
+  for (let k = 1; k < rc.length; k++) {
+    expectSameInts(ours[k]!.values, rc[k]!.values);
+    expectSameFloats(prod[k]!.values, rp[k]!.values, 1e-6);
+  }
+  return { whole, blocks, classesPath, productPath };
+}
+
+describe('block planning', () => {
+  it('covers the grid exactly once with blocks aligned to the tile grid', () => {
+    const blocks = planBlocks(1500, 1300, 256);
+    expect(blocks.length).toBe(6 * 6);
+    const seen = new Uint8Array(1500 * 1300);
+    for (const b of blocks) {
+      expect(b.window.x).toBe(b.col * 256);
+      expect(b.window.y).toBe(b.row * 256);
+      for (let y = b.window.y; y < b.window.y + b.window.height; y++) for (let x = b.window.x; x < b.window.x + b.window.width; x++) seen[y * 1500 + x]!++;
+    }
+    expect(seen.every((v) => v === 1)).toBe(true);
+    expect(blocks.at(-1)!.window).toEqual({ x: 1280, y: 1280, width: 220, height: 20 });
+  });
+});
+
+describe('block engine equals the whole-array path', () => {
+  let before = '';
+  let after = '';
+  it('writes the synthetic pair', async () => {
+    before = await writeDate('before', 10, false);
+    after = await writeDate('after', 20, true);
+  }, 60_000);
+
+  it('vegetation (10 m bands, SCL halo, nodata), 256-pixel blocks', async () => {
+    const r = await compare('veg', { before, after, preset: 'vegetation' }, 256);
+    expect(r.blocks.blocks).toBe(36);
+    // The scene really has change and masks, so the comparison is not vacuous.
+    expect(r.blocks.areas.find((a) => a.value === 1)!.pixels).toBeGreaterThan(100_000);
+    expect(r.blocks.maskedPixels.cloudShadowSnow).toBeGreaterThan(10_000);
+    expect(r.blocks.maskedPixels.nodata).toBeGreaterThan(1000);
+  }, 60_000);
+
+  it('wildfire (20 m B12 up-sampled bilinearly across block edges), 256-pixel blocks', async () => {
+    const r = await compare('fire', { before, after, preset: 'wildfire' }, 256);
+    expect(r.blocks.bandsUsed).toEqual(['B08', 'B12']);
+    expect(r.blocks.areas.filter((a) => a.value >= 1 && a.value <= 4).reduce((s, a) => s + a.pixels, 0)).toBeGreaterThan(100_000);
+  }, 60_000);
+
+  it('water with Otsu: the streamed histogram gives the same threshold and map', async () => {
+    const r = await compare('water', { after, preset: 'water', method: 'otsu' }, 256);
+    expect(r.blocks.thresholds[0]!.source).toMatch(/Otsu/);
+  }, 60_000);
+
+  const DIST = path.resolve(import.meta.dirname, '../dist/engine/detect-blocks.js');
+  it('the piscina worker pool (compiled dist/) gives the same files as the in-process run', { skip: !existsSync(DIST) }, async () => {
+    const mod = (await import(DIST)) as typeof import('../src/engine/detect-blocks.js');
+    const classesPath = path.join(dir, 'pool-change.tif');
+    const productPath = path.join(dir, 'pool-product.tif');
+    const r = await mod.detectBlocks({ before, after, preset: 'vegetation', classesPath, productPath, blockSize: 256, threads: 2, maxInFlight: 3, progress: false });
+    expect(r.threads).toBe(2);
+    const { readFileSync } = await import('node:fs');
+    expect(Buffer.compare(readFileSync(classesPath), readFileSync(path.join(dir, 'veg-change.tif')))).toBe(0);
+    expect(Buffer.compare(readFileSync(productPath), readFileSync(path.join(dir, 'veg-product.tif')))).toBe(0);
+  }, 60_000);
+
+  it('GDAL sees valid COGs with the whole-array values', { skip: !hasGdal() || !existsSync(VALIDATOR) ? GDAL_SKIP_REASON : false }, async () => {
+    const file = path.join(dir, 'veg-change.tif');
+    const prod = path.join(dir, 'veg-product.tif');
+    if (!existsSync(file)) return;
+    for (const f of [file, prod]) expect(run(PYTHON, [VALIDATOR, f])).toMatch(/is a valid cloud optimized GeoTIFF/);
+  });
+
+  it('real data: Kenneth fire pre/post (multi-band float64), 64-pixel blocks', { skip: !existsSync(path.join(DATA, 'wildfire-calfire-s2')) }, async () => {
+    const d = path.join(DATA, 'wildfire-calfire-s2');
+    const r = await compare('kenneth', {
+      before: path.join(d, 'KENNETH_20250109_pre_fire.tif'), after: path.join(d, 'KENNETH_20250109_post_fire.tif'), preset: 'wildfire',
+    }, 64);
+    expect(r.blocks.blocks).toBeGreaterThan(4);
+  }, 60_000);
+
+  it('real data: 29RKH COG folder (SCL, 20 m bands) against a modified after date', { skip: !existsSync(path.join(DATA, 's2-l2a-cog-29RKH')) }, async () => {
+    const src = path.join(DATA, 's2-l2a-cog-29RKH/tests/fixtures/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A');
+    // After date: the real bands with a synthetic clearing (B08 halved, B04 doubled) in one corner.
+    const afterDir = path.join(dir, 'rkh-after');
+    mkdirSync(afterDir, { recursive: true });
+    for (const b of ['B04', 'B08', 'B12', 'SCL']) {
+      const f = await openTiffFile(path.join(src, `${b}.tif`));
+      const img = f.images[0]!;
+      const [v] = await img.readWindow();
+      await f.close();
+      const arr = v as CogBand;
+      if (b === 'B04' || b === 'B08') {
+        for (let y = 0; y < img.height / 3; y++) for (let x = 0; x < img.width / 2; x++) {
+          const i = y * img.width + x;
+          arr[i] = b === 'B08' ? Math.floor(arr[i]! / 2) : Math.min(65535, arr[i]! * 2);
+        }
+      }
+      await writeCog(path.join(afterDir, `${b}.tif`), { grid: img.grid!, bands: [arr] }, { nodata: img.nodata, blockSize: 128 });
+    }
+    const opts = { before: src, after: afterDir, preset: 'vegetation', scene: { offset: 0 } };
+    const r = await compare('rkh', opts, 128);
+    expect(r.blocks.areas.find((a) => a.value === 1)!.pixels).toBeGreaterThan(0);
+    const fire = await compare('rkh-fire', { ...opts, preset: 'wildfire' }, 128);
+    expect(fire.blocks.blocks).toBeGreaterThan(4);
+  }, 120_000);
+});
+
+describe('spooling COG writer', () => {
+  it('tiles written in any order give the same file as the in-order writer', async () => {
+    const g: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: 100, height: 70 };
+    const data = new Float32Array(100 * 70).map((_, i) => Math.sin(i / 17));
+    const a = path.join(dir, 'spool-ref.tif');
+    const b = path.join(dir, 'spool-any.tif');
+    await writeCog(a, { grid: g, bands: [data] }, { blockSize: 32, overviews: 'none' });
+    const header = { grid: g, sampleType: 'float32' as const, bandCount: 1, blockSize: 32, overviewLevels: 0 };
+    const enc = createTileEncoder(header);
+    const w = await createSpoolingCogWriter(b, header);
+    const tiles: [number, number][] = [];
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) tiles.push([r, c]);
+    for (const [r, c] of tiles.reverse()) {
+      const tw = Math.min(32, 100 - c * 32);
+      const th = Math.min(32, 70 - r * 32);
+      const t = new Float32Array(tw * th);
+      for (let y = 0; y < th; y++) t.set(data.subarray((r * 32 + y) * 100 + c * 32, (r * 32 + y) * 100 + c * 32 + tw), y * tw);
+      await w.writeEncoded(0, r, c, enc(0, r, c, [t]));
+    }
+    await w.finish();
+    const { readFileSync } = await import('node:fs');
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+    expect(existsSync(`${b}.spool`)).toBe(false);
+  });
+
+  it('refuses to finish with a missing tile', async () => {
+    const g: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: 40, height: 40 };
+    const w = await createSpoolingCogWriter(path.join(dir, 'spool-missing.tif'), { grid: g, sampleType: 'uint8', bandCount: 1, blockSize: 32, overviewLevels: 0 });
+    await expect(w.finish()).rejects.toThrow(/never written/);
+  });
+});
