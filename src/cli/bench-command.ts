@@ -8,8 +8,9 @@ import { UsageError } from '../errors.js';
 import { benchCacheDir, parseSizes, runBench } from '../bench/bench.js';
 
 /** Register `bench speed` on the program. */
-export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('Benchmarks');
+/** Adds `bench` (with its `speed` subcommand) and returns it so other benchmarks can add theirs. */
+export function registerBench(program: Command): Command {
+  const bench = program.command('bench').description('benchmarks: speed against GDAL + numpy, accuracy on labelled datasets');
   bench.command('speed')
     .description('Time s2change detect --preset vegetation (block engine) against GDAL + numpy on synthetic full-size tiles')
     .option('--size <n[,n...]>', 'tile sizes in pixels (10980 = a full Sentinel-2 tile)', '2048,5490,10980')
@@ -30,4 +31,5 @@ export function registerBench(program: Command): void {
       });
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     });
+  return bench;
 }

@@ -16,6 +16,8 @@ import { registerVerify } from './verify-command.js';
 import { registerEval } from './eval-command.js';
 import { registerSearch } from './search-command.js';
 import { registerPair } from './pair-command.js';
+import { registerBench } from './bench-command.js';
+import { registerBenchAccuracy } from './bench-accuracy-command.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -35,6 +37,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerSearch(program);
   registerPair(program);
+  registerBenchAccuracy(registerBench(program));
 
   program
     .command('indices')
