@@ -107,3 +107,15 @@ describe('masks', () => {
     expect([...sclMask(scl, 12, 1)]).toEqual([1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
   });
 });
+
+describe('planes (ndarray views)', () => {
+  it('a window is a view, and contiguous() copies exactly its pixels in row order', async () => {
+    const { plane, contiguous, isContiguous } = await import('../src/raster/plane.js');
+    const p = plane(5, 4, Float32Array.from({ length: 20 }, (_, i) => i)); // value = 5*row + col
+    const w = p.hi(3, 4).lo(1, 2); // rows 1..2, cols 2..3
+    expect(w.data).toBe(p.data); // a view, not a copy
+    expect(isContiguous(w)).toBe(false);
+    expect([...contiguous(w).data]).toEqual([7, 8, 12, 13]);
+    expect(contiguous(p)).toBe(p);
+  });
+});

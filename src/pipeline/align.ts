@@ -6,6 +6,7 @@ import {
   boundsToWindow, gridBounds, intersectBounds, isGeoreferenced, pixelSize, sameGrid, windowGrid,
   WGS84, type Bounds, type Grid, type Window,
 } from '../raster/grid.js';
+import { contiguous, plane } from '../raster/plane.js';
 import { resample } from '../raster/resample.js';
 import { transformBounds } from '../raster/reproject.js';
 import type { BandRef, LayerName, Scene } from '../io/scene.js';
@@ -89,17 +90,13 @@ export async function readOnGrid(ref: BandRef, target: Grid): Promise<Float32Arr
   const values = toPhysical(stored, ref);
   const winGrid = windowGrid(ref.grid, win);
   if (sameGrid(winGrid, target)) return values;
-  // Exact sub-window (same pixel lattice) needs no interpolation: copy rows.
+  // Exact sub-window (same pixel lattice) needs no interpolation: an ndarray view of the window, made contiguous.
   const inner = sourceWindow(ref.grid, target, 0);
   if (inner && inner.width === target.width && inner.height === target.height && sameGrid(windowGrid(ref.grid, inner), target)) {
-    const out = new Float32Array(target.width * target.height);
-    const dx = inner.x - win.x;
-    const dy = inner.y - win.y;
-    for (let y = 0; y < target.height; y++) {
-      const s = (y + dy) * win.width + dx;
-      out.set(values.subarray(s, s + target.width), y * target.width);
-    }
-    return out;
+    const view = plane(win.width, win.height, values)
+      .hi(inner.y - win.y + target.height, inner.x - win.x + target.width)
+      .lo(inner.y - win.y, inner.x - win.x);
+    return contiguous(view).data;
   }
   return resample(values, winGrid, target, ref.kind === 'class' ? 'nearest' : 'bilinear');
 }
