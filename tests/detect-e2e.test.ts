@@ -285,6 +285,14 @@ describe.skipIf(!ready)('bad input: typed errors, non-zero exit, nothing partial
     expectCleanFailure(['--before', fire, '--after', fire, '--preset', 'wildfire', '--bands', 'B2,B3,B4'], 1, /BAND_MAP_MISMATCH.*5 band names/, path.join(tmp, 'bad5'));
   });
 
+  it('a run with nothing valid left (clouds grown over everything) says so: NOTHING_VALID', () => {
+    const dir = path.join(DATA, 'sen2r-barbellino/inst/extdata/out');
+    expectCleanFailure(['--before', `${dir}/S2A2A_20170703_022_Barbellino_BOA_10.tif`, '--after', `${dir}/S2A2A_20190723_022_Barbellino_BOA_10.tif`,
+      '--before-scl', `${dir}/S2A2A_20170703_022_Barbellino_SCL_10.tif`, '--after-scl', `${dir}/S2A2A_20190723_022_Barbellino_SCL_10.tif`,
+      '--bands', 'B1,B2,B3,B4,B5,B6,B7,B8,B9,B11,B12', '--preset', 'vegetation', '--cloud-buffer', '60'],
+    1, /NOTHING_VALID.*cloud/, path.join(tmp, 'bad6'));
+  });
+
   it('existing outputs are kept unless --overwrite', () => {
     const out = path.join(tmp, 'keep');
     const args = ['detect', '--before', fire, '--after', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`, '--preset', 'wildfire', '--out', out];
