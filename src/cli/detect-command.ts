@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { discoveredSceneOpener, itemUrlOpener, layersFor } from '../pipeline/discover.js';
 import { getPreset } from '../change/presets/index.js';
-import { runDetect, type RunDetectOptions } from '../pipeline/run-detect.js';
+import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS, runDetect, type DetectEngine, type RunDetectOptions } from '../pipeline/run-detect.js';
 import { parseBbox, parseChoice, parseList, parseNumber } from './options.js';
 import { addPairOptions, runPairDiscovery, type PairFlags } from './pair-command.js';
 import { addNetworkOptions, remoteOptions, stacTarget } from './search-command.js';
@@ -21,12 +21,14 @@ interface DetectFlags {
   before?: string; after?: string; preset: string; out?: string; bbox?: string; method?: string; threshold?: string;
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
-  float?: boolean; maxPixels?: string; model?: string;
+  float?: boolean; maxPixels?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
+  decodeTimeout?: string; decodeMemory?: string;
 }
 
 type Flags = DetectFlags & PairFlags;
 
 const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'];
+const ENGINES: readonly DetectEngine[] = ['auto', 'blocks', 'whole'];
 
 /** Register `s2change detect`. */
 export function registerDetect(program: Command): void {
@@ -52,12 +54,18 @@ export function registerDetect(program: Command): void {
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
+    .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (per-pixel presets); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
+    .option('--polygons', `with the block engine, write change.geojson even above ${POLYGON_MAX_PIXELS / 1e6} M pixels (needs the whole class map in memory)`)
+    .option('--threads <n>', 'block engine worker threads (default: one per core)')
+    .option('--decode-timeout <ms>', 'time budget per date for decoding its local TIFFs in a sandbox before the run (inputs read over HTTP are not preflighted)', '60000')
+    .option('--decode-memory <mb>', 'heap budget (MB, >= 256) of that sandbox worker', '1024')
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--overwrite', 'replace existing outputs in --out');
   addPairOptions(cmd, { required: false });
   addNetworkOptions(cmd);
   cmd.action(async (f: Flags) => {
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
+      const engine = parseChoice('--engine', f.engine ?? 'auto', ENGINES);
       const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
       const supervisedModel = f.model ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
       const bbox = f.bbox ? parseBbox(f.bbox) : null;
@@ -95,8 +103,13 @@ export function registerDetect(program: Command): void {
       }
       const summary = await runDetect({
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
-        bbox,
+        bbox, engine, polygons: !!f.polygons,
+        threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
         method, supervisedModel,
+        decodeBudget: {
+          timeMs: parseNumber('--decode-timeout', f.decodeTimeout ?? '60000', 1),
+          memoryMb: parseNumber('--decode-memory', f.decodeMemory ?? '1024', 256),
+        },
         threshold: f.threshold !== undefined ? parseNumber('--threshold', f.threshold) : undefined,
         minAreaHa: parseNumber('--min-area', f.minArea ?? '0', 0),
         bands: f.bands ? parseList(f.bands) : undefined,

@@ -16,7 +16,7 @@ import {
 } from '../raster/grid.js';
 import { sclMask } from '../raster/scl-mask.js';
 import { createTileEncoder, reduceBand, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
-import { openScene, type BandRef, type Scene, type SceneOptions } from '../io/scene.js';
+import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
 import { growWindow } from './plan.js';
 
@@ -50,6 +50,35 @@ export interface EngineConfig {
   /** Whether the outputs have overviews (then blocks also return their 2x-reduced pieces). */
   overviews: boolean;
   otsu: OtsuPlan | null;
+  /** Quicklook reduction (classify mode), or null for none. */
+  quicklook?: QuicklookPlan | null;
+}
+
+/**
+ * What blocks contribute to the quicklooks: the integer reduction factor of the whole grid and the RGB layers of
+ * each date (null: no picture of that date). Layers are reduced by a NaN-aware f x f mean, classes by the pixel at
+ * each cell's centre, exactly as `blockMean` / `blockNearest` do on whole arrays.
+ */
+export interface QuicklookPlan {
+  factor: number;
+  afterRgb: LayerName[] | null;
+  beforeRgb: LayerName[] | null;
+}
+
+/**
+ * A block's share of the quicklook cells it touches: cells [cx, cx + width) x [cy, cy + height) of the reduced grid.
+ * `layers` are after R, G, B, before R, G, B (those planned) and the product: per-cell sums and finite counts.
+ * `classes` holds the class at a cell's centre pixel where `hasClass` is 1 (the centre lies in this block).
+ */
+export interface QuicklookPiece {
+  cx: number;
+  cy: number;
+  width: number;
+  height: number;
+  sums: Float64Array[];
+  counts: Uint32Array[];
+  classes: Uint8Array;
+  hasClass: Uint8Array;
 }
 
 export type EngineTask =
@@ -79,6 +108,8 @@ export interface BlockResult {
   histogram: Float64Array | null;
   /** Decoded input values (for MB/s). */
   valuesRead: number;
+  /** Quicklook contribution (classify mode with a quicklook plan). */
+  quicklook?: QuicklookPiece | null;
 }
 
 /** Result of a 'tile' task: the encoded overview tile and its own 2x-reduced piece. */
@@ -262,8 +293,70 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
     if (config.overviews) productPiece = reduceBand(product, win.width, win.height, 'average', config.productHeader!.nodata ?? null);
   }
   const classPiece = config.overviews ? reduceBand(classes, win.width, win.height, 'nearest', null) : null;
+  let quicklook: QuicklookPiece | null = null;
+  if (config.quicklook) {
+    const q = config.quicklook;
+    const layers: Float32Array[] = [];
+    for (const [scene, names, arrays] of [[ctx.after, q.afterRgb, a.arrays], [ctx.before, q.beforeRgb, b?.arrays]] as const) {
+      if (!scene || !names) continue;
+      for (const l of names) {
+        const have = arrays?.[l as BandName];
+        if (have) { layers.push(have); continue; }
+        const v = await readBand(scene.bands.get(l)!, grid);
+        valuesRead += v.length;
+        layers.push(v);
+      }
+    }
+    if (product) layers.push(product);
+    quicklook = reduceForQuicklook(layers, classes, win, target.width, target.height, q.factor);
+  }
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
-    classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead };
+    classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook };
+}
+
+/**
+ * The quicklook cells a block touches: per layer the sum and count of finite values per cell, and the class of
+ * each cell whose centre pixel (as in `blockNearest`) lies in the block.
+ */
+export function reduceForQuicklook(layers: Float32Array[], classes: Uint8Array, win: Window, width: number, height: number,
+  factor: number): QuicklookPiece {
+  const f = factor;
+  const cx = Math.floor(win.x / f);
+  const cy = Math.floor(win.y / f);
+  const cw = Math.floor((win.x + win.width - 1) / f) - cx + 1;
+  const ch = Math.floor((win.y + win.height - 1) / f) - cy + 1;
+  const sums = layers.map(() => new Float64Array(cw * ch));
+  const counts = layers.map(() => new Uint32Array(cw * ch));
+  for (let k = 0; k < layers.length; k++) {
+    const v = layers[k]!;
+    const s = sums[k]!;
+    const c = counts[k]!;
+    for (let y = 0; y < win.height; y++) {
+      const orow = (Math.floor((win.y + y) / f) - cy) * cw;
+      const row = y * win.width;
+      for (let x = 0; x < win.width; x++) {
+        const val = v[row + x]!;
+        if (val - val !== 0) continue; // NaN or ±Infinity
+        const o = orow + Math.floor((win.x + x) / f) - cx;
+        s[o]! += val;
+        c[o]!++;
+      }
+    }
+  }
+  const out = new Uint8Array(cw * ch);
+  const has = new Uint8Array(cw * ch);
+  const half = Math.floor(f / 2);
+  for (let j = 0; j < ch; j++) {
+    const y = Math.min(height - 1, (cy + j) * f + half) - win.y;
+    if (y < 0 || y >= win.height) continue;
+    for (let i = 0; i < cw; i++) {
+      const x = Math.min(width - 1, (cx + i) * f + half) - win.x;
+      if (x < 0 || x >= win.width) continue;
+      out[j * cw + i] = classes[y * win.width + x]!;
+      has[j * cw + i] = 1;
+    }
+  }
+  return { cx, cy, width: cw, height: ch, sums, counts, classes: out, hasClass: has };
 }
 
 /**

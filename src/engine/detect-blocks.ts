@@ -14,10 +14,11 @@ import { getPreset } from '../change/presets/index.js';
 import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/types.js';
 import { type Grid } from '../raster/grid.js';
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
-import { openScene, type Scene } from '../io/scene.js';
+import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { finestGrid, overlapGrid } from '../pipeline/align.js';
-import type { ClassArea, DetectOptions } from '../pipeline/detect.js';
-import type { BlockResult, EngineConfig, OtsuPlan, SceneSpec, TileResult } from './block-task.js';
+import { describeInput, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
+import type { BlockResult, EngineConfig, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
+import { quicklookSize } from '../report/quicklook.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, type TaskRunner } from './pool.js';
 import { ProgressReporter } from './progress.js';
@@ -49,6 +50,24 @@ export interface BlockDetectOptions extends DetectOptions {
   /** Extra COG options for change.tif (colormap, metadata, level...) and the product. */
   classesCog?: Omit<CogOptions, 'blockSize' | 'nodata'>;
   productCog?: Omit<CogOptions, 'blockSize' | 'nodata'>;
+  /**
+   * Also reduce RGB, the product and the classes for PNG quicklooks of at most `maxSize` px (default 2048) on the
+   * long side, by the integer factor `quicklookSize` gives for the whole grid.
+   */
+  quicklook?: { maxSize?: number } | null;
+}
+
+/** Reduced arrays for the quicklooks (`factor` x `factor` cells of the target grid), assembled from the blocks. */
+export interface BlockQuicklook {
+  width: number;
+  height: number;
+  factor: number;
+  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  /** The first float product, NaN-aware mean per cell. */
+  product: Float32Array | null;
+  /** Class at each cell's centre pixel. */
+  classes: Uint8Array;
 }
 
 export interface BlockDetectResult {
@@ -68,6 +87,49 @@ export interface BlockDetectResult {
   blocks: number;
   threads: number;
   seconds: number;
+  /** Inputs as summary.json describes them (provenance, radiometry) and whether both are georeferenced. */
+  inputs: DetectResult['inputs'];
+  georeferenced: boolean;
+  quicklook: BlockQuicklook | null;
+}
+
+/**
+ * Why the block engine cannot run these options (a UsageError naming `--engine whole`), or null when it can.
+ * The block engine streams presets whose class of a pixel depends only on that pixel and one scene-wide threshold.
+ */
+export function blockEngineRefusal(opts: DetectOptions & { open?: unknown }): UsageError | null {
+  const preset = getPreset(opts.preset);
+  const streamable = STREAMABLE_PRESETS[preset.name];
+  if (!streamable) {
+    return new UsageError('preset not available in the block engine', {
+      input: `--preset ${preset.name}`, expected: `${Object.keys(STREAMABLE_PRESETS).join(' | ')} for --engine blocks`,
+      found: `${preset.name} (its classes need whole-scene clustering or statistics beyond a histogram)`,
+      fix: 'Use --engine whole (or --engine auto) on a smaller area with --bbox',
+    });
+  }
+  const method = opts.method ?? preset.defaultMethod;
+  if (!preset.methods.includes(method)) {
+    return new UsageError('method not available for this preset', { input: `--method ${method}`, expected: preset.methods.join(' | '), found: method });
+  }
+  if (method === 'otsu' && opts.threshold === undefined && !streamable.otsu) {
+    return new UsageError('Otsu is not streamable for this preset', {
+      input: `--preset ${preset.name} --method otsu`, expected: '--threshold VALUE or --method threshold with --engine blocks',
+      found: 'a joint two-date Otsu threshold', fix: 'Pass --threshold, or use --engine whole with --bbox',
+    });
+  }
+  if (opts.minAreaHa && opts.minAreaHa > 0) {
+    return new UsageError('--min-area is not available in the block engine', {
+      input: `--min-area ${opts.minAreaHa}`, expected: 'no minimum mapping unit with --engine blocks',
+      found: 'a connected-component filter, which needs the whole class map', fix: 'Use --engine whole with --bbox, or drop --min-area',
+    });
+  }
+  if (opts.open || [opts.before, opts.after].some((src) => src && /^https?:\/\//i.test(src))) {
+    return new UsageError('the block engine reads local files and plain URLs only', {
+      input: '--engine blocks', expected: 'scenes given as paths', found: 'scenes found by STAC search or item URLs',
+      fix: 'Use --engine whole with --bbox, or download the bands and pass their folder',
+    });
+  }
+  return null;
 }
 
 /** Run a per-pixel preset block by block, streaming change.tif (and the float product) to disk. */
@@ -75,40 +137,20 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const t0 = performance.now();
   const preset = getPreset(opts.preset);
   const log = opts.log ?? (() => {});
-  const streamable = STREAMABLE_PRESETS[preset.name];
-  if (!streamable) {
-    throw new UsageError('preset not available in the block engine', {
-      input: `--preset ${preset.name}`, expected: Object.keys(STREAMABLE_PRESETS).join(' | '),
-      found: `${preset.name} (its classes need whole-scene clustering or statistics beyond a histogram)`,
-      fix: 'Run it on a smaller area with --bbox (whole-array path)',
-    });
-  }
+  const refusal = blockEngineRefusal(opts);
+  if (refusal) throw refusal;
+  const streamable = STREAMABLE_PRESETS[preset.name]!;
   const method = opts.method ?? preset.defaultMethod;
-  if (!preset.methods.includes(method)) {
-    throw new UsageError('method not available for this preset', { input: `--method ${method}`, expected: preset.methods.join(' | '), found: method });
-  }
   const otsu = method === 'otsu' && opts.threshold === undefined ? streamable.otsu : null;
-  if (method === 'otsu' && opts.threshold === undefined && !otsu) {
-    throw new UsageError('Otsu is not streamable for this preset', {
-      input: `--preset ${preset.name} --method otsu`, expected: '--threshold VALUE or --method threshold for whole tiles',
-      found: 'a joint two-date Otsu threshold', fix: 'Pass --threshold, or use --bbox for the whole-array path',
-    });
-  }
-  if (opts.minAreaHa && opts.minAreaHa > 0) {
-    throw new UsageError('--min-area is not available in the block engine', {
-      input: `--min-area ${opts.minAreaHa}`, expected: 'no minimum mapping unit for whole-tile streaming',
-      found: 'a connected-component filter, which needs the whole class map', fix: 'Drop --min-area, or use --bbox (whole-array path)',
-    });
-  }
   if (!preset.singleDate && !opts.before) {
     throw new UsageError('missing --before', { input: `--preset ${preset.name}`, expected: 'a before scene', found: 'only --after', fix: 'Pass --before SRC' });
   }
 
   // Plan on the main thread: the same band choice and target grid as the whole-array path.
-  const afterSpec: SceneSpec = { src: opts.after, opts: { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
+  const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
   const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
-    ? { src: opts.before, opts: { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
-  const { target, bandsUsed, warnings } = await planTarget(preset, beforeSpec, afterSpec, opts);
+    ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
+  const { target, bandsUsed, warnings, inputs, georeferenced, rgb } = await planTarget(preset, beforeSpec, afterSpec, opts);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
 
   // Threshold metadata and product name from the preset itself, on one dummy pixel.
@@ -130,7 +172,9 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const config: EngineConfig = {
     before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands },
     target, cloudBuffer: opts.cloudBuffer ?? 2, classesHeader, productHeader, overviews: levels.length > 1, otsu,
+    quicklook: opts.quicklook ? { factor: quicklookSize(target.width, target.height, opts.quicklook.maxSize).factor, afterRgb: rgb.after, beforeRgb: beforeSpec ? rgb.before : null } : null,
   };
+  const quicklook = config.quicklook ? new QuicklookAssembler(target.width, target.height, config.quicklook, productInfo !== null) : null;
   const threads = opts.threads ?? availableParallelism();
   const maxInFlight = opts.maxInFlight ?? 2 * Math.max(1, threads) + 2;
   const blocks = planBlocks(target.width, target.height, blockSize);
@@ -195,6 +239,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       if (productWriter) writes.push(productWriter.writeEncoded(0, r.row, r.col, r.productBytes!));
       if (r.classPiece) classesPyramid.add(1, r.row, r.col, r.classPiece);
       if (r.productPiece) productPyramid?.add(1, r.row, r.col, r.productPiece);
+      if (r.quicklook) quicklook!.add(blk.window, r.quicklook);
       await Promise.all(writes);
       progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
     });
@@ -231,6 +276,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       classes: { path: opts.classesPath, bytes: classesOut.bytes },
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
+      inputs, georeferenced, quicklook: quicklook?.finish() ?? null,
     };
   } catch (err) {
     for (const w of writers) await w.abort().catch(() => undefined);
@@ -242,8 +288,26 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   }
 }
 
+/** Scene options a worker can receive (structured clone): the HTTP options are dropped, inputs are local. */
+function localSceneOptions(opts: DetectOptions): Omit<SceneOptions, 'remote'> {
+  const { remote: _remote, ...rest } = opts.scene ?? {};
+  return rest;
+}
+
+/** The target grid `detectBlocks` (and `detect()`) would use for `opts`: opens the scenes' headers only. */
+export async function blockTargetGrid(opts: DetectOptions): Promise<Grid> {
+  const preset = getPreset(opts.preset);
+  if (!preset.singleDate && !opts.before) {
+    throw new UsageError('missing --before', { input: `--preset ${preset.name}`, expected: 'a before scene', found: 'only --after', fix: 'Pass --before SRC' });
+  }
+  const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
+  const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
+    ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
+  return (await planTarget(preset, beforeSpec, afterSpec, opts)).target;
+}
+
 /** Open both scenes, choose bands and the target grid exactly as `detect()` does, then close them. */
-async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: BlockDetectOptions) {
+async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: DetectOptions) {
   const after = await openScene(afterSpec.src, afterSpec.opts);
   let before: Scene | null = null;
   try {
@@ -255,7 +319,12 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
     const target = overlapGrid(
       finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
     );
-    return { target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings] };
+    return {
+      target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings],
+      inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],
+      georeferenced: after.georeferenced && (before?.georeferenced ?? true),
+      rgb: { before: before ? quicklookLayers(before) : null, after: quicklookLayers(after) },
+    };
   } finally {
     await after.close();
     await before?.close();
@@ -333,4 +402,66 @@ async function encodeOverview(runner: TaskRunner, output: 'classes' | 'product',
   const r = await runner.run({ kind: 'tile', output, level, row, col, width, height, data, reduce }) as TileResult;
   if (r.piece) pyramid.add(level + 1, row, col, r.piece);
   await writer.writeEncoded(level, row, col, r.bytes);
+}
+
+/**
+ * Puts the blocks' quicklook cells together. Cells inside one block are final when it arrives; cells cut by block
+ * edges are summed across their blocks and finished at the end (a few per block edge), so the main thread holds
+ * only the reduced arrays.
+ */
+class QuicklookAssembler {
+  readonly width: number;
+  readonly height: number;
+  private readonly layers: Float32Array[];
+  private readonly classes: Uint8Array;
+  private readonly partial = new Map<number, Float64Array>();
+
+  constructor(private readonly W: number, private readonly H: number, private readonly plan: QuicklookPlan, private readonly withProduct: boolean) {
+    this.width = Math.ceil(W / plan.factor);
+    this.height = Math.ceil(H / plan.factor);
+    const n = (plan.afterRgb ? 3 : 0) + (plan.beforeRgb ? 3 : 0) + (withProduct ? 1 : 0);
+    this.layers = Array.from({ length: n }, () => new Float32Array(this.width * this.height).fill(NaN));
+    this.classes = new Uint8Array(this.width * this.height).fill(255);
+  }
+
+  add(win: { x: number; y: number; width: number; height: number }, q: QuicklookPiece): void {
+    const f = this.plan.factor;
+    const L = this.layers.length;
+    if (q.sums.length !== L) throw new Error(`internal: quicklook piece has ${q.sums.length} layers, expected ${L}`);
+    for (let j = 0; j < q.height; j++) {
+      const cy = q.cy + j;
+      const yInside = cy * f >= win.y && Math.min(this.H, (cy + 1) * f) <= win.y + win.height;
+      for (let i = 0; i < q.width; i++) {
+        const cx = q.cx + i;
+        const k = j * q.width + i;
+        const o = cy * this.width + cx;
+        if (q.hasClass[k]) this.classes[o] = q.classes[k]!;
+        if (yInside && cx * f >= win.x && Math.min(this.W, (cx + 1) * f) <= win.x + win.width) {
+          for (let l = 0; l < L; l++) { const c = q.counts[l]![k]!; this.layers[l]![o] = c ? q.sums[l]![k]! / c : NaN; }
+        } else {
+          let acc = this.partial.get(o);
+          if (!acc) { acc = new Float64Array(2 * L); this.partial.set(o, acc); }
+          for (let l = 0; l < L; l++) { acc[2 * l]! += q.sums[l]![k]!; acc[2 * l + 1]! += q.counts[l]![k]!; }
+        }
+      }
+    }
+  }
+
+  finish(): BlockQuicklook {
+    for (const [o, acc] of this.partial) {
+      for (let l = 0; l < this.layers.length; l++) this.layers[l]![o] = acc[2 * l + 1] ? acc[2 * l]! / acc[2 * l + 1]! : NaN;
+    }
+    this.partial.clear();
+    let next = 0;
+    const take = (names: LayerName[] | null) => {
+      if (!names) return null;
+      const rgb = this.layers.slice(next, next + 3) as [Float32Array, Float32Array, Float32Array];
+      next += 3;
+      return { rgb, rgbBands: names.join(',') };
+    };
+    const after = take(this.plan.afterRgb);
+    const before = take(this.plan.beforeRgb);
+    return { width: this.width, height: this.height, factor: this.plan.factor, after, before,
+      product: this.withProduct ? this.layers[next]! : null, classes: this.classes };
+  }
 }

@@ -13,6 +13,7 @@ import { removeSmallComponents } from '../raster/components.js';
 import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
 import { sclMask } from '../raster/scl-mask.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
+import { inspectTiffsSandboxed, sandboxWorkerUrl } from '../io/tiff/sandbox.js';
 import { finestGrid, overlapGrid, readOnGrid } from './align.js';
 
 export interface DetectOptions extends PresetOptions {
@@ -35,7 +36,25 @@ export interface DetectOptions extends PresetOptions {
   log?: (msg: string) => void;
   /** Opens `before`/`after` (default openScene); discovery passes one that knows its search results. */
   open?: (src: string, opts: SceneOptions) => Promise<Scene>;
+  /**
+   * Decode preflight (see `preflightDecode`): every local TIFF of each date is decoded in a sandbox worker with
+   * this time and heap budget before any pixel is read in-process. Default DEFAULT_DECODE_BUDGET; null skips it.
+   */
+  decodeBudget?: DecodeBudget | null;
 }
+
+/** Time (ms, `--decode-timeout`) and worker heap (MB, `--decode-memory`) budget of one date's decode preflight. */
+export interface DecodeBudget {
+  timeMs: number;
+  memoryMb: number;
+}
+
+/** The default decode preflight budget: 60 s and 1024 MB per date. */
+export const DEFAULT_DECODE_BUDGET: Readonly<DecodeBudget> = Object.freeze({ timeMs: 60_000, memoryMb: 1024 });
+/** Images up to this many pixels (width × height) are decoded in full by the preflight; larger ones only a probe. */
+export const PREFLIGHT_FULL_MAX_PIXELS = 64 * 1024 * 1024;
+/** The probe of a larger image: a 1024 × 1024 window at the top left, all bands. */
+export const PREFLIGHT_PROBE = Object.freeze({ x: 0, y: 0, width: 1024, height: 1024 });
 
 export interface ClassArea {
   value: number;
@@ -92,6 +111,8 @@ export async function detect(opts: DetectOptions): Promise<DetectResult> {
   let before: Scene | null = null;
   try {
     if (opts.before && !preset.singleDate) before = await open(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
+    const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, log);
+    if (skipped) after.warnings.push(skipped);
     return await detectOnScenes(preset, before, after, opts, log);
   } finally {
     await after.close();
@@ -163,21 +184,15 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
 
   const areas = classAreas(preset, result.classes, target, validPixels);
   const image = async (scene: Scene, role: string): Promise<DateImage> => {
-    for (const set of [TRUE_COLOUR, FALSE_COLOUR]) {
-      if (set.every((l) => scene.bands.has(l))) {
-        const rgb = await Promise.all(set.map((l) => readOnGrid(scene.bands.get(l)!, target))) as DateImage['rgb'];
-        return { rgb, rgbBands: set.join(',') };
-      }
+    const set = quicklookLayers(scene);
+    if (set) {
+      const rgb = await Promise.all(set.map((l) => readOnGrid(scene.bands.get(l)!, target))) as DateImage['rgb'];
+      return { rgb, rgbBands: set.join(',') };
     }
     log(`no RGB bands for the ${role} quicklook`);
     return { rgb: null, rgbBands: '' };
   };
-  const describe = (scene: Scene, role: 'before' | 'after') => ({
-    role, input: scene.input, format: scene.format, provenance: scene.provenance,
-    radiometry: Object.fromEntries([...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL')
-      .map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
-    ...fetched(scene),
-  });
+  const describe = (scene: Scene, role: 'before' | 'after') => describeInput(scene, role, bandsUsed);
   return {
     preset, grid: target, result, bandsUsed, areas, validPixels,
     maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud }, minMappingUnit,
@@ -186,6 +201,59 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     inputs: [...(before ? [describe(before, 'before')] : []), describe(after, 'after')],
     warnings,
     georeferenced: after.georeferenced && (before?.georeferenced ?? true),
+  };
+}
+
+/** The local TIFF files a scene reads (its bands' hrefs; mosaics list several, joined by ' + '); http(s) inputs are skipped. */
+export function localTiffFiles(scene: Scene): string[] {
+  const files = new Set<string>();
+  for (const ref of scene.bands.values()) {
+    for (const part of ref.href.split(' + ')) {
+      if (/^https?:\/\//i.test(part)) continue; // fetched lazily by range requests: no preflight
+      const p = part.startsWith('file://') ? decodeURIComponent(new URL(part).pathname) : part;
+      if (/\.tiff?$/i.test(p)) files.add(p);
+    }
+  }
+  return [...files];
+}
+
+/**
+ * Decode preflight: for each scene (date), open, describe and decode every local TIFF it reads in ONE sandbox
+ * worker (`inspectTiffsSandboxed`) limited to `budget` — the full-resolution image in full when it has at most
+ * PREFLIGHT_FULL_MAX_PIXELS pixels, else a PREFLIGHT_PROBE window — with the dates in parallel. Throws the typed
+ * DecodeTimeoutError / LimitExceededError / CorruptTiffError (…) naming the file. `budget` null skips it;
+ * undefined uses DEFAULT_DECODE_BUDGET, and then a missing compiled worker (running from src/ without a build)
+ * skips it with the returned warning instead of failing. Returns that warning, else null.
+ */
+export async function preflightDecode(scenes: Scene[], budget: DecodeBudget | null | undefined, log: (m: string) => void = () => {}): Promise<string | null> {
+  if (budget === null) return null;
+  if (budget === undefined && sandboxWorkerUrl() === null) {
+    return 'decode preflight skipped: the compiled sandbox worker (dist/io/tiff/sandbox-worker.js) is missing; run npm run build';
+  }
+  const b = budget ?? DEFAULT_DECODE_BUDGET;
+  const t0 = Date.now();
+  const lists = scenes.map(localTiffFiles).filter((l) => l.length > 0);
+  const settled = await Promise.allSettled(lists.map((files) => inspectTiffsSandboxed(files, {
+    timeMs: b.timeMs, maxOldGenerationMb: b.memoryMb, probe: { maxFullPixels: PREFLIGHT_FULL_MAX_PIXELS, probe: { ...PREFLIGHT_PROBE } },
+  })));
+  for (const s of settled) if (s.status === 'rejected') throw s.reason; // each worker is done (or stopped) by now
+  if (lists.length) log(`decode preflight: ${lists.flat().length} local TIFF files decoded in the sandbox in ${Date.now() - t0} ms`);
+  return null;
+}
+
+/** The layers drawn in a date's quicklook: true colour (B04, B03, B02), else false colour (B11, B08, B03), else null. */
+export function quicklookLayers(scene: Scene): LayerName[] | null {
+  for (const set of [TRUE_COLOUR, FALSE_COLOUR]) if (set.every((l) => scene.bands.has(l))) return set;
+  return null;
+}
+
+/** An input as summary.json describes it: source, format, provenance, radiometry of the used bands, HTTP stats. */
+export function describeInput(scene: Scene, role: 'before' | 'after', bandsUsed: BandName[]): DetectResult['inputs'][number] {
+  return {
+    role, input: scene.input, format: scene.format, provenance: scene.provenance,
+    radiometry: Object.fromEntries([...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL')
+      .map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
+    ...fetched(scene),
   };
 }
 

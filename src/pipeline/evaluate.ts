@@ -3,7 +3,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { InputNotFoundError, LabelMismatchError } from '../errors.js';
 import { confusionMatrix, scores, type ConfusionMatrix, type Scores } from '../eval/metrics.js';
 import { resampleLabelsNearest } from '../eval/resample-labels.js';
@@ -27,6 +26,7 @@ export async function readLabelRaster(file: string): Promise<LabelRaster> {
     throw new InputNotFoundError('no such file', { input: file, expected: 'a label GeoTIFF or PNG', found: 'nothing at that path' });
   }
   if (/\.png$/i.test(file)) {
+    const { default: sharp } = await import('sharp'); // lazy: only PNG labels need it
     const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
     const values = new Float32Array(info.width * info.height);
     for (let i = 0; i < values.length; i++) values[i] = data[i * info.channels]!;

@@ -1,12 +1,21 @@
 /**
- * A whole `detect` run: compute (detect.ts), then write every output atomically into --out with provenance.
+ * A whole `detect` run: compute, then write every output atomically into --out with provenance.
+ *
+ * Two engines make the same outputs: the whole-array path (`detect.ts`, everything in memory: chips, --bbox areas,
+ * every preset and method) and the block engine (`src/engine/`, streams change.tif and the float product block by
+ * block in bounded memory: whole tiles, per-pixel presets). `--engine auto` picks the block engine when it supports
+ * the preset/method and the target grid has more than `BLOCK_ENGINE_MIN_PIXELS` pixels.
  */
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { getPreset } from '../change/presets/index.js';
+import type { Preset } from '../change/presets/types.js';
 import { isGeoreferenced, pixelSize } from '../raster/grid.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
-import { changePolygonsToGeoJSON } from '../report/geojson.js';
+import { openTiffFile } from '../io/tiff/index.js';
+import { blockEngineRefusal, blockTargetGrid, detectBlocks, type BlockDetectResult } from '../engine/detect-blocks.js';
+import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, indexPng, stretchRange, trueColourPng } from '../report/quicklook.js';
 import { renderReport, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
@@ -20,7 +29,23 @@ export interface RunDetectOptions extends DetectOptions {
   title?: string;
   /** How the inputs were found (STAC search + pair ranking), copied into summary.json as `discovery`. */
   discovery?: Record<string, unknown>;
+  /** 'auto' (default), 'blocks' (block engine; UsageError when it cannot run these options) or 'whole'. */
+  engine?: DetectEngine;
+  /** Block engine: polygonize change.tif even above `POLYGON_MAX_PIXELS` (needs the whole class map in memory). */
+  polygons?: boolean;
+  /** Block engine worker threads (default one per core). */
+  threads?: number;
 }
+
+/** Which computation path `detect` uses. */
+export type DetectEngine = 'auto' | 'blocks' | 'whole';
+
+/** `--engine auto` uses the block engine above this many target pixels (≈ 4000²). */
+export const BLOCK_ENGINE_MIN_PIXELS = 16_000_000;
+/** Above this many pixels the block engine writes change.geojson only with `--polygons`. */
+export const POLYGON_MAX_PIXELS = 50_000_000;
+/** Long side of the PNG quicklooks (pixels). */
+const QUICKLOOK_MAX = 2048;
 
 /** What `detect --json` prints and summary.json holds (plus `outputs`). */
 export interface RunSummary {
@@ -39,6 +64,8 @@ export interface RunSummary {
   pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; validPercent: number };
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
+  /** Which engine computed the outputs. */
+  engine: 'whole' | 'blocks';
   warnings: string[];
   /** Present when the scenes were found by `--event-date` (search parameters, ranking, bytes read). */
   discovery?: Record<string, unknown>;
@@ -53,8 +80,9 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   // Refuse existing outputs before any work; the product name (e.g. dnbr.tif) is checked again when written.
   const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true });
   try {
+    if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
-    const summary = buildSummary(r, opts);
+    const summary = buildSummary({ ...r, ...r.result, engine: 'whole' }, opts);
     await writeOutputs(out, r, summary, opts);
     summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
     return summary;
@@ -62,6 +90,84 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
     await out.abort();
     throw err;
   }
+}
+
+/**
+ * The engine for a run: 'whole' or 'blocks' as asked (a typed UsageError when the block engine cannot run these
+ * options); 'auto' picks the block engine when it can and the target grid has more than `BLOCK_ENGINE_MIN_PIXELS`.
+ */
+export async function chooseEngine(opts: RunDetectOptions): Promise<'whole' | 'blocks'> {
+  const mode = opts.engine ?? 'auto';
+  if (mode === 'whole') return 'whole';
+  const refusal = blockEngineRefusal(opts);
+  if (mode === 'blocks') {
+    if (refusal) throw refusal;
+    return 'blocks';
+  }
+  if (refusal) return 'whole';
+  const grid = await blockTargetGrid(opts);
+  return grid.width * grid.height > BLOCK_ENGINE_MIN_PIXELS ? 'blocks' : 'whole';
+}
+
+/** The block-engine run: stream change.tif and the product, then polygons, quicklooks, report and summary. */
+async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSummary> {
+  const preset = getPreset(opts.preset);
+  const palette = paletteForClasses(preset.name, preset.classes);
+  const classNames = Object.fromEntries(preset.classes.map((c) => [c.value, c.name]));
+  const productTmp = path.join(out.tmpDir, '.product.tif');
+  const r: BlockDetectResult = await out.writeWith('change.tif', async (classesPath) => {
+    const res = await detectBlocks({
+      ...opts, classesPath, productPath: productTmp, threads: opts.threads,
+      quicklook: { maxSize: QUICKLOOK_MAX },
+      classesCog: {
+        colormap: colourTable(palette), bandDescriptions: [`${preset.name} classes`],
+        metadata: { S2CHANGE_PRESET: preset.name, S2CHANGE_CLASSES: JSON.stringify(classNames) },
+      },
+      productCog: {},
+    });
+    return res;
+  });
+  if (r.product) {
+    const prod = r.product;
+    await out.writeWith(`${prod.name}.tif`, (p) => rename(prod.path, p));
+  }
+  const summary = buildSummary({ ...r, minMappingUnit: null, engine: 'blocks' }, opts);
+
+  const total = r.grid.width * r.grid.height;
+  if (isGeoreferenced(r.grid.crs)) {
+    if (total <= POLYGON_MAX_PIXELS || opts.polygons) {
+      const tiff = await openTiffFile(out.tempPath('change.tif'));
+      let classes: Uint8Array;
+      try {
+        const [v] = await tiff.images[0]!.readWindow(undefined, [0]);
+        classes = v instanceof Uint8Array ? v : Uint8Array.from(v!);
+      } finally {
+        await tiff.close();
+      }
+      const fc = changePolygonsToGeoJSON(classes, r.grid, polygonOptions(preset, classNames));
+      summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
+      await out.writeWith('change.geojson', (p) => writeGeoJSON(p, fc));
+    } else {
+      summary.warnings.push(`Polygons skipped for a ${(total / 1e6).toFixed(0)} M pixel map (change.geojson not written): polygonizing needs the whole class map in memory; pass --polygons to write it anyway.`);
+    }
+  }
+
+  const q = r.quicklook!;
+  const images = await quicklookImages(out, preset, q.width, q.height, Math.max(q.width, q.height), {
+    before: q.before, after: q.after, classes: q.classes,
+    product: r.product && q.product ? { name: r.product.name, description: r.product.description, values: q.product } : null,
+  });
+  await writeReport(out, { ...r, preset, minMappingUnit: null }, summary, images, opts,
+    [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine`]);
+  summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
+  return summary;
+}
+
+function polygonOptions(preset: Preset, classNames: Record<number, string>) {
+  return {
+    classNames, skip: [0, 255, ...preset.classes.filter((c) => !preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
+    connectivity: 8 as const, maxFeatures: 50_000,
+  };
 }
 
 function hex([r, g, b]: readonly number[]): string {
@@ -75,16 +181,34 @@ function colourTable(p: ClassPalette): [number, number, number][] {
   return t;
 }
 
-function buildSummary(r: DetectResult, opts: RunDetectOptions): RunSummary {
+/** What the summary and the report need from either engine. */
+interface RunFacts {
+  preset: Preset;
+  grid: DetectResult['grid'];
+  method: string;
+  formula: string;
+  thresholds: RunSummary['thresholds'];
+  inputs: DetectResult['inputs'];
+  bandsUsed: string[];
+  areas: DetectResult['areas'];
+  validPixels: number;
+  maskedPixels: DetectResult['maskedPixels'];
+  minMappingUnit: DetectResult['minMappingUnit'];
+  warnings: string[];
+  georeferenced: boolean;
+  engine: 'whole' | 'blocks';
+}
+
+function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
   const palette = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
   const total = r.grid.width * r.grid.height;
   return {
     tool: { name: 's2change', version: VERSION },
     createdAt: new Date().toISOString(),
     preset: { name: r.preset.name, title: r.preset.title },
-    method: r.result.method,
-    formula: r.result.formula,
-    thresholds: r.result.thresholds,
+    method: r.method,
+    formula: r.formula,
+    thresholds: r.thresholds,
     inputs: r.inputs,
     bandsUsed: r.bandsUsed,
     grid: {
@@ -100,11 +224,13 @@ function buildSummary(r: DetectResult, opts: RunDetectOptions): RunSummary {
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
-    warnings: r.warnings,
+    engine: r.engine,
+    warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
 }
 
+/** Whole-array outputs: both COGs and polygons from the arrays in memory, then the pictures and the report. */
 async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary, opts: RunDetectOptions): Promise<void> {
   const { grid } = r;
   const palette = paletteForClasses(r.preset.name, r.preset.classes);
@@ -123,44 +249,72 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
   }
 
   if (georef) {
-    const fc = changePolygonsToGeoJSON(r.result.classes, grid, {
-      classNames, skip: [0, 255, ...r.preset.classes.filter((c) => !r.preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
-      connectivity: 8, maxFeatures: 50_000,
-    });
+    const fc = changePolygonsToGeoJSON(r.result.classes, grid, polygonOptions(r.preset, classNames));
     summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
     await out.writeFile('change.geojson', JSON.stringify(fc));
   }
 
+  const images = await quicklookImages(out, r.preset, grid.width, grid.height, undefined, {
+    before: r.before?.rgb ? { rgb: r.before.rgb, rgbBands: r.before.rgbBands } : null,
+    after: r.after.rgb ? { rgb: r.after.rgb, rgbBands: r.after.rgbBands } : null,
+    classes: r.result.classes,
+    product: r.result.products[0] ?? null,
+  });
+  await writeReport(out, { ...r, ...r.result }, summary, images, opts, []);
+}
+
+/** What the pictures are drawn from: full arrays (whole path) or arrays the block engine already reduced. */
+interface PictureArrays {
+  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  classes: Uint8Array;
+  product: { name: string; description: string; values: Float32Array } | null;
+}
+
+/**
+ * before.png, after.png and change.png (written) and the product picture (report only), from `width` x `height`
+ * arrays reduced to at most `maxSize` px (default 2048; the block path passes its own size: no further reduction).
+ */
+async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: number, maxSize: number | undefined,
+  a: PictureArrays): Promise<ReportModel['images']> {
+  const palette = paletteForClasses(preset.name, preset.classes);
   const images: ReportModel['images'] = [];
-  const w = grid.width;
-  const h = grid.height;
   // One stretch for both dates, so that a colour difference between the pictures is a difference on the ground.
-  const rgbBands = [...(r.before?.rgb ?? []), ...(r.after.rgb ?? [])];
+  const rgbBands = [...(a.before?.rgb ?? []), ...(a.after?.rgb ?? [])];
   const range = rgbBands.length ? stretchRange(rgbBands) : undefined;
-  const background = r.after.rgb ? await trueColourPng(...r.after.rgb, w, h, { range }) : null;
-  if (r.before?.rgb) {
-    const png = await trueColourPng(...r.before.rgb, w, h, { range });
+  const background = a.after ? await trueColourPng(...a.after.rgb, w, h, { range, maxSize }) : null;
+  if (a.before) {
+    const png = await trueColourPng(...a.before.rgb, w, h, { range, maxSize });
     await out.writeFile('before.png', png);
-    images.push({ title: 'Before', caption: `${r.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png });
+    images.push({ title: 'Before', caption: `${a.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png });
   }
-  if (background) {
+  if (background && a.after) {
     await out.writeFile('after.png', background);
-    images.push({ title: 'After', caption: `${r.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: background });
+    images.push({ title: 'After', caption: `${a.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: background });
   }
-  const overlay = await classOverlayPng(r.result.classes, w, h, palette, {
-    background: r.after.rgb ? { red: r.after.rgb[0], green: r.after.rgb[1], blue: r.after.rgb[2], options: { range } } : undefined,
+  const overlay = await classOverlayPng(a.classes, w, h, palette, {
+    maxSize,
+    background: a.after ? { red: a.after.rgb[0], green: a.after.rgb[1], blue: a.after.rgb[2], options: { range } } : undefined,
   });
   await out.writeFile('change.png', overlay);
-  images.push({ title: 'Change', caption: `${r.preset.title}: classes over the after image`, png: overlay });
-  const main = r.result.products[0];
+  images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });
+  const main = a.product;
   if (main) {
     const indexRange = main.name === 'dnbr' ? [-0.5, 1] : [-1, 1];
     const colormap = main.name === 'dnbr' ? 'dnbr' : main.name.startsWith('cva') ? 'blues' : 'rdylgn';
     const [min, max] = main.name.startsWith('cva') ? [0, 0.3] : indexRange as [number, number];
-    const png = await indexPng(main.values, w, h, { min, max, colormap });
+    const png = await indexPng(main.values, w, h, { min, max, colormap, maxSize });
     images.push({ title: main.description, caption: `${main.name}.tif`, png, legend: { colormap, min, max, label: main.name } });
   }
+  return images;
+}
 
+/** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
+async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary: RunSummary, images: ReportModel['images'],
+  opts: RunDetectOptions, extraDetails: string[]): Promise<void> {
+  const { grid } = r;
+  const colormap = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
+  const georef = isGeoreferenced(grid.crs);
   const fmtRadiometry = (rad: Record<string, string>) => Object.entries(rad).map(([b, v]) => `${b}: ${v}`).join('; ');
   const model: ReportModel = {
     title: opts.title ?? r.preset.title,
@@ -170,13 +324,13 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
         `radiometry — ${fmtRadiometry(i.radiometry)}`].filter(Boolean).join(' · '),
     })),
     preset: r.preset.name,
-    method: r.result.method,
-    formula: r.result.formula,
+    method: r.method,
+    formula: r.formula,
     explanation: r.preset.description,
-    thresholds: r.result.thresholds,
+    thresholds: r.thresholds,
     classes: r.areas.map((a) => ({ ...a, colour: hex(colormap[a.value]!), description: r.preset.classes.find((c) => c.value === a.value)?.description })),
     images,
-    warnings: r.warnings,
+    warnings: summary.warnings,
     validPixels: r.validPixels,
     maskedPixels: r.maskedPixels.total,
     details: [
@@ -185,10 +339,10 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
       `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)`,
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
       ...(summary.polygons ? [`Polygons: ${summary.polygons.features} in change.geojson${summary.polygons.dropped ? ` (${summary.polygons.dropped} smallest dropped)` : ''}`] : []),
+      ...extraDetails,
     ],
     generatedAt: summary.createdAt,
     toolVersion: VERSION,
   };
   await out.writeFile('report.html', renderReport(model));
 }
-

@@ -12,9 +12,14 @@
  * eye; a per-band stretch (`stretch: 'per-band'`) white-balances each band and tints hazy or water-dominated
  * scenes. To compare two dates fairly, compute one range for both (`stretchRange`) and pass it as `range`.
  */
-import sharp from 'sharp';
+import type { Sharp, SharpOptions } from 'sharp';
 import type { ClassPalette, ColormapName, Rgb } from './palette.js';
 import { colormapColour, rgbaLut } from './palette.js';
+
+/** sharp, loaded on first use (≈ 0.1 s), so that commands and workers that draw no picture never pay for it. */
+async function loadSharp(): Promise<(input?: Buffer | Uint8Array, options?: SharpOptions) => Sharp> {
+  return (await import('sharp')).default;
+}
 
 /** Output size after reduction by the integer factor used for quicklooks. */
 export function quicklookSize(width: number, height: number, maxSize = 2048): { width: number; height: number; factor: number } {
@@ -144,7 +149,8 @@ export function trueColourRgba(red: Float32Array, green: Float32Array, blue: Flo
 }
 
 /** Encode RGBA pixels as PNG. */
-export function encodePng(rgba: Uint8Array, width: number, height: number): Promise<Buffer> {
+export async function encodePng(rgba: Uint8Array, width: number, height: number): Promise<Buffer> {
+  const sharp = await loadSharp();
   return sharp(rgba, { raw: { width, height, channels: 4 } }).png({ compressionLevel: 6 }).toBuffer();
 }
 
@@ -178,6 +184,7 @@ export async function classOverlayPng(classes: Uint8Array, width: number, height
   const bg = opts.background;
   if (bg === undefined) base = new Uint8Array(n * 4);
   else if (Buffer.isBuffer(bg)) {
+    const sharp = await loadSharp();
     base = new Uint8Array(await sharp(bg).resize(size.width, size.height, { fit: 'fill' }).ensureAlpha().raw().toBuffer());
   } else {
     const img = trueColourRgba(bg.red, bg.green, bg.blue, width, height, { ...bg.options, maxSize: opts.maxSize });

@@ -9,14 +9,37 @@ import {
 } from '../../errors.js';
 import type { ReaderLimits } from './types.js';
 
-/** What to decode: a window of image 0 (all bands), or every image (full resolution and overviews) in full. */
-export type SandboxProbe = Window | 'all';
+/**
+ * What to decode: a window of image 0 (all bands); every image (full resolution and overviews) in full; or
+ * image 0 in full (all bands, in row chunks of bounded size) when it has at most `maxFullPixels` pixels, else
+ * the `probe` window.
+ */
+export type SandboxProbe = Window | 'all' | FullOrProbe;
 
-/** Input of the worker (its `workerData`). */
+/** Image 0 in full up to `maxFullPixels` (width × height), else `probe`. */
+export interface FullOrProbe {
+  maxFullPixels: number;
+  probe: Window;
+}
+
+/** Input of the worker (its `workerData`): `path`, or every file of `paths` in order (then `path` is the first). */
 export interface SandboxRequest {
   path: string;
+  paths?: string[];
   limits: Partial<ReaderLimits>;
   probe: SandboxProbe;
+}
+
+/** Sent by a list worker before it opens each file, so a time-out can name the file being decoded. */
+export interface SandboxProgress {
+  progress: string;
+}
+
+/** One file of a list inspection. */
+export interface FileInspection {
+  path: string;
+  description: Record<string, unknown>;
+  probed: ProbedArea[];
 }
 
 /** One decoded area: image index, window and bands. */
@@ -38,7 +61,7 @@ export interface SerializedError {
 
 /** The worker's one message back. */
 export type SandboxReply =
-  | { ok: true; description: Record<string, unknown>; probed: ProbedArea[] }
+  | { ok: true; description: Record<string, unknown>; probed: ProbedArea[]; files?: FileInspection[] }
   | { ok: false; error: SerializedError };
 
 /** Turn any thrown value into plain data that survives postMessage. */

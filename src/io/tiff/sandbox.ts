@@ -9,12 +9,12 @@ import { Worker } from 'node:worker_threads';
 import { DecodeTimeoutError, InputNotFoundError, LimitExceededError, UsageError } from '../../errors.js';
 import { DEFAULT_LIMITS } from './reader.js';
 import {
-  reviveError, type ProbedArea, type SandboxProbe, type SandboxReply, type SandboxRequest,
+  reviveError, type ProbedArea, type SandboxProbe, type SandboxProgress, type SandboxReply, type SandboxRequest,
 } from './sandbox-protocol.js';
 import type { Window } from '../../raster/grid.js';
 import type { ReaderLimits } from './types.js';
 
-export type { ProbedArea, SandboxProbe } from './sandbox-protocol.js';
+export type { FullOrProbe, ProbedArea, SandboxProbe } from './sandbox-protocol.js';
 
 /** Default time budget of one sandboxed inspection (ms). */
 export const DEFAULT_DECODE_TIMEOUT_MS = 30_000;
@@ -98,6 +98,22 @@ export function sandboxFailure(err: Error, path: string, memMb: number): Error {
  * MIN_DECODE_MEMORY_MB.
  */
 export async function inspectTiffSandboxed(path: string, opts: SandboxOptions = {}): Promise<SandboxedInspection> {
+  const reply = await runSandbox(path, undefined, opts);
+  return { description: reply.description, probed: reply.probed };
+}
+
+/**
+ * `inspectTiffSandboxed` for several files in ONE worker, in order, with one time and heap budget for all of
+ * them; the first failing file stops the inspection and its typed error names it (a time-out or an out-of-heap
+ * names the file being decoded at that moment). Resolves one inspection per file.
+ */
+export async function inspectTiffsSandboxed(paths: string[], opts: SandboxOptions = {}): Promise<(SandboxedInspection & { path: string })[]> {
+  if (paths.length === 0) return [];
+  const reply = await runSandbox(paths[0]!, paths, opts);
+  return (reply.files ?? []).map((f) => ({ path: f.path, description: f.description, probed: f.probed }));
+}
+
+async function runSandbox(path: string, paths: string[] | undefined, opts: SandboxOptions): Promise<Extract<SandboxReply, { ok: true }>> {
   const timeMs = atLeast(opts.timeMs ?? DEFAULT_DECODE_TIMEOUT_MS, 1, '--decode-timeout', 'decode time budget (ms)');
   const memMb = atLeast(opts.maxOldGenerationMb ?? DEFAULT_DECODE_MEMORY_MB, MIN_DECODE_MEMORY_MB, '--decode-memory', 'decode memory budget (MB)');
   const url = sandboxWorkerUrl();
@@ -114,7 +130,7 @@ export async function inspectTiffSandboxed(path: string, opts: SandboxOptions = 
     maxWindowBytes: Math.min(DEFAULT_LIMITS.maxWindowBytes, budgetBytes),
     ...opts.limits,
   };
-  const request: SandboxRequest = { path, limits, probe: opts.probe ?? { ...DEFAULT_PROBE } };
+  const request: SandboxRequest = { path, ...(paths ? { paths } : {}), limits, probe: opts.probe ?? { ...DEFAULT_PROBE } };
   const worker = new Worker(url, {
     workerData: request,
     resourceLimits: { maxOldGenerationSizeMb: memMb },
@@ -123,7 +139,8 @@ export async function inspectTiffSandboxed(path: string, opts: SandboxOptions = 
   });
   worker.stdout.resume();
   worker.stderr.resume();
-  return new Promise<SandboxedInspection>((resolve, reject) => {
+  let current = path; // the file being decoded (list workers say so before each file)
+  return new Promise((resolve, reject) => {
     let done = false;
     const finish = (fn: () => void) => {
       if (done) return;
@@ -133,17 +150,23 @@ export async function inspectTiffSandboxed(path: string, opts: SandboxOptions = 
       void worker.terminate().catch(() => undefined);
     };
     const timer = setTimeout(() => finish(() => reject(new DecodeTimeoutError('decoding took longer than its time budget', {
-      input: path,
-      expected: `open, describe and decode within ${timeMs} ms (--decode-timeout)`,
+      input: current,
+      expected: `open, describe and decode ${paths && paths.length > 1 ? `these ${paths.length} files` : 'it'} within ${timeMs} ms (--decode-timeout)`,
       found: `still decoding after ${timeMs} ms; the decoder was stopped`,
       fix: `If the file is genuine but large or slow to decode, raise the budget, e.g. --decode-timeout ${Math.max(2 * timeMs, 60_000)}; `
         + 'otherwise treat it as hostile (a huge strip or a decompression bomb)',
     }))), timeMs);
-    worker.once('message', (reply: SandboxReply) => finish(() => {
-      if (reply.ok) resolve({ description: reply.description, probed: reply.probed });
-      else reject(reviveError(reply.error));
-    }));
-    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, path, memMb))));
-    worker.once('exit', (code) => finish(() => reject(new Error(`${path}: the decode sandbox worker exited (code ${code}) without a reply`))));
+    worker.on('message', (msg: SandboxReply | SandboxProgress) => {
+      if ('progress' in msg) {
+        current = msg.progress;
+        return;
+      }
+      finish(() => {
+        if (msg.ok) resolve(msg);
+        else reject(reviveError(msg.error));
+      });
+    });
+    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, current, memMb))));
+    worker.once('exit', (code) => finish(() => reject(new Error(`${current}: the decode sandbox worker exited (code ${code}) without a reply`))));
   });
 }
