@@ -6,8 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  checkModel, classifyFeatures, defaultFeatureSpec, extractFeatures, featureNames, predictSupervised, sampleBalanced,
-  standardize, trainSupervised, windowMean, type FeatureSpec,
+  checkModel, classifyFeatures, defaultFeatureSpec, extractFeatures, featureNames, majorityFilter, predictSupervised,
+  sampleBalanced, standardize, trainSupervised, windowMean, type FeatureSpec,
 } from '../src/change/supervised.js';
 import { seededRandom } from '../src/change/sampling.js';
 import { isS2ChangeError } from '../src/errors.js';
@@ -88,6 +88,27 @@ describe('windowMean', () => {
   });
 });
 
+describe('majorityFilter (3 × 3, valid pixels only)', () => {
+  it('matches a 4 × 3 map worked by hand', () => {
+    // 1 0 0 0        0 0 0 0   e.g. (3,1): window cols 2–3, rows 0–2 = 0,0,1,1,1,1 → 4 of 6 → change;
+    // 0 0 1 1   →    0 0 0 1        (2,1): 4 of 9 → no change; (3,0): 2 of 4 (tie) → no change;
+    // X 0 1 1        X 0 1 1        (1,2): X not counted → 2 of 5 → no change. X = 255 (invalid) stays.
+    const map = Uint8Array.from([1, 0, 0, 0, 0, 0, 1, 1, 255, 0, 1, 1]);
+    expect([...majorityFilter(map, 4, 3)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 255, 0, 1, 1]);
+    expect([...map]).toEqual([1, 0, 0, 0, 0, 0, 1, 1, 255, 0, 1, 1]); // input untouched
+  });
+
+  it('leaves uniform maps unchanged and never touches invalid pixels (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom(0, 1), fc.integer({ min: 1, max: 1e6 }),
+      (w, h, v, seed) => {
+        const rnd = seededRandom(seed);
+        const map = Uint8Array.from({ length: w * h }, () => (rnd() < 0.3 ? 255 : v));
+        const out = majorityFilter(map, w, h);
+        for (let i = 0; i < map.length; i++) expect(out[i]).toBe(map[i]);
+      }), { numRuns: 50 });
+  });
+});
+
 describe('standardize', () => {
   it('gives mean 0 and sample sd 1 over finite values, NaN kept', () => {
     const v = standardize(f32([1, 2, 3, NaN, 4]));
@@ -154,6 +175,18 @@ describe('training and prediction on synthetic scenes', () => {
     expect((2 * tp) / (2 * tp + fp + fn)).toBeGreaterThan(0.9);
     const again = checkModel(JSON.parse(JSON.stringify(model)), 'model.json');
     expect(classifyFeatures(again, feat(c)).classes).toEqual(p.classes);
+  });
+
+  it('smooths the class map with a 3×3 majority by default; models without "smoothing" are not smoothed', () => {
+    const model = trainSupervised(spec, [{ features: feat(a), labels: a.labels }, { features: feat(b), labels: b.labels }], { trees: 4, samplesPerTree: 100, perClass: 200 });
+    expect(model.smoothing).toBe('majority3x3');
+    const { smoothing: _, ...old } = model; // a model JSON written before smoothing existed
+    const raw = classifyFeatures(checkModel(JSON.parse(JSON.stringify(old)), 'old.json'), feat(c));
+    const smooth = classifyFeatures(model, feat(c));
+    expect(smooth.classes).toEqual(majorityFilter(raw.classes, W, W));
+    expect(smooth.classes).not.toEqual(raw.classes); // the square's corners go (4 of 9), so the test can fail
+    expect(smooth.probability).toEqual(raw.probability);
+    expect(() => checkModel({ ...model, smoothing: 'median' }, 'm.json')).toThrow(/m\.json/);
   });
 
   it('refuses training without both classes, and JSON that is not a model', () => {

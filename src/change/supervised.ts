@@ -12,6 +12,8 @@
  * Training uses a balanced, seeded pixel sample (equal numbers of change and no-change pixels when available);
  * each tree sees a bootstrap of `maxSamples` of them (the CART split search is quadratic in its sample size).
  * A pixel's change probability is the fraction of trees voting "change"; change where it is ≥ `model.threshold`.
+ * With `model.smoothing` = 'majority3x3' (the default for new models) the class map is then cleaned by a 3 × 3
+ * majority filter ({@link majorityFilter}), which removes isolated change pixels (speckle).
  * The model is plain JSON (feature spec + forest), so it can be saved, shipped and reloaded with {@link loadForest}.
  */
 import { RandomForestClassifier } from 'ml-random-forest';
@@ -114,6 +116,9 @@ export interface Features {
   names: string[];
   /** 1 where every feature is finite and the input mask (if any) says valid. */
   valid: Uint8Array;
+  /** Raster size the columns were computed on (needed by spatial post-processing). */
+  width?: number;
+  height?: number;
 }
 
 /** Compute the features of every pixel of a width × height pair of band stacks. Invalid pixels: NaN features. */
@@ -164,7 +169,7 @@ export function extractFeatures(spec: FeatureSpec, before: BandArrays, after: Ba
   for (const d of indexDiffs) columns.push(windowMean(maskOut(d), width, height, 1));
   for (const c of columns) for (let i = 0; i < n; i++) if (!ok[i]) c[i] = NaN;
   if (spec.normalize === 'scene') for (const c of columns) standardize(c);
-  return { columns, names: featureNames(spec), valid: ok };
+  return { columns, names: featureNames(spec), valid: ok, width, height };
 }
 
 /** Labelled pixels of one training scene: its features and per-pixel codes (0 no change, 1 change, other = unlabelled). */
@@ -186,10 +191,15 @@ export interface TrainOptions {
   maxDepth?: number;
   /** Vote fraction at or above which a pixel is change (default 0.5). */
   threshold?: number;
+  /** Post-processing of the class map (default 'majority3x3'). */
+  smoothing?: Smoothing;
   seed?: number;
   /** Free text kept in the model (e.g. the training scenes). */
   trainedOn?: string[];
 }
+
+/** Class-map post-processing: none, or a 3 × 3 majority filter ({@link majorityFilter}). */
+export type Smoothing = 'none' | 'majority3x3';
 
 /** A trained, JSON-serialisable supervised change model. */
 export interface SupervisedModel {
@@ -199,6 +209,8 @@ export interface SupervisedModel {
   featureNames: string[];
   /** Change where the fraction of trees voting change is ≥ this. */
   threshold: number;
+  /** Post-processing of the class map; absent (models written before it existed) means 'none'. */
+  smoothing?: Smoothing;
   training: { samples: { change: number; noChange: number }; trees: number; samplesPerTree: number; maxDepth: number; maxFeatures: number; seed: number; trainedOn: string[] };
   /** `RandomForestClassifier#toJSON()` of ml-random-forest. */
   forest: unknown;
@@ -249,6 +261,7 @@ export function trainSupervised(spec: FeatureSpec, scenes: readonly TrainingScen
   rf.train(rows, labels);
   return {
     format: 's2change-random-forest', version: 1, spec, featureNames: featureNames(spec), threshold: opts.threshold ?? 0.5,
+    smoothing: opts.smoothing ?? 'majority3x3',
     training: { samples: { change: counts[1], noChange: counts[0] }, trees, samplesPerTree, maxDepth, maxFeatures, seed, trainedOn: opts.trainedOn ?? [] },
     forest: rf.toJSON(),
   };
@@ -257,10 +270,11 @@ export function trainSupervised(spec: FeatureSpec, scenes: readonly TrainingScen
 /** Check that a parsed JSON value is a supervised model; throws a UsageError naming `source` otherwise. */
 export function checkModel(value: unknown, source: string): SupervisedModel {
   const m = value as Partial<SupervisedModel> | null;
-  if (!m || m.format !== 's2change-random-forest' || m.version !== 1 || !m.spec || !Array.isArray(m.spec.bands) || !m.forest) {
+  if (!m || m.format !== 's2change-random-forest' || m.version !== 1 || !m.spec || !Array.isArray(m.spec.bands) || !m.forest
+    || (m.smoothing !== undefined && m.smoothing !== 'none' && m.smoothing !== 'majority3x3')) {
     throw new UsageError('not an s2change supervised model', {
       input: source, expected: 'JSON with format "s2change-random-forest", version 1, spec and forest',
-      found: m && typeof m === 'object' ? `format ${JSON.stringify(m.format)}, version ${JSON.stringify(m.version)}` : typeof value,
+      found: m && typeof m === 'object' ? `format ${JSON.stringify(m.format)}, version ${JSON.stringify(m.version)}, smoothing ${JSON.stringify(m.smoothing)}` : typeof value,
       fix: 'Train one with: s2change bench accuracy --dataset oscd --root DIR --train model.json',
     });
   }
@@ -273,8 +287,34 @@ export function loadForest(model: SupervisedModel): RandomForestClassifier {
 }
 
 /**
+ * 3 × 3 majority filter of a class map (1 change, 0 no change, 255 invalid; width × height): a valid pixel becomes
+ * change when more than half of the valid pixels of its 3 × 3 window (itself included, clipped at the edges) are
+ * change, else no change (a tie is no change). Invalid pixels stay 255 and are not counted. Returns a new array.
+ */
+export function majorityFilter(classes: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(classes.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (classes[i] === 255) { out[i] = 255; continue; }
+      let change = 0;
+      let n = 0;
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy++) {
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
+          const c = classes[yy * width + xx]!;
+          if (c !== 255) { n++; if (c === 1) change++; }
+        }
+      }
+      out[i] = 2 * change > n ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+/**
  * Change probability (vote fraction) and class map (1 change, 0 no change, 255 invalid) of every pixel whose
- * features were computed with the model's spec. Predicts in chunks of `chunk` pixels to bound memory.
+ * features were computed with the model's spec: change where the vote fraction is ≥ `model.threshold`, then
+ * `model.smoothing` (the probability is not smoothed). Predicts in chunks of `chunk` pixels to bound memory.
  */
 export function classifyFeatures(model: SupervisedModel, f: Features, chunk = 50_000): { classes: Uint8Array; probability: Float32Array } {
   if (f.names.join(',') !== model.featureNames.join(',')) {
@@ -294,6 +334,15 @@ export function classifyFeatures(model: SupervisedModel, f: Features, chunk = 50
       probability[i] = p[k]!;
       classes[i] = p[k]! >= model.threshold ? 1 : 0;
     });
+  }
+  if ((model.smoothing ?? 'none') === 'majority3x3') {
+    if (f.width === undefined || f.height === undefined || f.width * f.height !== n) {
+      throw new UsageError('the model smooths its map but the features carry no raster size', {
+        input: 'supervised features', expected: `width × height = ${n}`, found: `${f.width} × ${f.height}`,
+        fix: 'Compute the features with extractFeatures (which records the size)',
+      });
+    }
+    return { classes: majorityFilter(classes, f.width, f.height), probability };
   }
   return { classes, probability };
 }

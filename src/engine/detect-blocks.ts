@@ -16,7 +16,7 @@ import { type Grid } from '../raster/grid.js';
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { finestGrid, overlapGrid } from '../pipeline/align.js';
-import { describeInput, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
+import { describeInput, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
 import type { BlockResult, EngineConfig, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { quicklookSize } from '../report/quicklook.js';
 import { planBlocks } from './plan.js';
@@ -150,7 +150,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
   const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
     ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
-  const { target, bandsUsed, warnings, inputs, georeferenced, rgb } = await planTarget(preset, beforeSpec, afterSpec, opts);
+  const { target, bandsUsed, warnings, inputs, georeferenced, rgb } = await planTarget(preset, beforeSpec, afterSpec, opts, true);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
 
   // Threshold metadata and product name from the preset itself, on one dummy pixel.
@@ -306,12 +306,20 @@ export async function blockTargetGrid(opts: DetectOptions): Promise<Grid> {
   return (await planTarget(preset, beforeSpec, afterSpec, opts)).target;
 }
 
-/** Open both scenes, choose bands and the target grid exactly as `detect()` does, then close them. */
-async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: DetectOptions) {
+/**
+ * Open both scenes, choose bands and the target grid exactly as `detect()` does, then close them. With `preflight`,
+ * every input file first goes through the same budgeted decode sandbox as `detect()` (`preflightDecode`).
+ */
+async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: DetectOptions, preflight = false) {
   const after = await openScene(afterSpec.src, afterSpec.opts);
   let before: Scene | null = null;
   try {
     if (beforeSpec) before = await openScene(beforeSpec.src, beforeSpec.opts);
+    const preflightWarnings: string[] = [];
+    if (preflight) {
+      const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, opts.log);
+      if (skipped) preflightWarnings.push(skipped);
+    }
     const available = new Set<BandName>();
     for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
     const bandsUsed = preset.chooseBands(available, opts);
@@ -320,7 +328,7 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
     );
     return {
-      target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings],
+      target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings, ...preflightWarnings],
       inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],
       georeferenced: after.georeferenced && (before?.georeferenced ?? true),
       rgb: { before: before ? quicklookLayers(before) : null, after: quicklookLayers(after) },
