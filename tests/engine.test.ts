@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { seededRandom } from '../src/change/sampling.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
@@ -22,16 +23,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const VALIDATOR = '/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py';
 
 /** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const W = 1500;
 const H = 1300;

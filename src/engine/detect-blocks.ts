@@ -7,7 +7,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { NothingValidError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import { Histogram } from '../change/histogram.js';
 import { getPreset } from '../change/presets/index.js';
@@ -15,8 +15,7 @@ import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/type
 import { type Grid } from '../raster/grid.js';
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
-import { finestGrid, overlapGrid } from '../pipeline/align.js';
-import { describeInput, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
+import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
 import type { BlockResult, EngineConfig, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { quicklookSize } from '../report/quicklook.js';
 import { planBlocks } from './plan.js';
@@ -245,16 +244,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     });
     while (pending.size) await Promise.all([...pending]);
     const n = target.width * target.height;
-    const validPixels = n - nodata - cloud;
-    if (validPixels === 0) {
-      throw new NothingValidError('no valid pixel left after masking', {
-        input: beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src,
-        expected: 'some pixels with data on both dates and without cloud, shadow or snow',
-        found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${n}`,
-        fix: 'Choose clearer scenes, another --bbox, or check the nodata value',
-      });
-    }
-    if (validPixels < 0.05 * n) warnings.push(`Only ${(100 * validPixels / n).toFixed(1)} % of the area is valid after masking.`);
+    const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings);
     for (const [key, [neg, finite]] of radiometry) {
       const [role, band] = key.split(':');
       const input = role === 'before' ? beforeSpec!.src : afterSpec.src;
@@ -320,13 +310,7 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, opts.log);
       if (skipped) preflightWarnings.push(skipped);
     }
-    const available = new Set<BandName>();
-    for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
-    const bandsUsed = preset.chooseBands(available, opts);
-    const base = before ?? after;
-    const target = overlapGrid(
-      finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
-    );
+    const { bandsUsed, target } = planGrid(preset, before, after, opts);
     return {
       target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings, ...preflightWarnings],
       inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],

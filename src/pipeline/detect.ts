@@ -122,13 +122,7 @@ export async function detect(opts: DetectOptions): Promise<DetectResult> {
 
 async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene, opts: DetectOptions,
   log: (m: string) => void): Promise<DetectResult> {
-  const available = new Set<BandName>();
-  for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
-  const bandsUsed = preset.chooseBands(available, opts);
-  const base = before ?? after;
-  const target = overlapGrid(
-    finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
-  );
+  const { bandsUsed, target } = planGrid(preset, before, after, opts);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
   const n = target.width * target.height;
   const warnings: string[] = [...(before?.warnings ?? []), ...after.warnings];
@@ -158,16 +152,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     const m = sclMask(d.sclValues, target.width, target.height, { dilatePixels: buffer });
     for (let i = 0; i < n; i++) if (valid[i] && m[i]) { valid[i] = 0; cloud++; }
   }
-  const validPixels = n - nodata - cloud;
-  if (validPixels === 0) {
-    throw new NothingValidError('no valid pixel left after masking', {
-      input: before ? `${before.input} and ${after.input}` : after.input,
-      expected: 'some pixels with data on both dates and without cloud, shadow or snow',
-      found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${n}`,
-      fix: 'Choose clearer scenes, another --bbox, or check the nodata value',
-    });
-  }
-  if (validPixels < 0.05 * n) warnings.push(`Only ${(100 * validPixels / n).toFixed(1)} % of the area is valid after masking.`);
+  const validPixels = checkValidShare(n, nodata, cloud, before ? `${before.input} and ${after.input}` : after.input, warnings);
 
   const result = preset.run({ width: target.width, height: target.height, before: b?.arrays, after: a.arrays, valid, options: opts });
   warnings.push(...result.notes);
@@ -261,6 +246,40 @@ function fetched(scene: Scene): { bytesFetched?: number; requests?: number; cach
   if (!scene.fetchStats) return {};
   const s = scene.fetchStats();
   return { bytesFetched: s.bytesFetched, requests: s.requests, cacheHits: s.cacheHits };
+}
+
+/**
+ * The bands a run uses (those both dates have, as the preset chooses) and its target grid: the finest of those bands
+ * on the before scene (the after scene for single-date presets), clipped to the overlap of both dates and to --bbox.
+ * Shared by the whole-array path and the block engine so both compute on the same grid.
+ */
+export function planGrid(preset: Preset, before: Scene | null, after: Scene, opts: Pick<DetectOptions, 'bbox'> & PresetOptions): { bandsUsed: BandName[]; target: Grid } {
+  const available = new Set<BandName>();
+  for (const k of after.bands.keys()) if (k !== 'SCL' && (!before || before.bands.has(k))) available.add(k);
+  const bandsUsed = preset.chooseBands(available, opts);
+  const base = before ?? after;
+  const target = overlapGrid(
+    finestGrid(base, bandsUsed), before ? [{ grid: finestGrid(after, bandsUsed), input: after.input }] : [], opts.bbox ?? null, base.input,
+  );
+  return { bandsUsed, target };
+}
+
+/**
+ * Valid pixels left after masking; NothingValidError naming `input` when none is left, a warning below 5 %.
+ * Shared by both engines.
+ */
+export function checkValidShare(total: number, nodata: number, cloud: number, input: string, warnings: string[]): number {
+  const validPixels = total - nodata - cloud;
+  if (validPixels === 0) {
+    throw new NothingValidError('no valid pixel left after masking', {
+      input,
+      expected: 'some pixels with data on both dates and without cloud, shadow or snow',
+      found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${total}`,
+      fix: 'Choose clearer scenes, another --bbox, --cloud-buffer 0, or check the nodata value',
+    });
+  }
+  if (validPixels < 0.05 * total) warnings.push(`Only ${(100 * validPixels / total).toFixed(1)} % of the area is valid after masking.`);
+  return validPixels;
 }
 
 /** Pixels and hectares per class over the valid area (areas from the grid, metric even for EPSG:4326). */
