@@ -36,10 +36,19 @@ export interface RunStats {
 export interface SizeResult {
   size: number;
   megapixels: number;
+  /** The block engine alone (`dist/bench/engine-run.js`): change.tif + dndvi.tif, nothing else. */
   s2change: RunStats;
+  /**
+   * The whole `s2change detect --preset vegetation` command (routed to the block engine), which also writes the
+   * quicklooks, report.html and summary.json with SHA-256 sums and runs the decode preflight. Absent with --no-float
+   * (the command always writes the float product).
+   */
+  s2changeDetect?: RunStats;
   gdal: RunStats;
-  /** s2change median / GDAL median. */
+  /** s2change (engine) median / GDAL median. */
   ratio: number;
+  /** s2change detect (whole command) median / GDAL median. */
+  ratioDetect?: number;
   /** Loss and gain pixel counts of both sides (they use the same rule; float rounding may move a few pixels). */
   classCounts: { s2change: { loss: number; gain: number }; gdal: { loss: number; gain: number } };
 }
@@ -124,17 +133,25 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     const before = path.join(data, 'before');
     const after = path.join(data, 'after');
     const ours: { seconds: number; rssMB: number }[] = [];
+    const command: { seconds: number; rssMB: number }[] = [];
     const theirs: { seconds: number; rssMB: number }[] = [];
     let oursOut = '';
     let theirsOut = '';
     for (let i = 0; i < opts.runs; i++) {
       // Alternate who goes first so that page-cache warmth is shared fairly.
-      const order = i % 2 === 0 ? ['ours', 'gdal'] : ['gdal', 'ours'];
+      const contenders = opts.noFloat ? ['ours', 'gdal'] : ['ours', 'gdal', 'detect'];
+      const order = contenders.map((_, k) => contenders[(k + i) % contenders.length]!);
       for (const who of order) {
         const out = path.join(outRoot, `${who}-${size}`);
         rmSync(out, { recursive: true, force: true });
         mkdirSync(out, { recursive: true });
-        if (who === 'ours') {
+        if (who === 'detect') {
+          const cli = path.join(REPO, 'dist', 'cli', 'main.js');
+          const r = await timed(process.execPath, [cli, 'detect', '--before', before, '--after', after, '--preset', 'vegetation',
+            '--engine', 'blocks', '--out', out, '--overwrite', ...(opts.threads !== undefined ? ['--threads', String(opts.threads)] : [])]);
+          command.push(r);
+          log(`${size}: s2change detect run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
+        } else if (who === 'ours') {
           const args = [engine, before, after, out, ...(opts.noFloat ? ['--no-float'] : []), ...(opts.threads !== undefined ? ['--threads', String(opts.threads)] : [])];
           const r = await timed(process.execPath, args);
           ours.push(r);
@@ -153,9 +170,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     const count = (v: number) => o.areas.find((a) => a[0] === v)?.[1] ?? 0;
     const s = stats(ours);
     const t = stats(theirs);
+    const c = command.length ? stats(command) : undefined;
     results.push({
-      size, megapixels: Number((size * size / 1e6).toFixed(1)), s2change: s, gdal: t,
+      size, megapixels: Number((size * size / 1e6).toFixed(1)), s2change: s, s2changeDetect: c, gdal: t,
       ratio: Number((s.medianSeconds / t.medianSeconds).toFixed(2)),
+      ratioDetect: c ? Number((c.medianSeconds / t.medianSeconds).toFixed(2)) : undefined,
       classCounts: { s2change: { loss: count(1), gain: count(2) }, gdal: { loss: g.loss, gain: g.gain } },
     });
   }
