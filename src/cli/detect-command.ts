@@ -21,7 +21,7 @@ interface DetectFlags {
   before?: string; after?: string; preset: string; out?: string; bbox?: string; method?: string; threshold?: string;
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
-  float?: boolean; maxPixels?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
+  float?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
   decodeTimeout?: string; decodeMemory?: string;
 }
 
@@ -53,6 +53,7 @@ export function registerDetect(program: Command): void {
     .option('--offset <dn>', 'override radiometric offset in DN (e.g. -1000 for processing baseline 04.00+)')
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
+    .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
     .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
     .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (per-pixel presets); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
     .option('--polygons', `with the block engine, write change.geojson even above ${POLYGON_MAX_PIXELS / 1e6} M pixels (needs the whole class map in memory)`)
@@ -121,7 +122,10 @@ export function registerDetect(program: Command): void {
         scene: {
           scale: f.scale !== undefined ? parseNumber('--scale', f.scale, 0) : undefined,
           offset: f.offset !== undefined ? parseNumber('--offset', f.offset) : undefined,
-          limits: f.maxPixels ? { maxPixels: parseNumber('--max-pixels', f.maxPixels, 1) } : undefined,
+          limits: f.maxPixels || f.maxMemory ? {
+            ...(f.maxPixels ? { maxPixels: parseNumber('--max-pixels', f.maxPixels, 1) } : {}),
+            ...(f.maxMemory ? { maxWindowBytes: parseNumber('--max-memory', f.maxMemory, 1) * 1024 * 1024 } : {}),
+          } : undefined,
           remote,
         },
         log,

@@ -343,7 +343,7 @@ async function stacRequest(url: string, method: 'GET' | 'POST', body: Json | und
       input: url,
       expected: 'HTTP 200 with a FeatureCollection',
       found: `HTTP ${res.status}: ${text.slice(0, 300)}`,
-      fix: res.status >= 500 || res.status === 429 ? OFFLINE_FIX : 'Check the search parameters (--bbox, --dates, --collections)',
+      fix: res.status >= 500 || res.status === 429 ? OFFLINE_FIX : 'Check the search parameters (--bbox, --datetime, --collection)',
     });
   }
   let json: unknown;
