@@ -76,3 +76,15 @@ describe('index registry', () => {
     expect(canonicalBand('mask')).toBeNull();
   });
 });
+
+describe('band names in file names', () => {
+  it('finds the band in OSCD, SAFE-like and plain names, and SCL', async () => {
+    const { layerFromFileName } = await import('../src/io/scene.js');
+    expect(layerFromFileName('S2A_OPER_MSI_L1C_TL_EPA__20161227T091305_A001222_T22LHH_B8A.tif')).toBe('B8A');
+    expect(layerFromFileName('/x/T31UDQ_20170829T105021_B04_10m.tif')).toBe('B04');
+    expect(layerFromFileName('B2.tif')).toBe('B02');
+    expect(layerFromFileName('SCL.tiff')).toBe('SCL');
+    expect(layerFromFileName('S2A2A_20170703_022_Barbellino_BOA_10.tif')).toBeNull();
+    expect(layerFromFileName('B13.tif')).toBeNull();
+  });
+});

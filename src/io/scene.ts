@@ -73,6 +73,14 @@ const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
 const SCL_IN_NAME = /(?:^|[^a-z0-9])scl(?=[^a-z0-9]|$)/i;
 const TIFF_EXT = /\.tiff?$/i;
 
+/** The band a file name carries (B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif), or null. */
+export function layerFromFileName(file: string): LayerName | null {
+  const stem = path.basename(file).replace(TIFF_EXT, '');
+  if (SCL_IN_NAME.test(stem)) return 'SCL';
+  const m = BAND_IN_NAME.exec(stem);
+  return m ? canonicalBand(m[1]!) : null;
+}
+
 /**
  * Open SRC as a scene: a folder of band files, a multi-band GeoTIFF, a STAC item (.json) or a PNG; or an http(s)
  * URL of a STAC item or of a (multi-band) COG, read with HTTP range requests (`opts.remote`).
@@ -137,9 +145,7 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
   const names = (await readdir(dir)).filter((n) => TIFF_EXT.test(n)).sort();
   const byBand = new Map<LayerName, string>();
   for (const n of names) {
-    const stem = n.replace(TIFF_EXT, '');
-    const m = BAND_IN_NAME.exec(stem);
-    const layer: LayerName | null = SCL_IN_NAME.test(stem) ? 'SCL' : m ? canonicalBand(m[1]!) : null;
+    const layer = layerFromFileName(n);
     if (!layer) continue;
     const prev = byBand.get(layer);
     if (prev) {
@@ -248,9 +254,7 @@ function bandNamesFor(img: TiffImage, file: string, given?: string[]): (LayerNam
   if (fromDescriptions.every((d) => d !== null)) return fromDescriptions as LayerName[];
   if (img.samplesPerPixel === 1) {
     // A single-band file named like its band (B04.tif, T29RKH_20200219_B04.tif, SCL.tif).
-    const stem = path.basename(file).replace(TIFF_EXT, '');
-    const m = BAND_IN_NAME.exec(stem);
-    const layer: LayerName | null = SCL_IN_NAME.test(stem) ? 'SCL' : m ? canonicalBand(m[1]!) : null;
+    const layer = layerFromFileName(file);
     if (layer) return [layer];
   }
   throw new BandMapMismatchError('cannot tell which band is which', {
