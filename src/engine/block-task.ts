@@ -160,10 +160,23 @@ async function readBand(ref: BandRef, grid: Grid): Promise<Float32Array> {
   if (sameCrs(ref.grid.crs, grid.crs)) {
     const w = boundsToWindow(ref.grid, gridBounds(grid));
     if (w && w.width === grid.width && w.height === grid.height && sameGrid(windowGrid(ref.grid, w), grid)) {
-      return toPhysical(await ref.readStored(w), ref);
+      const stored = await ref.readStored(w);
+      return stored instanceof Uint16Array && ref.kind !== 'class' ? uint16ToPhysical(stored, ref) : toPhysical(stored, ref);
     }
   }
   return readOnGrid(ref, grid);
+}
+
+/** `toPhysical` for uint16 reflectance bands (the Sentinel-2 case), monomorphic: the same float32 values. */
+function uint16ToPhysical(stored: Uint16Array, ref: BandRef): Float32Array {
+  const out = new Float32Array(stored.length);
+  const { scale, offset, nodata } = ref.radiometry;
+  const nd = nodata !== null && !Number.isNaN(nodata) ? nodata : -1; // -1: no uint16 value matches
+  for (let i = 0; i < stored.length; i++) {
+    const v = stored[i]!;
+    out[i] = v === nd ? NaN : (v + offset) * scale;
+  }
+  return out;
 }
 
 /** Run one task. */
@@ -190,12 +203,15 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
   let valuesRead = 0;
   const radiometry: Record<string, [number, number]> = {};
 
+  const fused = FUSED[preset.name];
+  const fusedPath = Boolean(fused && ctx.before);
   const readDate = async (scene: Scene, role: string) => {
     const arrays: BandArrays = {};
     for (const b of bands) {
       const a = await readBand(scene.bands.get(b)!, grid);
       arrays[b] = a;
       valuesRead += a.length;
+      if (fusedPath && bands.length === 2) continue; // counted in the fused pass below
       let neg = 0;
       let finite = 0;
       for (let i = 0; i < a.length; i++) {
@@ -225,6 +241,25 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
   const a = await readDate(ctx.after, 'after');
   const b = ctx.before ? await readDate(ctx.before, 'before') : null;
 
+  // Two-date normalized-difference presets on two bands: one fused pass does radiometry counts, validity, the
+  // math, the classes and the class areas, with exactly the results of the general path below.
+  if (fused && b && bands.length === 2 && t.mode === 'classify') {
+    const [p, q] = fused.pair(bands);
+    const r = fusedBlock(a.arrays[p]!, a.arrays[q]!, b.arrays[p]!, b.arrays[q]!, a.cloudMask, b.cloudMask, win, target,
+      fused.afterMinusBefore, fused.classify, t.threshold);
+    radiometry[`after:${bands[0]}`] = r.radiometry[p === bands[0] ? 0 : 1]!;
+    radiometry[`after:${bands[1]}`] = r.radiometry[p === bands[0] ? 1 : 0]!;
+    radiometry[`before:${bands[0]}`] = r.radiometry[p === bands[0] ? 2 : 3]!;
+    radiometry[`before:${bands[1]}`] = r.radiometry[p === bands[0] ? 3 : 2]!;
+    return finishClassify(ctx, t, a.arrays, b.arrays, r.classes, r.product, r.classPixels, r.classM2, r.nodata, r.cloud, radiometry, valuesRead);
+  }
+  if (fusedPath && bands.length === 2) {
+    // Histogram mode: the radiometry counts skipped above.
+    for (const [role, d] of [['after', a], ['before', b!]] as const) {
+      for (const band of bands) radiometry[`${role}:${band}`] = countRadiometry(d.arrays[band]!);
+    }
+  }
+
   // Validity exactly as the whole-array path: nodata on any used band of either date, then cloud/shadow/snow.
   const valid = new Uint8Array(n).fill(1);
   let nodata = 0;
@@ -243,7 +278,6 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
   // normalized-difference presets, `preset.run` for the others.
   let classes: Uint8Array;
   let product: Float32Array | null;
-  const fused = FUSED[preset.name];
   if (fused && b) {
     const [p, q] = fused.pair(bands);
     ({ classes, product } = fusedDifference(a.arrays[p]!, a.arrays[q]!, b.arrays[p]!, b.arrays[q]!, valid, fused.afterMinusBefore, fused.classify, t.threshold));
@@ -285,6 +319,30 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
       classM2[v]! += area;
     }
   }
+  return finishClassify(ctx, t, a.arrays, b?.arrays, classes, product, classPixels, classM2, nodata, cloud, radiometry, valuesRead);
+}
+
+/** [negative, finite] counts of one band's reflectances. */
+function countRadiometry(a: Float32Array): [number, number] {
+  let neg = 0;
+  let finite = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    if (v === v) { finite++; if (v < 0) neg++; }
+  }
+  return [neg, finite];
+}
+
+/** Classify mode, after the classes and product are known: encode tiles, overview pieces and quicklook cells. */
+async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, { kind: 'block' }>, afterArrays: BandArrays,
+  beforeArrays: BandArrays | undefined, classes: Uint8Array, product: Float32Array | null, classPixels: Float64Array,
+  classM2: Float64Array, nodata: number, cloud: number, radiometry: Record<string, [number, number]>, valuesRead: number): Promise<BlockResult> {
+  const { config } = ctx;
+  const { target } = config;
+  const win = t.window;
+  const grid = windowGrid(target, win);
+  const a = { arrays: afterArrays };
+  const b = beforeArrays ? { arrays: beforeArrays } : null;
   const classBytes = ctx.encodeClasses(0, t.row, t.col, [classes]);
   let productBytes: Uint8Array | null = null;
   let productPiece: Float32Array | null = null;
@@ -374,6 +432,52 @@ const FUSED: Record<string, { pair: (bands: BandName[]) => [BandName, BandName];
  * Index per date, difference and class in one loop, with the same float32 rounding steps as the whole-array
  * path (index stored as float32, difference stored as float32), so results are bit-identical.
  */
+/**
+ * The fused two-band, two-date pass of a classify block: per pixel, radiometry counts of the four bands, validity
+ * (any NaN band → nodata, else a cloud mask → cloud), index per date, difference and class, then class pixels and
+ * areas in row-major order — the same float32 rounding steps and summation order as the general path.
+ */
+function fusedBlock(x1: Float32Array, y1: Float32Array, x0: Float32Array, y0: Float32Array, cloud1: Uint8Array | null,
+  cloud0: Uint8Array | null, win: Window, target: Grid, afterMinusBefore: boolean, classify: (d: number, t: number) => number,
+  threshold: number) {
+  const n = win.width * win.height;
+  const classes = new Uint8Array(n);
+  const product = new Float32Array(n);
+  const classPixels = new Float64Array(256);
+  const classM2 = new Float64Array(256);
+  let nodata = 0;
+  let cloud = 0;
+  let f0 = 0, f1 = 0, f2 = 0, f3 = 0, n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+  for (let y = 0, i = 0; y < win.height; y++) {
+    const area = pixelAreaM2(target, win.y + y);
+    for (let x = 0; x < win.width; x++, i++) {
+      const a = x1[i]!, b = y1[i]!, c = x0[i]!, e = y0[i]!;
+      let ok = true;
+      if (a === a) { f0++; if (a < 0) n0++; } else ok = false;
+      if (b === b) { f1++; if (b < 0) n1++; } else ok = false;
+      if (c === c) { f2++; if (c < 0) n2++; } else ok = false;
+      if (e === e) { f3++; if (e < 0) n3++; } else ok = false;
+      let v: number;
+      if (!ok) { nodata++; product[i] = NaN; v = NODATA_CLASS; }
+      else if ((cloud1 !== null && cloud1[i]) || (cloud0 !== null && cloud0[i])) { cloud++; product[i] = NaN; v = NODATA_CLASS; }
+      else {
+        const s1 = a + b;
+        const s0 = c + e;
+        const i1 = s1 === 0 || s1 !== s1 ? NaN : Math.fround((a - b) / s1);
+        const i0 = s0 === 0 || s0 !== s0 ? NaN : Math.fround((c - e) / s0);
+        const d = Math.fround(afterMinusBefore ? i1 - i0 : i0 - i1);
+        product[i] = d;
+        v = classify(d, threshold);
+      }
+      classes[i] = v;
+      classPixels[v]!++;
+      classM2[v]! += area;
+    }
+  }
+  const radiometry: [number, number][] = [[n0, f0], [n1, f1], [n2, f2], [n3, f3]];
+  return { classes, product, classPixels, classM2, nodata, cloud, radiometry };
+}
+
 function fusedDifference(x1: Float32Array, y1: Float32Array, x0: Float32Array, y0: Float32Array, valid: Uint8Array,
   afterMinusBefore: boolean, classify: (d: number, t: number) => number, threshold: number): { classes: Uint8Array; product: Float32Array } {
   const n = valid.length;

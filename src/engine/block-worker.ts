@@ -1,8 +1,9 @@
 /**
  * The piscina worker of the block engine: opens the run's scenes once (from `workerData`, an `EngineConfig`)
- * and runs block and tile tasks (`block-task.ts`).
+ * and runs block and tile tasks (`block-task.ts`). Results are moved, not copied: their encoded tiles and pieces
+ * own their memory, so the worker transfers those ArrayBuffers to the main thread.
  */
-import { workerData } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineContext, type EngineTask, type TileResult } from './block-task.js';
 
 let context: Promise<EngineContext> | null = null;
@@ -10,5 +11,22 @@ let context: Promise<EngineContext> | null = null;
 /** Piscina entry point: one task in, one result out. */
 export default async function handle(task: EngineTask): Promise<BlockResult | TileResult> {
   context ??= openEngineContext(workerData as EngineConfig);
-  return runTask(await context, task);
+  const result = await runTask(await context, task);
+  const buffers = transferable(result);
+  if (!buffers.length) return result;
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: result }) as unknown as BlockResult | TileResult;
+}
+
+/**
+ * The ArrayBuffers of the result's typed arrays that are safe to transfer: plain ArrayBuffers larger than Node's
+ * Buffer pool (a pooled slab may back other Buffers), each once.
+ */
+function transferable(result: BlockResult | TileResult): ArrayBuffer[] {
+  const views: (ArrayBufferView | null | undefined)[] = result.kind === 'tile' ? [result.bytes, result.piece]
+    : [result.classBytes, result.productBytes, result.classPiece, result.productPiece, result.histogram, result.classPixels, result.classM2];
+  const out = new Set<ArrayBuffer>();
+  for (const v of views) {
+    if (v && v.buffer instanceof ArrayBuffer && v.buffer.byteLength > 8192) out.add(v.buffer);
+  }
+  return [...out];
 }

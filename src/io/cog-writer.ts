@@ -426,6 +426,11 @@ const CTOR: Record<CogSampleType, TypedCtor> = { uint8: Uint8Array, uint16: Uint
 function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: number, w: number, h: number): Uint8Array {
   const B = r.blockSize;
   const nb = r.bandCount;
+  if (r.predictor === 3 && nb === 1 && w === B && h === B && stride === B && x0 === 0 && y0 === 0) {
+    // A whole single-band float tile: the predictor reads the source directly (it writes a new array anyway).
+    const s = src[0]!;
+    return floatPredictor(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), B, 1);
+  }
   const tile = new CTOR[r.sampleType](B * B * nb);
   const fill = r.nodata ?? 0;
   if (fill !== 0 && (w < B || h < B)) tile.fill(fill);
@@ -458,6 +463,28 @@ function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: n
 function floatPredictor(bytes: Uint8Array, rowLen: number, stride: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   const rowBytes = rowLen * 4;
+  if (stride === 1 && bytes.byteOffset % 4 === 0) {
+    // One pass per row over 32-bit words: each byte plane is differenced as it is written, then the first byte of
+    // planes 1..3 is re-based on the last byte of the plane before it (the row is one byte sequence).
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+    for (let row = 0, wr = 0; row < bytes.length; row += rowBytes, wr += rowLen) {
+      let p3 = 0, p2 = 0, p1 = 0, p0 = 0;
+      for (let i = 0; i < rowLen; i++) {
+        const w = words[wr + i]!;
+        const b3 = w >>> 24, b2 = (w >>> 16) & 0xff, b1 = (w >>> 8) & 0xff, b0 = w & 0xff;
+        out[row + i] = b3 - p3;
+        out[row + rowLen + i] = b2 - p2;
+        out[row + 2 * rowLen + i] = b1 - p1;
+        out[row + 3 * rowLen + i] = b0 - p0;
+        p3 = b3; p2 = b2; p1 = b1; p0 = b0;
+      }
+      const first = words[wr]!;
+      out[row + rowLen] = ((first >>> 16) & 0xff) - p3;
+      out[row + 2 * rowLen] = ((first >>> 8) & 0xff) - p2;
+      out[row + 3 * rowLen] = (first & 0xff) - p1;
+    }
+    return out;
+  }
   for (let row = 0; row < bytes.length; row += rowBytes) {
     for (let i = 0; i < rowLen; i++) {
       const s = row + 4 * i;
@@ -664,8 +691,11 @@ export function createCogWriter(path: string, header: CogHeader): Promise<CogWri
 export function reduceBand<T extends CogBand>(src: T, width: number, height: number, method: 'nearest' | 'average', nodata: number | null): T {
   const w2 = Math.ceil(width / 2);
   const h2 = Math.ceil(height / 2);
-  const out = new (src.constructor as new (n: number) => T)(w2 * h2);
   const isFloat = src instanceof Float32Array;
+  if (isFloat && method === 'average' && (nodata === null || Number.isNaN(nodata)) && width % 2 === 0 && height % 2 === 0) {
+    return averageFloat2x(src, width, height) as T;
+  }
+  const out = new (src.constructor as new (n: number) => T)(w2 * h2);
   const empty = nodata ?? (isFloat ? NaN : 0);
   for (let y = 0; y < h2; y++) {
     const r0 = 2 * y * width;
@@ -687,6 +717,33 @@ export function reduceBand<T extends CogBand>(src: T, width: number, height: num
         n++;
       }
       out[y * w2 + x] = n === 0 ? empty : isFloat ? sum / n : Math.floor(sum / n + 0.5);
+    }
+  }
+  return out;
+}
+
+/**
+ * `reduceBand(src, width, height, 'average', NaN)` for even sizes: the same NaN-skipping mean, summed in the same
+ * order (top left, top right, bottom left, bottom right), without the edge and nodata branches.
+ */
+function averageFloat2x(src: Float32Array, width: number, height: number): Float32Array {
+  const w2 = width >> 1;
+  const h2 = height >> 1;
+  const out = new Float32Array(w2 * h2);
+  for (let y = 0; y < h2; y++) {
+    const r0 = 2 * y * width;
+    const r1 = r0 + width;
+    const o = y * w2;
+    for (let x = 0; x < w2; x++) {
+      const a = src[r0 + 2 * x]!, b = src[r0 + 2 * x + 1]!, c = src[r1 + 2 * x]!, d = src[r1 + 2 * x + 1]!;
+      if (a === a && b === b && c === c && d === d) { out[o + x] = (0 + a + b + c + d) / 4; continue; } // 0 + : as the general loop (-0 → +0)
+      let sum = 0;
+      let n = 0;
+      if (a === a) { sum += a; n++; }
+      if (b === b) { sum += b; n++; }
+      if (c === c) { sum += c; n++; }
+      if (d === d) { sum += d; n++; }
+      out[o + x] = n === 0 ? NaN : sum / n;
     }
   }
   return out;

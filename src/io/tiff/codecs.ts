@@ -173,10 +173,25 @@ export function undoHorizontal(b: Uint8Array, bytesPerSample: number, rows: numb
 }
 
 function accumulate(a: Uint8Array | Uint16Array | Uint32Array, rows: number, rowSamples: number, stride: number): void {
+  if (stride === 1 && a instanceof Uint16Array) {
+    accumulate16(a, rows, rowSamples); // the common case (uint16 bands), kept monomorphic
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = r * rowSamples;
     const end = base + rowSamples;
     for (let i = base + stride; i < end; i++) a[i] += a[i - stride];
+  }
+}
+
+function accumulate16(a: Uint16Array, rows: number, rowSamples: number): void {
+  for (let r = 0; r < rows; r++) {
+    const base = r * rowSamples;
+    let acc = a[base]!;
+    for (let i = base + 1; i < base + rowSamples; i++) {
+      acc = (acc + a[i]!) & 0xffff;
+      a[i] = acc;
+    }
   }
 }
 
