@@ -239,6 +239,29 @@ print(json.dumps(list(b)))
   });
 });
 
+describe.skipIf(!ready || !hasGdal())('--no-index', () => {
+  it('writes no float product, the same change.tif as a run with it, and says so in the report', () => {
+    const args = ['--before', `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`, '--after', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`, '--preset', 'wildfire'];
+    const withIndex = path.join(tmp, 'with-index');
+    const without = path.join(tmp, 'no-index');
+    detectJson([...args, '--out', withIndex]);
+    const s = detectJson([...args, '--out', without, '--no-index']);
+    expect(existsSync(path.join(withIndex, 'dnbr.tif'))).toBe(true);
+    expect(readdirSync(without)).not.toContain('dnbr.tif');
+    expect(s.outputs.map((o: any) => o.name ?? o.path)).not.toContain('dnbr.tif');
+    // change.tif pixels equal (numpy), the report still draws dNBR but names no file.
+    const same = pythonJson(`
+import sys, json, numpy as np
+from osgeo import gdal
+print(json.dumps(bool(np.array_equal(gdal.Open(sys.argv[1]).ReadAsArray(), gdal.Open(sys.argv[2]).ReadAsArray()))))`,
+      [path.join(withIndex, 'change.tif'), path.join(without, 'change.tif')]);
+    expect(same).toBe(true);
+    const html = readFileSync(path.join(without, 'report.html'), 'utf8');
+    expect(html).toContain('dnbr (not written: --no-index)');
+    expect(html).not.toContain('dnbr.tif');
+  });
+});
+
 describe.skipIf(!ready)('minimum mapping unit', () => {
   it('--min-area removes patches smaller than the given hectares from the map and the polygons', () => {
     const out = path.join(tmp, 'mmu');

@@ -110,16 +110,20 @@ for b in ['B02', 'B03', 'B04', 'B08', 'SCL']:
       '--after', path.join(FIRE, 'KENNETH_20250109_post_fire.tif'), '--preset', 'wildfire'], 'dnbr');
   }, 120_000);
 
+  it('--min-area: the same filtered change.tif, polygons and minimum mapping unit in summary.json', { skip: !existsSync(FIRE) }, () => {
+    const { b, w } = compareEngines('kenneth-mmu', ['--before', path.join(FIRE, 'KENNETH_20250109_pre_fire.tif'),
+      '--after', path.join(FIRE, 'KENNETH_20250109_post_fire.tif'), '--preset', 'wildfire', '--min-area', '1'], 'dnbr');
+    expect(b.minMappingUnit).toEqual(w.minMappingUnit);
+    expect(b.minMappingUnit.pixelsRemoved).toBeGreaterThan(0);
+  }, 120_000);
+
   it('--engine blocks refuses presets and options it cannot stream (exit 2, names --engine whole)', { skip: !existsSync(FIRE) }, () => {
     const pre = path.join(FIRE, 'KENNETH_20250109_pre_fire.tif');
     const post = path.join(FIRE, 'KENNETH_20250109_post_fire.tif');
-    const urban = cli(['detect', '--before', pre, '--after', post, '--preset', 'urban', '--engine', 'blocks', '--out', path.join(tmp, 'urban')]);
+    const urban = cli(['detect', '--before', pre, '--after', post, '--preset', 'urban', '--method', 'supervised', '--engine', 'blocks', '--out', path.join(tmp, 'urban')]);
     expect(urban.code).toBe(2);
     expect(urban.stderr).toMatch(/--engine whole/);
-    expect(urban.stderr).toMatch(/urban/);
-    const mmu = cli(['detect', '--before', pre, '--after', post, '--preset', 'wildfire', '--engine', 'blocks', '--min-area', '1', '--out', path.join(tmp, 'mmu')]);
-    expect(mmu.code).toBe(2);
-    expect(mmu.stderr).toMatch(/--min-area[\s\S]*--engine whole/);
+    expect(urban.stderr).toMatch(/urban[\s\S]*supervised/);
     // auto falls back to the whole-array path for them (small grid, or an unsupported preset).
     const auto = cli(['detect', '--before', pre, '--after', post, '--preset', 'urban', '--out', path.join(tmp, 'urban-auto'), '--json']);
     expect(auto.code, auto.stderr).toBe(0);

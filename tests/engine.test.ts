@@ -67,9 +67,12 @@ async function writeDate(name: string, seed: number, after: boolean): Promise<st
   // After: a cleared rectangle (NIR down, red up) and a burn scar (SWIR up).
   const clear = (x: number, y: number) => (after && x > 300 && x < 900 && y > 200 && y < 700 ? 1 : 0);
   await writeCog(path.join(d, 'B03.tif'), { grid: grid10, bands: [band(grid10, seed + 1, 900, 600, (x, y) => 1500 * clear(x, y) - (after && x > 1000 ? 700 : 0), false)] }, { blockSize: 256 });
-  await writeCog(path.join(d, 'B04.tif'), { grid: grid10, bands: [band(grid10, seed + 2, 700, 500, (x, y) => 1200 * clear(x, y), true)] }, { blockSize: 256 });
-  await writeCog(path.join(d, 'B08.tif'), { grid: grid10, bands: [band(grid10, seed + 3, 3000, 1500, (x, y) => -2200 * clear(x, y), false)] }, { blockSize: 256 });
-  await writeCog(path.join(d, 'B12.tif'), { grid: grid20, bands: [band(grid20, seed + 4, 1500, 700, (x, y) => 1800 * clear(x, y), true)] }, { blockSize: 256 });
+  // B04, B08, B12 with predictor 2, as Sentinel-2 COGs are: 256-pixel blocks then read whole tiles whose row
+  // differences the WebAssembly kernel sums back itself (B03 without, for the other path).
+  const p2 = { blockSize: 256, predictor: 2 as const };
+  await writeCog(path.join(d, 'B04.tif'), { grid: grid10, bands: [band(grid10, seed + 2, 700, 500, (x, y) => 1200 * clear(x, y), true)] }, p2);
+  await writeCog(path.join(d, 'B08.tif'), { grid: grid10, bands: [band(grid10, seed + 3, 3000, 1500, (x, y) => -2200 * clear(x, y), false)] }, p2);
+  await writeCog(path.join(d, 'B12.tif'), { grid: grid20, bands: [band(grid20, seed + 4, 1500, 700, (x, y) => 1800 * clear(x, y), true)] }, p2);
   await writeCog(path.join(d, 'SCL.tif'), { grid: grid20, bands: [scl(grid20, after ? 600 : 130, after ? 100 : 500)] }, { blockSize: 256 });
   return d;
 }

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { getPreset, PRESETS } from '../src/change/presets/index.js';
-import { severityClass } from '../src/change/presets/wildfire.js';
+import { severityRules } from '../src/change/presets/wildfire.js';
+import { classByRules } from '../src/change/class-rules.js';
 import { isS2ChangeError } from '../src/errors.js';
 import type { BandArrays } from '../src/indices/registry.js';
 
@@ -36,8 +37,13 @@ describe('wildfire preset', () => {
   });
 
   it('severity breaks follow Key & Benson: 0.1, 0.27, 0.44, 0.66 and regrowth below −0.1/−0.25', () => {
-    expect([0.0999, 0.1, 0.2699, 0.27, 0.4399, 0.44, 0.6599, 0.66, -0.1, -0.1001, -0.25, -0.2501].map((d) => severityClass(d, 0.1)))
-      .toEqual([0, 1, 1, 2, 2, 3, 3, 4, 0, 5, 5, 6]);
+    expect([0.0999, 0.1, 0.2699, 0.27, 0.4399, 0.44, 0.6599, 0.66, -0.1, -0.1001, -0.25, -0.2501, NaN].map((d) => classByRules(severityRules(0.1), d)))
+      .toEqual([0, 1, 1, 2, 2, 3, 3, 4, 0, 5, 5, 6, 0]);
+  });
+
+  it('a burned threshold above a break: burned pixels are at least "low" and never below the threshold', () => {
+    // --threshold 0.5: 0.45 is not burned (0), 0.5 is burned at the moderate-high break's class 3, 0.7 high (4).
+    expect([0.45, 0.5, 0.6, 0.7, -0.3].map((d) => classByRules(severityRules(0.5), d))).toEqual([0, 3, 3, 4, 6]);
   });
 });
 

@@ -5,6 +5,15 @@
  * Chan, Golub & LeVeque (1979), which stay accurate where naive running sums of x and x² cancel.
  */
 
+/** An accumulator's numbers as plain data, to send between threads (structured clone drops the class). */
+export interface CovarianceState {
+  dim: number;
+  weightSum: number;
+  count: number;
+  mean: Float64Array;
+  comoment: Float64Array;
+}
+
 /** Running weighted mean and co-moment matrix of `dim`-dimensional samples. */
 export class CovarianceAccumulator {
   /** Sum of weights. */
@@ -72,6 +81,22 @@ export class CovarianceAccumulator {
     this.weightSum = W;
     this.count += other.count;
     return this;
+  }
+
+  /** This accumulator as plain data (copies). */
+  state(): CovarianceState {
+    return { dim: this.dim, weightSum: this.weightSum, count: this.count, mean: this.meanVector.slice(), comoment: this.comoment.slice() };
+  }
+
+  /** An accumulator holding `s` (from {@link state}, possibly sent from another thread). */
+  static fromState(s: CovarianceState): CovarianceAccumulator {
+    const acc = new CovarianceAccumulator(s.dim);
+    if (s.mean.length !== s.dim || s.comoment.length !== s.dim * s.dim) throw new RangeError(`covariance state does not match dim ${s.dim}`);
+    acc.meanVector.set(s.mean);
+    acc.comoment.set(s.comoment);
+    acc.weightSum = s.weightSum;
+    acc.count = s.count;
+    return acc;
   }
 
   private upper(j: number, k: number): number {

@@ -31,6 +31,19 @@ export class Histogram {
     return this;
   }
 
+  /**
+   * Fold in the counts of a histogram with the same range and bins that arrived as a plain array (e.g. from a
+   * worker thread); the total grows by their sum, as if those values had been added here.
+   */
+  addCounts(counts: ArrayLike<number>): this {
+    if (counts.length !== this.bins) throw new RangeError(`cannot add ${counts.length} counts to a histogram of ${this.bins} bins`);
+    for (let k = 0; k < this.bins; k++) {
+      this.counts[k]! += counts[k]!;
+      this.total += counts[k]!;
+    }
+    return this;
+  }
+
   merge(other: Histogram): this {
     if (other.bins !== this.bins || other.min !== this.min || other.max !== this.max) {
       throw new RangeError('cannot merge histograms with different ranges or bin counts');
@@ -106,4 +119,14 @@ export function finiteRange(values: ArrayLike<number>, valid?: ArrayLike<number>
     if (v > hi) hi = v;
   }
   return lo <= hi ? [lo, hi] : [NaN, NaN];
+}
+
+/**
+ * The range covering two finite ranges as `finiteRange` gives them ([NaN, NaN] = no value): finiteRange of two
+ * pieces of data, merged, equals finiteRange of all of it.
+ */
+export function mergeRanges(a: readonly [number, number], b: readonly [number, number]): [number, number] {
+  if (!(a[0] <= a[1])) return [b[0], b[1]];
+  if (!(b[0] <= b[1])) return [a[0], a[1]];
+  return [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
 }

@@ -123,12 +123,27 @@ const MIN_MAD_VARIANCE = 1e-12;
  * Returns false (and adds nothing) when any value is NaN.
  */
 export function accumulateJoint(acc: CovarianceAccumulator, before: readonly Float32Array[], after: readonly Float32Array[], i: number, w = 1, scratch = new Float64Array(2 * before.length)): boolean {
+  jointRow(before, after, i, scratch, 0);
+  return acc.add(scratch, w);
+}
+
+/** Write pixel `i`'s 2p values — before bands, then after bands: a row of the IR-MAD fit — into `out` at `offset`. */
+export function jointRow(before: readonly Float32Array[], after: readonly Float32Array[], i: number, out: { [k: number]: number }, offset: number): void {
   const p = before.length;
   for (let j = 0; j < p; j++) {
-    scratch[j] = before[j]![i]!;
-    scratch[p + j] = after[j]![i]!;
+    out[offset + j] = before[j]![i]!;
+    out[offset + p + j] = after[j]![i]!;
   }
-  return acc.add(scratch, w);
+}
+
+/** Which pixels `fitIrmad` fits on by default: a seeded sample of about 250 000 valid pixels, seed 1. */
+export const IRMAD_SAMPLING = Object.freeze({ maxSamples: 250_000, seed: 1 });
+
+/** True when pixel `i` can enter the IR-MAD fit: valid (when a mask is given) and not NaN in any band of either date. */
+export function madPixelUsable(before: readonly Float32Array[], after: readonly Float32Array[], valid: Uint8Array | undefined, i: number): boolean {
+  if (valid && valid[i] !== 1) return false;
+  for (let j = 0; j < before.length; j++) if (before[j]![i] !== before[j]![i] || after[j]![i] !== after[j]![i]) return false;
+  return true;
 }
 
 function block(cov: number[][], r0: number, c0: number, p: number): Matrix {
@@ -264,31 +279,41 @@ export function applyMad(model: MadModel, before: readonly Float32Array[], after
   return madVariates ? { chi2, pChange, madVariates } : { chi2, pChange };
 }
 
-/** Fit IR-MAD on a seeded sample of the valid pixels. */
+/**
+ * Fit IR-MAD on a seeded sample of the valid pixels: those with {@link madPixelUsable} and
+ * `keepSample(i, sampleRate(nUsable, maxSamples), seed)`, in pixel order, fitted by {@link fitIrmadSample}.
+ */
 export function fitIrmad(before: readonly Float32Array[], after: readonly Float32Array[], n: number, opts: IrmadOptions = {}): Omit<IrmadResult, keyof MadStatistics> {
   checkBandStacks(before, after, n, 'IR-MAD');
   const p = before.length;
+  const seed = opts.seed ?? IRMAD_SAMPLING.seed;
+  let nValid = 0;
+  for (let i = 0; i < n; i++) if (madPixelUsable(before, after, opts.valid, i)) nValid++;
+  const rate = sampleRate(nValid, opts.maxSamples ?? IRMAD_SAMPLING.maxSamples);
+  const kept: number[] = [];
+  for (let i = 0; i < n; i++) if (madPixelUsable(before, after, opts.valid, i) && keepSample(i, rate, seed)) kept.push(i);
+  const rows = new Float64Array(kept.length * 2 * p);
+  kept.forEach((i, k) => jointRow(before, after, i, rows, k * 2 * p));
+  return fitIrmadSample(rows, p, opts);
+}
+
+function checkIterations(opts: IrmadOptions): void {
   const maxIterations = opts.maxIterations ?? 30;
-  const tolerance = opts.tolerance ?? 1e-4;
-  const seed = opts.seed ?? 1;
   if (!(Number.isInteger(maxIterations) && maxIterations >= 1)) {
     throw new UsageError('IR-MAD maxIterations must be an integer ≥ 1', { input: 'maxIterations', found: String(maxIterations), fix: 'Pass 30' });
   }
-  const validAt = (i: number): boolean => {
-    if (opts.valid && opts.valid[i] !== 1) return false;
-    for (let j = 0; j < p; j++) if (before[j]![i] !== before[j]![i] || after[j]![i] !== after[j]![i]) return false;
-    return true;
-  };
-  let nValid = 0;
-  for (let i = 0; i < n; i++) if (validAt(i)) nValid++;
-  const rate = sampleRate(nValid, opts.maxSamples ?? 250_000);
-  const rows: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (!validAt(i) || !keepSample(i, rate, seed)) continue;
-    for (let j = 0; j < p; j++) rows.push(before[j]![i]!);
-    for (let j = 0; j < p; j++) rows.push(after[j]![i]!);
-  }
-  const m = rows.length / (2 * p);
+}
+
+/**
+ * The iterated CCA fits of IR-MAD on sampled pixels: `data` holds one row of 2p values per pixel (before bands, then
+ * after bands, see {@link jointRow}) in pixel order. A block engine that gathers the same rows in the same order gets
+ * the same model as {@link fitIrmad}.
+ */
+export function fitIrmadSample(data: Float64Array, p: number, opts: Omit<IrmadOptions, 'valid' | 'maxSamples' | 'seed' | 'madVariates'> = {}): Omit<IrmadResult, keyof MadStatistics> {
+  checkIterations(opts);
+  const maxIterations = opts.maxIterations ?? 30;
+  const tolerance = opts.tolerance ?? 1e-4;
+  const m = data.length / (2 * p);
   if (m <= 2 * p) {
     throw new NothingValidError('too few valid pixels for IR-MAD', {
       input: 'IR-MAD',
@@ -297,7 +322,6 @@ export function fitIrmad(before: readonly Float32Array[], after: readonly Float3
       fix: 'Check the cloud/nodata masks or use a larger area',
     });
   }
-  const data = Float64Array.from(rows);
   const weights = new Float64Array(m).fill(1);
   const rhoHistory: number[][] = [];
   let model: MadModel | undefined;
@@ -358,14 +382,18 @@ export function irmadChangeMask(
     }
     return { mask, chi2Threshold: t };
   }
-  const minP = threshold.minPChange ?? 0.99;
-  if (!(minP > 0 && minP < 1)) {
-    throw new UsageError('IR-MAD change probability threshold must be in (0, 1)', { input: 'minPChange', found: String(minP), fix: 'Pass 0.99' });
-  }
-  const t = chiSquareQuantile(minP, stats.model.dof);
+  const t = irmadChi2Threshold(threshold.minPChange ?? 0.99, stats.model.dof);
   for (let i = 0; i < chi2.length; i++) {
     const z = chi2[i]!;
     mask[i] = z !== z ? 255 : z > t ? 1 : 0;
   }
   return { mask, chi2Threshold: t };
+}
+
+/** The Z above which P(change) = F_χ²(Z; dof) exceeds `minPChange` ∈ (0, 1): the χ²(dof) quantile. */
+export function irmadChi2Threshold(minPChange: number, dof: number): number {
+  if (!(minPChange > 0 && minPChange < 1)) {
+    throw new UsageError('IR-MAD change probability threshold must be in (0, 1)', { input: 'minPChange', found: String(minPChange), fix: 'Pass 0.99' });
+  }
+  return chiSquareQuantile(minPChange, dof);
 }

@@ -20,8 +20,16 @@ export interface OtsuOptions {
  * otsuThreshold(new Float32Array([0, 0.1, 0.05, 0.9, 1, 0.95])) // ≈ 0.5 (between the two groups)
  */
 export function otsuThreshold(values: ArrayLike<number>, opts: OtsuOptions = {}): number {
-  const [lo, hi] = opts.range ?? finiteRange(values, opts.valid);
-  if (!(hi > lo)) return NaN;
-  const h = new Histogram(lo, hi, opts.bins ?? 1024).add(values, opts.valid);
-  return h.otsu();
+  const h = otsuHistogram(opts.range ?? finiteRange(values, opts.valid), opts.bins);
+  return h ? h.add(values, opts.valid).otsu() : NaN;
+}
+
+/**
+ * The empty histogram `otsuThreshold` fills for values spanning `range` (default 1024 bins), or null when the range
+ * holds fewer than two distinct values (no threshold). A streaming caller gathers the range with `finiteRange` +
+ * `mergeRanges`, fills one such histogram per block and merges them: the same counts, so the same threshold.
+ */
+export function otsuHistogram(range: readonly [number, number], bins = 1024): Histogram | null {
+  const [lo, hi] = range;
+  return hi > lo ? new Histogram(lo, hi, bins) : null;
 }

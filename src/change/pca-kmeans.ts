@@ -3,7 +3,7 @@
  *
  * 1. Difference image: the CVA magnitude ‖after − before‖ per pixel (for one band this is Celik's |X₂ − X₁|).
  * 2. PCA on the vectors of the non-overlapping h × h blocks of the difference image (all complete, fully valid
- *    blocks; blocks are aligned to multiples of h from the image origin).
+ *    blocks; blocks are aligned to multiples of h from the image origin; gathered tile by tile, see PCA_SCAN_TILE).
  * 3. Feature of a pixel = projection of its h × h neighbourhood (rows/cols −⌊h/2⌋ … h−1−⌊h/2⌋ around it, edge
  *    pixels replicated, invalid neighbours replaced by the block mean) onto the first S eigenvectors, S being the
  *    fewest that keep `varianceKept` of the variance.
@@ -19,6 +19,10 @@ import { CovarianceAccumulator } from './covariance.js';
 import { changeVector } from './cva.js';
 import { kmeans } from './kmeans.js';
 import { keepSample, sampleRate } from './sampling.js';
+import type { Window } from '../raster/grid.js';
+
+/** Defaults: Celik's 4 × 4 blocks, eigenvectors keeping 90 % of the variance, k-means on about 50 000 pixels, seed 1. */
+export const PCA_KMEANS_DEFAULTS = Object.freeze({ blockSize: 4, varianceKept: 0.9, maxSamples: 50_000, seed: 1 });
 
 export interface PcaKmeansOptions {
   /** Block / neighbourhood size h (default 4, Celik's choice; 2–9). */
@@ -77,19 +81,59 @@ function checkBlockSize(h: number): void {
 }
 
 /**
- * Accumulate the h × h non-overlapping blocks of `diff` (width × height) into `acc` (dimension h²).
- * Blocks with any NaN are skipped, as are incomplete blocks at the right and bottom edges.
+ * The blocks' statistics are gathered per tile of this many pixels square (row-major tiles from the image origin,
+ * each tile's blocks in row-major order, the tiles' accumulators merged in that order), so a block engine that scans
+ * the same tiles computes the same covariance, bit for bit, as the whole image does.
+ */
+export const PCA_SCAN_TILE = 512;
+
+/**
+ * Accumulate the h × h non-overlapping blocks of `diff` (width × height) into `acc` (dimension h²), tile by tile
+ * ({@link PCA_SCAN_TILE}). Blocks with any NaN are skipped, as are incomplete blocks at the right and bottom edges.
  */
 export function accumulateBlocks(diff: Float32Array, width: number, height: number, h: number, acc = new CovarianceAccumulator(h * h)): CovarianceAccumulator {
   checkBlockSize(h);
+  const all = { x: 0, y: 0, width, height };
+  for (let y = 0; y < height; y += PCA_SCAN_TILE) {
+    for (let x = 0; x < width; x += PCA_SCAN_TILE) {
+      const tile = { x, y, width: Math.min(PCA_SCAN_TILE, width - x), height: Math.min(PCA_SCAN_TILE, height - y) };
+      acc.merge(accumulateBlocksIn(diff, all, width, height, tile, h));
+    }
+  }
+  return acc;
+}
+
+/**
+ * The part of {@link accumulateBlocks} a block engine does for one piece of an image of `imageWidth` × `imageHeight`:
+ * the image's blocks (aligned to multiples of h from its origin, complete ones only) whose top-left corner lies in
+ * `region`, in row-major order, read from `diff`, the pixels of window `win` of the image (it must contain them).
+ */
+export function accumulateBlocksIn(diff: Float32Array, win: Window, imageWidth: number, imageHeight: number, region: Window, h: number,
+  acc = new CovarianceAccumulator(h * h)): CovarianceAccumulator {
+  checkBlockSize(h);
   const v = new Float64Array(h * h);
-  for (let by = 0; by + h <= height; by += h) {
-    for (let bx = 0; bx + h <= width; bx += h) {
-      for (let a = 0; a < h; a++) for (let b = 0; b < h; b++) v[a * h + b] = diff[(by + a) * width + bx + b]!;
+  for (let by = Math.ceil(region.y / h) * h; by < region.y + region.height && by + h <= imageHeight; by += h) {
+    for (let bx = Math.ceil(region.x / h) * h; bx < region.x + region.width && bx + h <= imageWidth; bx += h) {
+      const y = by - win.y;
+      const x = bx - win.x;
+      if (x < 0 || y < 0 || x + h > win.width || y + h > win.height) throw new RangeError(`block at (${bx}, ${by}) is not inside the window`);
+      for (let a = 0; a < h; a++) for (let b = 0; b < h; b++) v[a * h + b] = diff[(y + a) * win.width + x + b]!;
       acc.add(v);
     }
   }
   return acc;
+}
+
+/** NothingValidError unless the difference image has a complete valid block and two valid pixels to fit on. */
+export function requireFittableBlocks(acc: CovarianceAccumulator, nValid: number, h: number, width: number, height: number): void {
+  if (acc.count === 0 || nValid < 2) {
+    throw new NothingValidError('no complete block of valid pixels for PCA-k-means', {
+      input: 'difference image',
+      expected: `at least one ${h}×${h} block without invalid pixels`,
+      found: `${nValid} valid pixels, ${acc.count} complete blocks in ${width}×${height}`,
+      fix: 'Check the cloud/nodata masks, use a larger area, or a smaller blockSize',
+    });
+  }
 }
 
 /** Principal components of accumulated block vectors, keeping the fewest that explain `varianceKept`. */
@@ -138,45 +182,56 @@ function masked(diff: Float32Array, valid: Uint8Array | undefined): Float32Array
   return diff.map((v, i) => (valid[i] === 1 ? v : NaN));
 }
 
-/** Fit PCA-k-means on a difference image (width × height). */
+/**
+ * Fit PCA-k-means on a difference image (width × height): PCA of its blocks, then k-means on the features of the
+ * valid pixels with `keepSample(i, sampleRate(nValid, maxSamples), seed)`, in pixel order ({@link pcaKmeansFromSample}).
+ */
 export function fitPcaKmeans(diff: Float32Array, width: number, height: number, opts: PcaKmeansOptions = {}): PcaKmeansModel {
-  const h = opts.blockSize ?? 4;
-  const seed = opts.seed ?? 1;
+  const h = opts.blockSize ?? PCA_KMEANS_DEFAULTS.blockSize;
+  const seed = opts.seed ?? PCA_KMEANS_DEFAULTS.seed;
   const n = width * height;
   if (diff.length !== n) throw new RangeError(`difference image has ${diff.length} pixels, expected ${width}×${height}`);
   diff = masked(diff, opts.valid);
   const acc = accumulateBlocks(diff, width, height, h);
   let nValid = 0;
   for (let i = 0; i < n; i++) if (diff[i] === diff[i]) nValid++;
-  if (acc.count === 0 || nValid < 2) {
-    throw new NothingValidError('no complete block of valid pixels for PCA-k-means', {
-      input: 'difference image',
-      expected: `at least one ${h}×${h} block without invalid pixels`,
-      found: `${nValid} valid pixels, ${acc.count} complete blocks in ${width}×${height}`,
-      fix: 'Check the cloud/nodata masks, use a larger area, or a smaller blockSize',
-    });
-  }
-  const pca = pcaFromBlocks(acc, h, opts.varianceKept ?? 0.9);
-  const rate = sampleRate(nValid, opts.maxSamples ?? 50_000);
+  requireFittableBlocks(acc, nValid, h, width, height);
+  const pca = pcaFromBlocks(acc, h, opts.varianceKept ?? PCA_KMEANS_DEFAULTS.varianceKept);
+  const rate = sampleRate(nValid, opts.maxSamples ?? PCA_KMEANS_DEFAULTS.maxSamples);
   const idx: number[] = [];
   for (let i = 0; i < n; i++) if (diff[i] === diff[i] && keepSample(i, rate, seed)) idx.push(i);
   const d = pca.dims;
-  const total = pca.eigenvalues.reduce((s, v) => s + v, 0);
-  if (total === 0 || idx.length < 2) {
-    return { pca, centroids: new Float64Array(2 * d), changeCluster: 1, clusterMeanDifference: [NaN, NaN], degenerate: true, samples: idx.length };
-  }
   const feats = new Float64Array(idx.length * d);
-  idx.forEach((i, k) => pixelFeature(pca, diff, width, height, i % width, Math.floor(i / width), feats, k * d));
-  const km = kmeans(feats, idx.length, d, 2, { seed });
+  const diffs = new Float64Array(idx.length);
+  idx.forEach((i, k) => {
+    pixelFeature(pca, diff, width, height, i % width, Math.floor(i / width), feats, k * d);
+    diffs[k] = diff[i]!;
+  });
+  return pcaKmeansFromSample(pca, feats, diffs, seed);
+}
+
+/**
+ * The k-means step of PCA-k-means on sampled pixels, in pixel order: their features (m × S, row-major) and their
+ * difference values. The cluster whose pixels have the larger mean difference is "change". A block engine that
+ * gathers the same features in the same order gets the same model as {@link fitPcaKmeans}.
+ */
+export function pcaKmeansFromSample(pca: Pca, feats: Float64Array, diffs: ArrayLike<number>, seed: number = PCA_KMEANS_DEFAULTS.seed): PcaKmeansModel {
+  const d = pca.dims;
+  const m = diffs.length;
+  const total = pca.eigenvalues.reduce((s, v) => s + v, 0);
+  if (total === 0 || m < 2) {
+    return { pca, centroids: new Float64Array(2 * d), changeCluster: 1, clusterMeanDifference: [NaN, NaN], degenerate: true, samples: m };
+  }
+  const km = kmeans(feats, m, d, 2, { seed });
   const sum = [0, 0];
   const cnt = [0, 0];
-  idx.forEach((i, k) => {
-    sum[km.labels[k]!]! += diff[i]!;
+  for (let k = 0; k < m; k++) {
+    sum[km.labels[k]!]! += diffs[k]!;
     cnt[km.labels[k]!]!++;
-  });
-  const m: [number, number] = [sum[0]! / cnt[0]!, sum[1]! / cnt[1]!];
-  const changeCluster: 0 | 1 = m[1] > m[0] || Number.isNaN(m[0]) ? 1 : 0;
-  return { pca, centroids: km.centroids, changeCluster, clusterMeanDifference: m, degenerate: false, samples: idx.length };
+  }
+  const mean: [number, number] = [sum[0]! / cnt[0]!, sum[1]! / cnt[1]!];
+  const changeCluster: 0 | 1 = mean[1] > mean[0] || Number.isNaN(mean[0]) ? 1 : 0;
+  return { pca, centroids: km.centroids, changeCluster, clusterMeanDifference: mean, degenerate: false, samples: m };
 }
 
 /** Label every pixel of a difference image with a fitted model: 1 change, 0 no change, 255 invalid. */

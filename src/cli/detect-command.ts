@@ -21,7 +21,7 @@ interface DetectFlags {
   before?: string; after?: string; preset: string; out?: string; bbox?: string; method?: string; threshold?: string;
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
-  float?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
+  index?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
   decodeTimeout?: string; decodeMemory?: string;
 }
 
@@ -55,11 +55,12 @@ export function registerDetect(program: Command): void {
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
     .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
-    .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (per-pixel presets); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
+    .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (every preset and method but supervised); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
     .option('--polygons', `with the block engine, write change.geojson even above ${POLYGON_MAX_PIXELS / 1e6} M pixels (needs the whole class map in memory)`)
     .option('--threads <n>', 'block engine worker threads (default: one per core)')
     .option('--decode-timeout <ms>', 'time budget per date for decoding its local TIFFs in a sandbox before the run (inputs read over HTTP are not preflighted)', '60000')
     .option('--decode-memory <mb>', 'heap budget (MB, >= 256) of that sandbox worker', '1024')
+    .option('--no-index', "do not write the preset's float product (e.g. dnbr.tif); it is the slowest output of a whole tile")
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--overwrite', 'replace existing outputs in --out');
   addPairOptions(cmd, { required: false });
@@ -104,7 +105,7 @@ export function registerDetect(program: Command): void {
       }
       const summary = await runDetect({
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
-        bbox, engine, polygons: !!f.polygons,
+        bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
         method, supervisedModel,
         decodeBudget: {

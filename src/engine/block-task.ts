@@ -7,17 +7,24 @@
 import type { BandName } from '../indices/bands.js';
 import type { BandArrays } from '../indices/registry.js';
 import { getPreset } from '../change/presets/index.js';
-import { vegetationClass } from '../change/presets/vegetation.js';
-import { severityClass } from '../change/presets/wildfire.js';
-import { NODATA_CLASS } from '../change/presets/types.js';
+import { vegetationRules } from '../change/presets/vegetation.js';
+import { severityRules } from '../change/presets/wildfire.js';
+import type { ClassRules } from '../change/class-rules.js';
 import type { Preset, PresetOptions } from '../change/presets/types.js';
 import {
-  boundsToWindow, gridBounds, pixelAreaM2, sameCrs, sameGrid, windowGrid, type Grid, type Window,
+  boundsToWindow, gridBounds, sameCrs, sameGrid, windowGrid, type Grid, type Window,
 } from '../raster/grid.js';
 import { sclMask } from '../raster/scl-mask.js';
 import { createTileEncoder, reduceBand, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
+import { accumulateClassAreas } from '../raster/class-areas.js';
+import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
+import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
+import type { SerializedError } from '../io/tiff/sandbox-protocol.js';
+import { runFusedKernel } from './fused-kernel.js';
+import { undoHorizontal } from '../io/tiff/codecs.js';
+import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
 
 /** How a worker opens one date: the same arguments `detect()` gives `openScene`. */
@@ -52,6 +59,8 @@ export interface EngineConfig {
   otsu: OtsuPlan | null;
   /** Quicklook reduction (classify mode), or null for none. */
   quicklook?: QuicklookPlan | null;
+  /** `--min-area` in m² (null: none): classify defers the classes to the min-area filter pass (`min-area.ts`). */
+  minAreaM2?: number | null;
 }
 
 /**
@@ -82,9 +91,13 @@ export interface QuicklookPiece {
 }
 
 export type EngineTask =
-  | { kind: 'block'; mode: 'classify' | 'histogram'; row: number; col: number; window: Window; threshold: number }
+  | { kind: 'block'; mode: 'classify' | 'histogram'; row: number; col: number; window: Window; threshold: number;
+    /** generic/urban IR-MAD, PCA-k-means: the model fitted on the whole scene (`multivariate-blocks.ts`). */
+    fitted?: FittedModel }
   | { kind: 'tile'; output: 'classes' | 'product'; level: number; row: number; col: number; width: number; height: number;
-    data: Uint8Array | Float32Array; reduce: boolean };
+    data: Uint8Array | Float32Array; reduce: boolean }
+  | MinAreaTask
+  | SceneTask;
 
 /** Result of a 'block' task. */
 export interface BlockResult {
@@ -110,6 +123,17 @@ export interface BlockResult {
   valuesRead: number;
   /** Quicklook contribution (classify mode with a quicklook plan). */
   quicklook?: QuicklookPiece | null;
+  /** With `--min-area`: classify mode's classes, deferred (no class tile or piece; class counts before the filter), and the filter pass's removed pixels. */
+  minArea?: DeferredClasses | null;
+  removedPixels?: number;
+  /** A generic/urban statistics pass's share of the block (`multivariate-blocks.ts`). */
+  scene?: SceneBlockStats | null;
+}
+
+/** What a worker returns instead of throwing: the task's error, serialized so that `reviveError` rebuilds its class. */
+export interface WorkerFailure {
+  kind: 'failure';
+  error: SerializedError;
 }
 
 /** Result of a 'tile' task: the encoded overview tile and its own 2x-reduced piece. */
@@ -127,7 +151,34 @@ export interface EngineContext {
   after: Scene;
   encodeClasses: TileEncoder;
   encodeProduct: TileEncoder | null;
+  /** Block-sized output arrays reused from block to block. */
+  scratch: ScratchPool;
   close(): Promise<void>;
+}
+
+/**
+ * Block-sized typed arrays handed out and taken back within one task. Reusing them matters: a fresh
+ * megabyte-sized array costs a page fault per 4 KB on first touch, which on a VM is a large share of a block's
+ * per-pixel time. Safe with several blocks in flight in one thread (each takes its own arrays).
+ */
+export class ScratchPool {
+  private readonly bytes: Uint8Array[] = [];
+  private readonly floats: Float32Array[] = [];
+
+  uint8(n: number): Uint8Array {
+    const a = this.bytes.pop();
+    return a && a.length === n ? a : new Uint8Array(n);
+  }
+
+  float32(n: number): Float32Array {
+    const a = this.floats.pop();
+    return a && a.length === n ? a : new Float32Array(n);
+  }
+
+  give(bytes: Uint8Array, floats: Float32Array): void {
+    if (this.bytes.length < 8) this.bytes.push(bytes);
+    if (this.floats.length < 8) this.floats.push(floats);
+  }
 }
 
 /** Open the scenes and encoders of a run (once per worker). */
@@ -144,6 +195,7 @@ export async function openEngineContext(config: EngineConfig): Promise<EngineCon
     config, preset: getPreset(config.preset), before, after,
     encodeClasses: createTileEncoder(config.classesHeader),
     encodeProduct: config.productHeader ? createTileEncoder(config.productHeader) : null,
+    scratch: new ScratchPool(),
     async close() {
       await after.close();
       await before?.close();
@@ -152,35 +204,77 @@ export async function openEngineContext(config: EngineConfig): Promise<EngineCon
 }
 
 /**
+ * A band's values on a block, with the radiometry that turns them into reflectance: reflectance =
+ * fround((value + offset) × scale), NaN where value is NaN or equals `nodata`. Bands read on their own grid keep
+ * their stored uint16 DNs (the fused pass converts them in its loop, no float copy); resampled or other bands carry
+ * physical float32 values with scale 1, offset 0, nodata NaN, for which the same formula is the identity.
+ */
+export interface BlockSamples {
+  values: Uint16Array | Float32Array;
+  scale: number;
+  offset: number;
+  nodata: number;
+  /**
+   * Row length when `values` are still differenced along each row (TIFF predictor 2, left for the fused kernel to
+   * undo in its conversion pass), else 0.
+   */
+  predictedRow: number;
+}
+
+/**
  * A band on the block grid. When the band's pixels coincide with the block's (10 m band on a 10 m target) only the
  * block's own window is read; otherwise `readOnGrid` reads the window plus its interpolation halo and resamples
  * exactly as the whole-array path does.
  */
-async function readBand(ref: BandRef, grid: Grid): Promise<Float32Array> {
+async function readSamples(ref: BandRef, grid: Grid): Promise<BlockSamples> {
   if (sameCrs(ref.grid.crs, grid.crs)) {
     const w = boundsToWindow(ref.grid, gridBounds(grid));
     if (w && w.width === grid.width && w.height === grid.height && sameGrid(windowGrid(ref.grid, w), grid)) {
-      const stored = await ref.readStored(w);
-      return stored instanceof Uint16Array && ref.kind !== 'class' ? uint16ToPhysical(stored, ref) : toPhysical(stored, ref);
+      const tile = await ref.readStoredTile?.(w) ?? null;
+      const stored = tile?.data ?? await ref.readStored(w);
+      if (stored instanceof Uint16Array && ref.kind !== 'class') {
+        const { scale, offset, nodata } = ref.radiometry;
+        // -1: no uint16 value matches, so no pixel is nodata.
+        return { values: stored, scale, offset, nodata: nodata !== null && !Number.isNaN(nodata) ? nodata : -1,
+          predictedRow: tile?.predicted ? w.width : 0 };
+      }
+      if (tile?.predicted) undoRowDifferences(stored, w.width);
+      return physicalSamples(toPhysical(stored, ref));
     }
   }
-  return readOnGrid(ref, grid);
+  return physicalSamples(await readOnGrid(ref, grid));
 }
 
-/** `toPhysical` for uint16 reflectance bands (the Sentinel-2 case), monomorphic: the same float32 values. */
-function uint16ToPhysical(stored: Uint16Array, ref: BandRef): Float32Array {
-  const out = new Float32Array(stored.length);
-  const { scale, offset, nodata } = ref.radiometry;
-  const nd = nodata !== null && !Number.isNaN(nodata) ? nodata : -1; // -1: no uint16 value matches
-  for (let i = 0; i < stored.length; i++) {
-    const v = stored[i]!;
-    out[i] = v === nd ? NaN : (v + offset) * scale;
+function physicalSamples(values: Float32Array): BlockSamples {
+  return { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0 };
+}
+
+/** Undo TIFF predictor 2 in place on one-sample rows of `row` values. */
+function undoRowDifferences(values: SampleArray, row: number): void {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  undoHorizontal(bytes, values.BYTES_PER_ELEMENT, values.length / row, row, 1);
+}
+
+/** Reflectance of a band's samples, as `toPhysical` gives it on the whole-array path. */
+function physical(s: BlockSamples): Float32Array {
+  if (s.values instanceof Float32Array) return s.values;
+  if (s.predictedRow) {
+    undoRowDifferences(s.values, s.predictedRow);
+    s.predictedRow = 0;
   }
-  return out;
+  return toPhysical(s.values, { radiometry: { scale: s.scale, offset: s.offset, nodata: s.nodata < 0 ? null : s.nodata, source: '' }, kind: 'reflectance' });
+}
+
+/** A band's reflectance on `grid`, exactly as `detect()` reads it there (the block reader's fast path when it can). */
+export async function readReflectance(ref: BandRef, grid: Grid): Promise<Float32Array> {
+  return physical(await readSamples(ref, grid));
 }
 
 /** Run one task. */
 export async function runTask(ctx: EngineContext, task: EngineTask): Promise<BlockResult | TileResult> {
+  if (task.kind === 'min-area') return runMinAreaTask(ctx, task);
+  if (task.kind === 'scene') return runSceneTask(ctx, task);
+  if (task.kind === 'block' && task.fitted) return classifyFitted(ctx, task, task.fitted);
   return task.kind === 'block' ? runBlock(ctx, task) : runTile(ctx, task);
 }
 
@@ -203,22 +297,13 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
   let valuesRead = 0;
   const radiometry: Record<string, [number, number]> = {};
 
-  const fused = FUSED[preset.name];
-  const fusedPath = Boolean(fused && ctx.before);
-  const readDate = async (scene: Scene, role: string) => {
-    const arrays: BandArrays = {};
-    for (const b of bands) {
-      const a = await readBand(scene.bands.get(b)!, grid);
-      arrays[b] = a;
-      valuesRead += a.length;
-      if (fusedPath && bands.length === 2) continue; // counted in the fused pass below
-      let neg = 0;
-      let finite = 0;
-      for (let i = 0; i < a.length; i++) {
-        const v = a[i]!;
-        if (v === v) { finite++; if (v < 0) neg++; }
-      }
-      radiometry[`${role}:${b}`] = [neg, finite];
+  // Bands of a date (physical values only where a path needs them) and its dilated cloud mask.
+  const readDate = async (scene: Scene) => {
+    const samples: Partial<Record<BandName, BlockSamples>> = {};
+    for (const band of bands) {
+      const v = await readSamples(scene.bands.get(band)!, grid);
+      samples[band] = v;
+      valuesRead += v.values.length;
     }
     // SCL: read with a halo as wide as the cloud buffer so the dilation matches the whole-array mask at block edges.
     const scl = scene.bands.get('SCL');
@@ -236,94 +321,110 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
         cloudMask.set(m.subarray(s, s + win.width), y * win.width);
       }
     }
-    return { arrays, cloudMask };
+    return { samples, cloudMask };
   };
-  const a = await readDate(ctx.after, 'after');
-  const b = ctx.before ? await readDate(ctx.before, 'before') : null;
+  const a = await readDate(ctx.after);
+  const b = ctx.before ? await readDate(ctx.before) : null;
 
   // Two-date normalized-difference presets on two bands: one fused pass does radiometry counts, validity, the
-  // math, the classes and the class areas, with exactly the results of the general path below.
-  if (fused && b && bands.length === 2 && t.mode === 'classify') {
+  // math, the classes and the class areas, with exactly the results of the whole-array path.
+  const fused = FUSED[preset.name];
+  if (fused && b && bands.length === 2) {
     const [p, q] = fused.pair(bands);
-    const r = fusedBlock(a.arrays[p]!, a.arrays[q]!, b.arrays[p]!, b.arrays[q]!, a.cloudMask, b.cloudMask, win, target,
-      fused.afterMinusBefore, fused.classify, t.threshold);
-    radiometry[`after:${bands[0]}`] = r.radiometry[p === bands[0] ? 0 : 1]!;
-    radiometry[`after:${bands[1]}`] = r.radiometry[p === bands[0] ? 1 : 0]!;
-    radiometry[`before:${bands[0]}`] = r.radiometry[p === bands[0] ? 2 : 3]!;
-    radiometry[`before:${bands[1]}`] = r.radiometry[p === bands[0] ? 3 : 2]!;
-    return finishClassify(ctx, t, a.arrays, b.arrays, r.classes, r.product, r.classPixels, r.classM2, r.nodata, r.cloud, radiometry, valuesRead);
-  }
-  if (fusedPath && bands.length === 2) {
-    // Histogram mode: the radiometry counts skipped above.
-    for (const [role, d] of [['after', a], ['before', b!]] as const) {
-      for (const band of bands) radiometry[`${role}:${band}`] = countRadiometry(d.arrays[band]!);
+    const classes = ctx.scratch.uint8(n);
+    const product = ctx.scratch.float32(n);
+    try {
+      const k = runFusedKernel(a.samples[p]!, a.samples[q]!, b.samples[p]!, b.samples[q]!, a.cloudMask, b.cloudMask,
+        fused.afterMinusBefore, fused.rules(t.threshold), n);
+      // Out of the kernel's memory, which the next block reuses.
+      product.set(k.change);
+      classes.set(k.classes);
+      const classPixels = new Float64Array(256);
+      const classM2 = new Float64Array(256);
+      accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
+      const r = { classPixels, classM2, nodata: k.nodata, cloud: k.cloud, product, classes, radiometry: k.radiometry };
+      const [after0, after1, before0, before1] = p === bands[0] ? [0, 1, 2, 3] : [1, 0, 3, 2];
+      radiometry[`after:${bands[0]}`] = r.radiometry[after0]!;
+      radiometry[`after:${bands[1]}`] = r.radiometry[after1]!;
+      radiometry[`before:${bands[0]}`] = r.radiometry[before0]!;
+      radiometry[`before:${bands[1]}`] = r.radiometry[before1]!;
+      if (t.mode === 'histogram') {
+        // The product is NaN exactly where the whole-array path skips a pixel (invalid, or no defined index).
+        return { kind: 'block', row: t.row, col: t.col, classBytes: null, productBytes: null, classPiece: null, productPiece: null,
+          classPixels: r.classPixels, classM2: r.classM2, nodata: r.nodata, cloud: r.cloud, radiometry,
+          histogram: otsuHistogram(config.otsu!, r.product, null), valuesRead };
+      }
+      const physicalOf = (d: typeof a) => (band: BandName) => (d.samples[band] ? physical(d.samples[band]) : undefined);
+      return await finishClassify(ctx, t, physicalOf(a), physicalOf(b), r.classes, r.product, r.classPixels, r.classM2, r.nodata,
+        r.cloud, radiometry, valuesRead);
+    } finally {
+      ctx.scratch.give(classes, product);
     }
   }
+
+  const toArrays = (d: typeof a, role: string) => {
+    const arrays: BandArrays = {};
+    for (const band of bands) {
+      const values = physical(d.samples[band]!);
+      arrays[band] = values;
+      radiometry[`${role}:${band}`] = countRadiometry(values);
+    }
+    return { arrays, cloudMask: d.cloudMask };
+  };
+  const after = toArrays(a, 'after');
+  const before = b ? toArrays(b, 'before') : null;
 
   // Validity exactly as the whole-array path: nodata on any used band of either date, then cloud/shadow/snow.
   const valid = new Uint8Array(n).fill(1);
   let nodata = 0;
   let cloud = 0;
-  for (const d of [a, b]) {
+  for (const d of [after, before]) {
     if (!d) continue;
     for (const arr of Object.values(d.arrays)) for (let i = 0; i < n; i++) if (valid[i] && arr![i] !== arr![i]) { valid[i] = 0; nodata++; }
   }
-  for (const d of [a, b]) {
+  for (const d of [after, before]) {
     if (!d?.cloudMask) continue;
     const m = d.cloudMask;
     for (let i = 0; i < n; i++) if (valid[i] && m[i]) { valid[i] = 0; cloud++; }
   }
 
-  // The preset's own rules, on this block, with the scene-wide threshold fixed: fused for the two-date
-  // normalized-difference presets, `preset.run` for the others.
-  let classes: Uint8Array;
-  let product: Float32Array | null;
-  if (fused && b) {
-    const [p, q] = fused.pair(bands);
-    ({ classes, product } = fusedDifference(a.arrays[p]!, a.arrays[q]!, b.arrays[p]!, b.arrays[q]!, valid, fused.afterMinusBefore, fused.classify, t.threshold));
-  } else {
-    const options: PresetOptions = { ...config.options, threshold: t.threshold };
-    const result = preset.run({ width: win.width, height: win.height, before: b?.arrays, after: a.arrays, valid, options });
-    classes = result.classes;
-    product = result.products[0]?.values ?? null;
-  }
+  // The preset's own rules on this block, with the scene-wide threshold fixed.
+  const options: PresetOptions = { ...config.options, threshold: t.threshold };
+  const result = preset.run({ width: win.width, height: win.height, before: before?.arrays, after: after.arrays, valid, options });
+  const classes = result.classes;
+  const product = result.products[0]?.values ?? null;
 
   const classPixels = new Float64Array(256);
   const classM2 = new Float64Array(256);
-  let histogram: Float64Array | null = null;
   if (t.mode === 'histogram') {
-    const o = config.otsu!;
     if (!product) throw new Error(`internal: preset ${preset.name} has no product to threshold`);
-    histogram = new Float64Array(o.bins);
-    const scale = o.bins / (o.max - o.min);
-    for (let i = 0; i < n; i++) {
-      if (!valid[i]) continue;
-      let v = product[i]!;
-      if (v !== v) continue;
-      if (o.abs) v = Math.abs(v);
-      let k = Math.floor((v - o.min) * scale);
-      if (k < 0) k = 0;
-      else if (k >= o.bins) k = o.bins - 1;
-      histogram[k]!++;
-    }
     return { kind: 'block', row: t.row, col: t.col, classBytes: null, productBytes: null, classPiece: null, productPiece: null,
-      classPixels, classM2, nodata, cloud, radiometry, histogram, valuesRead };
+      classPixels, classM2, nodata, cloud, radiometry, histogram: otsuHistogram(config.otsu!, product, valid), valuesRead };
   }
+  accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
+  return finishClassify(ctx, t, (band) => after.arrays[band], (band) => before?.arrays[band], classes, product, classPixels,
+    classM2, nodata, cloud, radiometry, valuesRead);
+}
 
-  for (let y = 0; y < win.height; y++) {
-    const area = pixelAreaM2(target, win.y + y);
-    const row = y * win.width;
-    for (let x = 0; x < win.width; x++) {
-      const v = classes[row + x]!;
-      classPixels[v]!++;
-      classM2[v]! += area;
-    }
+/** Counts of the Otsu pass's histogram: the finite (and, if given, valid) values of `product`, clamped into range. */
+function otsuHistogram(o: OtsuPlan, product: Float32Array, valid: Uint8Array | null): Float64Array {
+  const histogram = new Float64Array(o.bins);
+  const scale = o.bins / (o.max - o.min);
+  for (let i = 0; i < product.length; i++) {
+    if (valid && !valid[i]) continue;
+    let v = product[i]!;
+    if (v !== v) continue;
+    if (o.abs) v = Math.abs(v);
+    let k = Math.floor((v - o.min) * scale);
+    if (k < 0) k = 0;
+    else if (k >= o.bins) k = o.bins - 1;
+    histogram[k]!++;
   }
-  return finishClassify(ctx, t, a.arrays, b?.arrays, classes, product, classPixels, classM2, nodata, cloud, radiometry, valuesRead);
+  return histogram;
 }
 
 /** [negative, finite] counts of one band's reflectances. */
-function countRadiometry(a: Float32Array): [number, number] {
+export function countRadiometry(a: Float32Array): [number, number] {
   let neg = 0;
   let finite = 0;
   for (let i = 0; i < a.length; i++) {
@@ -333,34 +434,37 @@ function countRadiometry(a: Float32Array): [number, number] {
   return [neg, finite];
 }
 
+/** Reflectance of a band already read for this block, or undefined. */
+type BandLookup = (band: BandName) => Float32Array | undefined;
+
 /** Classify mode, after the classes and product are known: encode tiles, overview pieces and quicklook cells. */
-async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, { kind: 'block' }>, afterArrays: BandArrays,
-  beforeArrays: BandArrays | undefined, classes: Uint8Array, product: Float32Array | null, classPixels: Float64Array,
+export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, { kind: 'block' }>, afterBand: BandLookup,
+  beforeBand: BandLookup, classes: Uint8Array, product: Float32Array | null, classPixels: Float64Array,
   classM2: Float64Array, nodata: number, cloud: number, radiometry: Record<string, [number, number]>, valuesRead: number): Promise<BlockResult> {
   const { config } = ctx;
   const { target } = config;
   const win = t.window;
   const grid = windowGrid(target, win);
-  const a = { arrays: afterArrays };
-  const b = beforeArrays ? { arrays: beforeArrays } : null;
-  const classBytes = ctx.encodeClasses(0, t.row, t.col, [classes]);
+  // With --min-area the classes are final only after the merge: held back here, encoded by the filter pass.
+  const minArea = config.minAreaM2 ? deferClasses(classes, win, target, config.minAreaM2) : null;
+  const classBytes = minArea ? null : ctx.encodeClasses(0, t.row, t.col, [classes]);
   let productBytes: Uint8Array | null = null;
   let productPiece: Float32Array | null = null;
   if (ctx.encodeProduct && product) {
     productBytes = ctx.encodeProduct(0, t.row, t.col, [product]);
     if (config.overviews) productPiece = reduceBand(product, win.width, win.height, 'average', config.productHeader!.nodata ?? null);
   }
-  const classPiece = config.overviews ? reduceBand(classes, win.width, win.height, 'nearest', null) : null;
+  const classPiece = config.overviews && !minArea ? reduceBand(classes, win.width, win.height, 'nearest', null) : null;
   let quicklook: QuicklookPiece | null = null;
   if (config.quicklook) {
     const q = config.quicklook;
     const layers: Float32Array[] = [];
-    for (const [scene, names, arrays] of [[ctx.after, q.afterRgb, a.arrays], [ctx.before, q.beforeRgb, b?.arrays]] as const) {
+    for (const [scene, names, lookup] of [[ctx.after, q.afterRgb, afterBand], [ctx.before, q.beforeRgb, beforeBand]] as const) {
       if (!scene || !names) continue;
       for (const l of names) {
-        const have = arrays?.[l as BandName];
+        const have = lookup(l as BandName);
         if (have) { layers.push(have); continue; }
-        const v = await readBand(scene.bands.get(l)!, grid);
+        const v = physical(await readSamples(scene.bands.get(l)!, grid));
         valuesRead += v.length;
         layers.push(v);
       }
@@ -369,7 +473,7 @@ async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, { kind:
     quicklook = reduceForQuicklook(layers, classes, win, target.width, target.height, q.factor);
   }
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
-    classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook };
+    classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook, minArea };
 }
 
 /**
@@ -421,78 +525,10 @@ export function reduceForQuicklook(layers: Float32Array[], classes: Uint8Array, 
  * Two-date normalized-difference presets, fused into one pass: which bands make the index (x − y) / (x + y), the
  * sign of the difference, and the preset's own exported per-pixel class rule.
  */
-const FUSED: Record<string, { pair: (bands: BandName[]) => [BandName, BandName]; afterMinusBefore: boolean; classify: (d: number, t: number) => number }> = {
+const FUSED: Record<string, { pair: (bands: BandName[]) => [BandName, BandName]; afterMinusBefore: boolean; rules: (t: number) => ClassRules }> = {
   // NDVI = (B08 − B04) / (B08 + B04); chooseBands gives [B04, B08]; ΔNDVI = after − before.
-  vegetation: { pair: (b) => [b[1]!, b[0]!], afterMinusBefore: true, classify: vegetationClass },
+  vegetation: { pair: (b) => [b[1]!, b[0]!], afterMinusBefore: true, rules: vegetationRules },
   // NBR = (NIR − B12) / (NIR + B12) with NIR = B08 or B8A; chooseBands gives [NIR, B12]; dNBR = before − after.
-  wildfire: { pair: (b) => [b[0]!, b[1]!], afterMinusBefore: false, classify: severityClass },
+  wildfire: { pair: (b) => [b[0]!, b[1]!], afterMinusBefore: false, rules: severityRules },
 };
 
-/**
- * Index per date, difference and class in one loop, with the same float32 rounding steps as the whole-array
- * path (index stored as float32, difference stored as float32), so results are bit-identical.
- */
-/**
- * The fused two-band, two-date pass of a classify block: per pixel, radiometry counts of the four bands, validity
- * (any NaN band → nodata, else a cloud mask → cloud), index per date, difference and class, then class pixels and
- * areas in row-major order — the same float32 rounding steps and summation order as the general path.
- */
-function fusedBlock(x1: Float32Array, y1: Float32Array, x0: Float32Array, y0: Float32Array, cloud1: Uint8Array | null,
-  cloud0: Uint8Array | null, win: Window, target: Grid, afterMinusBefore: boolean, classify: (d: number, t: number) => number,
-  threshold: number) {
-  const n = win.width * win.height;
-  const classes = new Uint8Array(n);
-  const product = new Float32Array(n);
-  const classPixels = new Float64Array(256);
-  const classM2 = new Float64Array(256);
-  let nodata = 0;
-  let cloud = 0;
-  let f0 = 0, f1 = 0, f2 = 0, f3 = 0, n0 = 0, n1 = 0, n2 = 0, n3 = 0;
-  for (let y = 0, i = 0; y < win.height; y++) {
-    const area = pixelAreaM2(target, win.y + y);
-    for (let x = 0; x < win.width; x++, i++) {
-      const a = x1[i]!, b = y1[i]!, c = x0[i]!, e = y0[i]!;
-      let ok = true;
-      if (a === a) { f0++; if (a < 0) n0++; } else ok = false;
-      if (b === b) { f1++; if (b < 0) n1++; } else ok = false;
-      if (c === c) { f2++; if (c < 0) n2++; } else ok = false;
-      if (e === e) { f3++; if (e < 0) n3++; } else ok = false;
-      let v: number;
-      if (!ok) { nodata++; product[i] = NaN; v = NODATA_CLASS; }
-      else if ((cloud1 !== null && cloud1[i]) || (cloud0 !== null && cloud0[i])) { cloud++; product[i] = NaN; v = NODATA_CLASS; }
-      else {
-        const s1 = a + b;
-        const s0 = c + e;
-        const i1 = s1 === 0 || s1 !== s1 ? NaN : Math.fround((a - b) / s1);
-        const i0 = s0 === 0 || s0 !== s0 ? NaN : Math.fround((c - e) / s0);
-        const d = Math.fround(afterMinusBefore ? i1 - i0 : i0 - i1);
-        product[i] = d;
-        v = classify(d, threshold);
-      }
-      classes[i] = v;
-      classPixels[v]!++;
-      classM2[v]! += area;
-    }
-  }
-  const radiometry: [number, number][] = [[n0, f0], [n1, f1], [n2, f2], [n3, f3]];
-  return { classes, product, classPixels, classM2, nodata, cloud, radiometry };
-}
-
-function fusedDifference(x1: Float32Array, y1: Float32Array, x0: Float32Array, y0: Float32Array, valid: Uint8Array,
-  afterMinusBefore: boolean, classify: (d: number, t: number) => number, threshold: number): { classes: Uint8Array; product: Float32Array } {
-  const n = valid.length;
-  const classes = new Uint8Array(n);
-  const product = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (!valid[i]) { product[i] = NaN; classes[i] = NODATA_CLASS; continue; }
-    const a = x1[i]!, b = y1[i]!, c = x0[i]!, e = y0[i]!;
-    const s1 = a + b;
-    const s0 = c + e;
-    const i1 = s1 === 0 || s1 !== s1 ? NaN : Math.fround((a - b) / s1);
-    const i0 = s0 === 0 || s0 !== s0 ? NaN : Math.fround((c - e) / s0);
-    const d = Math.fround(afterMinusBefore ? i1 - i0 : i0 - i1);
-    product[i] = d;
-    classes[i] = classify(d, threshold);
-  }
-  return { classes, product };
-}

@@ -4,14 +4,21 @@
  * own their memory, so the worker transfers those ArrayBuffers to the main thread.
  */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineContext, type EngineTask, type TileResult } from './block-task.js';
+import { serializeError } from '../io/tiff/sandbox-protocol.js';
+import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineContext, type EngineTask, type TileResult, type WorkerFailure } from './block-task.js';
 
 let context: Promise<EngineContext> | null = null;
 
 /** Piscina entry point: one task in, one result out. */
-export default async function handle(task: EngineTask): Promise<BlockResult | TileResult> {
-  context ??= openEngineContext(workerData as EngineConfig);
-  const result = await runTask(await context, task);
+export default async function handle(task: EngineTask): Promise<BlockResult | TileResult | WorkerFailure> {
+  let result: BlockResult | TileResult;
+  try {
+    context ??= openEngineContext(workerData as EngineConfig);
+    result = await runTask(await context, task);
+  } catch (err) {
+    // Typed errors (a corrupt tile, a limit) keep their class and code across the thread boundary.
+    return { kind: 'failure', error: serializeError(err) };
+  }
   const buffers = transferable(result);
   if (!buffers.length) return result;
   return move({ [transferableSymbol]: buffers, [valueSymbol]: result }) as unknown as BlockResult | TileResult;

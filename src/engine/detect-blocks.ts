@@ -3,7 +3,9 @@
  * aligned with the output COG tiles; workers read only the input tiles each block needs, run the preset's own
  * per-pixel rules and encode the block's tiles; the main thread spools them to the COGs, assembles overview tiles
  * from 2x-reduced pieces, and adds up areas. Scene-wide statistics (Otsu) come from a first streaming pass over a
- * mergeable histogram. Peak memory is bounded by the blocks in flight, not by the scene size.
+ * mergeable histogram; the generic and urban presets gather theirs (data-range Otsu, the IR-MAD sample, PCA block
+ * covariances and the PCA-k-means sample) in the passes of `multivariate-blocks.ts`, then classify with the fitted
+ * model. Peak memory is bounded by the blocks in flight, not by the scene size.
  */
 import { unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -20,11 +22,14 @@ import type { BlockResult, EngineConfig, OtsuPlan, QuicklookPiece, QuicklookPlan
 import { quicklookSize } from '../report/quicklook.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, type TaskRunner } from './pool.js';
+import { MinAreaMerge } from './min-area.js';
+import { gatherSceneWide, planSceneWide, SCENE_WIDE_PRESETS, sceneWideRefusal, type ScenePasses } from './multivariate-blocks.js';
 import { ProgressReporter } from './progress.js';
 
 /**
  * Presets the block engine can stream: their class of a pixel depends only on that pixel and a scene-wide
  * threshold. `otsu` gives the fixed histogram range of the streamed Otsu pass (null: Otsu not streamable).
+ * generic and urban are streamed too, by `multivariate-blocks.ts` (SCENE_WIDE_PRESETS).
  */
 export const STREAMABLE_PRESETS: Readonly<Record<string, { otsu: OtsuPlan | null }>> = {
   vegetation: { otsu: { min: 0, max: 2, bins: 1024, abs: true } },
@@ -82,6 +87,8 @@ export interface BlockDetectResult {
   maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
   warnings: string[];
   product: { name: string; description: string; path: string; bytes: number } | null;
+  /** The preset's float product, written or not (the quicklook holds its reduced values either way). */
+  productInfo: { name: string; description: string } | null;
   classes: { path: string; bytes: number };
   blocks: number;
   threads: number;
@@ -90,18 +97,22 @@ export interface BlockDetectResult {
   inputs: DetectResult['inputs'];
   georeferenced: boolean;
   quicklook: BlockQuicklook | null;
+  /** `--min-area` and the pixels it turned into no change, as the whole-array path reports it (null: none). */
+  minMappingUnit: DetectResult['minMappingUnit'];
 }
 
 /**
  * Why the block engine cannot run these options (a UsageError naming `--engine whole`), or null when it can.
- * The block engine streams presets whose class of a pixel depends only on that pixel and one scene-wide threshold.
+ * The block engine streams presets whose class of a pixel depends only on that pixel (or its neighbourhood, for
+ * PCA-k-means) and scene-wide statistics gathered in streaming passes; not the supervised random forest.
  */
 export function blockEngineRefusal(opts: DetectOptions & { open?: unknown }): UsageError | null {
   const preset = getPreset(opts.preset);
   const streamable = STREAMABLE_PRESETS[preset.name];
-  if (!streamable) {
+  const sceneWide = SCENE_WIDE_PRESETS.includes(preset.name);
+  if (!streamable && !sceneWide) {
     return new UsageError('preset not available in the block engine', {
-      input: `--preset ${preset.name}`, expected: `${Object.keys(STREAMABLE_PRESETS).join(' | ')} for --engine blocks`,
+      input: `--preset ${preset.name}`, expected: `${[...Object.keys(STREAMABLE_PRESETS), ...SCENE_WIDE_PRESETS].join(' | ')} for --engine blocks`,
       found: `${preset.name} (its classes need whole-scene clustering or statistics beyond a histogram)`,
       fix: 'Use --engine whole (or --engine auto) on a smaller area with --bbox',
     });
@@ -110,16 +121,12 @@ export function blockEngineRefusal(opts: DetectOptions & { open?: unknown }): Us
   if (!preset.methods.includes(method)) {
     return new UsageError('method not available for this preset', { input: `--method ${method}`, expected: preset.methods.join(' | '), found: method });
   }
-  if (method === 'otsu' && opts.threshold === undefined && !streamable.otsu) {
+  const methodRefusal = sceneWide ? sceneWideRefusal(preset, method) : null;
+  if (methodRefusal) return methodRefusal;
+  if (method === 'otsu' && opts.threshold === undefined && streamable && !streamable.otsu) {
     return new UsageError('Otsu is not streamable for this preset', {
       input: `--preset ${preset.name} --method otsu`, expected: '--threshold VALUE or --method threshold with --engine blocks',
       found: 'a joint two-date Otsu threshold', fix: 'Pass --threshold, or use --engine whole with --bbox',
-    });
-  }
-  if (opts.minAreaHa && opts.minAreaHa > 0) {
-    return new UsageError('--min-area is not available in the block engine', {
-      input: `--min-area ${opts.minAreaHa}`, expected: 'no minimum mapping unit with --engine blocks',
-      found: 'a connected-component filter, which needs the whole class map', fix: 'Use --engine whole with --bbox, or drop --min-area',
     });
   }
   if (opts.open || [opts.before, opts.after].some((src) => src && /^https?:\/\//i.test(src))) {
@@ -138,9 +145,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const log = opts.log ?? (() => {});
   const refusal = blockEngineRefusal(opts);
   if (refusal) throw refusal;
-  const streamable = STREAMABLE_PRESETS[preset.name]!;
   const method = opts.method ?? preset.defaultMethod;
-  const otsu = method === 'otsu' && opts.threshold === undefined ? streamable.otsu : null;
+  const otsu = method === 'otsu' && opts.threshold === undefined ? STREAMABLE_PRESETS[preset.name]?.otsu ?? null : null;
   if (!preset.singleDate && !opts.before) {
     throw new UsageError('missing --before', { input: `--preset ${preset.name}`, expected: 'a before scene', found: 'only --after', fix: 'Pass --before SRC' });
   }
@@ -159,8 +165,10 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     return preset.run({ width: 1, height: 1, before: beforeSpec ? one : undefined, after: one, valid: new Uint8Array([1]),
       options: { ...opts, method: 'threshold', threshold } });
   };
-  const fixed = probe(opts.threshold);
-  const productInfo = fixed.products[0] ?? null;
+  // generic / urban: planned, gathered and reported by multivariate-blocks.ts (their method, not 'threshold').
+  const sceneWide = planSceneWide(preset, { method, cvaBands: opts.cvaBands, threshold: opts.threshold }, bandsUsed);
+  const fixed = sceneWide ? null : probe(opts.threshold);
+  const productInfo = sceneWide ? sceneWide.product : fixed!.products[0] ?? null;
 
   const blockSize = opts.blockSize ?? 512;
   const levels = cogLevels(target.width, target.height, blockSize);
@@ -168,12 +176,14 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const wantProduct = Boolean(opts.productPath && productInfo);
   const productHeader: CogHeader | null = wantProduct
     ? { strategy: 'rle', ...opts.productCog, grid: target, sampleType: 'float32', bandCount: 1, nodata: NaN, blockSize } : null;
+  const minAreaHa = opts.minAreaHa && opts.minAreaHa > 0 ? opts.minAreaHa : null;
   const config: EngineConfig = {
     before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands },
     target, cloudBuffer: opts.cloudBuffer ?? 2, classesHeader, productHeader, overviews: levels.length > 1, otsu,
     quicklook: opts.quicklook ? { factor: quicklookSize(target.width, target.height, opts.quicklook.maxSize).factor, afterRgb: rgb.after, beforeRgb: beforeSpec ? rgb.before : null } : null,
+    minAreaM2: minAreaHa ? minAreaHa * 10_000 : null, // as detect() computes it
   };
-  const quicklook = config.quicklook ? new QuicklookAssembler(target.width, target.height, config.quicklook, productInfo !== null) : null;
+  const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2) : null;
   const threads = opts.threads ?? availableParallelism();
   const maxInFlight = opts.maxInFlight ?? 2 * Math.max(1, threads) + 2;
   const blocks = planBlocks(target.width, target.height, blockSize);
@@ -184,7 +194,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const notes: string[] = [];
   try {
     // Pass 1 (Otsu only): a mergeable histogram of the decision value.
-    let threshold = fixed.thresholds[0]!;
+    let threshold = fixed?.thresholds[0]; // generic / urban: see `scene`
     if (otsu) {
       const hist = new Histogram(otsu.min, otsu.max, otsu.bins);
       const progress = new ProgressReporter(`${preset.name} histogram`, blocks.length, stream);
@@ -195,18 +205,36 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
       });
       const t = hist.otsu();
-      const name = fixed.thresholds[0]!.name;
+      const name = fixed!.thresholds[0]!.name;
       if (Number.isFinite(t)) {
         threshold = { name, value: t, source: `Otsu (1979) on the valid pixels (streamed histogram, ${otsu.bins} bins over [${otsu.min}, ${otsu.max}])` };
       } else {
-        notes.push(`Otsu found no threshold for ${name} (values have no spread); used the fixed default ${threshold.value}.`);
+        notes.push(`Otsu found no threshold for ${name} (values have no spread); used the fixed default ${threshold!.value}.`);
       }
     }
+
+    // generic / urban: the statistics passes their method needs (data-range Otsu, IR-MAD or PCA-k-means fit).
+    const passes: ScenePasses = {
+      blocks, target, inputs: beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src,
+      run: async (label, list, task, each) => {
+        const progress = new ProgressReporter(`${preset.name} ${label}`, list.length, stream);
+        await forEachBounded(list, maxInFlight, async (blk) => {
+          const r = await runner.run(task(blk)) as BlockResult;
+          each(r, blk);
+          progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
+        });
+      },
+    };
+    const scene = sceneWide ? await gatherSceneWide(sceneWide, passes) : null;
+    if (scene) notes.push(...scene.notes);
+    const quicklook = config.quicklook
+      ? new QuicklookAssembler(target.width, target.height, config.quicklook, (scene ? scene.product : productInfo) !== null) : null;
 
     // Pass 2: classify, encode, write.
     const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader);
     writers.push(classesWriter);
-    const productWriter = productHeader ? await createSpoolingCogWriter(opts.productPath!, productHeader) : null;
+    // No product when a multivariate method finds the dates identical (as the whole-array path).
+    const productWriter = productHeader && (!scene || scene.product) ? await createSpoolingCogWriter(opts.productPath!, productHeader) : null;
     if (productWriter) writers.push(productWriter);
     const pending = new Set<Promise<void>>();
     const track = (p: Promise<void>) => {
@@ -226,15 +254,17 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     const radiometry = new Map<string, [number, number]>();
     const progress = new ProgressReporter(`${preset.name}`, blocks.length, stream);
     await forEachBounded(blocks, maxInFlight, async (blk) => {
-      const r = await runner.run({ kind: 'block', mode: 'classify', row: blk.row, col: blk.col, window: blk.window, threshold: threshold.value }) as BlockResult;
-      for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
+      const r = await runner.run({ kind: 'block', mode: 'classify', row: blk.row, col: blk.col, window: blk.window,
+        threshold: scene ? scene.threshold : threshold!.value, ...(scene?.fitted ? { fitted: scene.fitted } : {}) }) as BlockResult;
+      if (!r.minArea) for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
       nodata += r.nodata;
       cloud += r.cloud;
       for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
         const acc = radiometry.get(k) ?? [0, 0];
         radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
       }
-      const writes = [classesWriter.writeEncoded(0, r.row, r.col, r.classBytes!)];
+      const writes = r.classBytes ? [classesWriter.writeEncoded(0, r.row, r.col, r.classBytes)] : [];
+      if (r.minArea) minArea!.add(blk, r.minArea);
       if (productWriter) writes.push(productWriter.writeEncoded(0, r.row, r.col, r.productBytes!));
       if (r.classPiece) classesPyramid.add(1, r.row, r.col, r.classPiece);
       if (r.productPiece) productPyramid?.add(1, r.row, r.col, r.productPiece);
@@ -242,6 +272,20 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       await Promise.all(writes);
       progress.tick(blk.window.width * blk.window.height, r.valuesRead * 4);
     });
+
+    // Pass 3 (--min-area): join the blocks' patches, then filter and encode each block's classes.
+    if (minArea) {
+      minArea.merge(blocks);
+      const filtering = new ProgressReporter(`${preset.name} min-area`, blocks.length, stream);
+      await forEachBounded(blocks, maxInFlight, async (blk) => {
+        const r = await minArea.filter(runner, blk);
+        for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
+        if (r.classPiece) classesPyramid.add(1, r.row, r.col, r.classPiece);
+        if (r.quicklook) quicklook!.setClasses(r.quicklook);
+        await classesWriter.writeEncoded(0, r.row, r.col, r.classBytes!);
+        filtering.tick(blk.window.width * blk.window.height, 0);
+      });
+    }
     while (pending.size) await Promise.all([...pending]);
     const n = target.width * target.height;
     const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings);
@@ -254,19 +298,21 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     }
     const classesOut = await classesWriter.finish();
     const productOut = productWriter ? await productWriter.finish() : null;
-    const final = probe(threshold.value);
+    const report = scene ?? { method, thresholds: [threshold!], formula: probe(threshold!.value).formula };
     return {
-      preset, grid: target, bandsUsed, method, thresholds: [threshold], formula: final.formula,
-      notes: [...fixed.notes, ...notes], warnings: [...warnings, ...fixed.notes, ...notes],
+      preset, grid: target, bandsUsed, method: report.method, thresholds: report.thresholds, formula: report.formula,
+      notes: [...fixed?.notes ?? [], ...notes], warnings: [...warnings, ...fixed?.notes ?? [], ...notes],
       areas: preset.classes.map((c) => ({
         value: c.value, name: c.name, pixels: classPixels[c.value]!, hectares: classM2[c.value]! / 10_000,
         percent: validPixels ? (100 * classPixels[c.value]!) / validPixels : 0,
       })),
       validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
       classes: { path: opts.classesPath, bytes: classesOut.bytes },
+      productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklook?.finish() ?? null,
+      minMappingUnit: minArea ? { hectares: minAreaHa!, pixelsRemoved: minArea.pixelsRemoved } : null,
     };
   } catch (err) {
     for (const w of writers) await w.abort().catch(() => undefined);
@@ -307,7 +353,9 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
     if (beforeSpec) before = await openScene(beforeSpec.src, beforeSpec.opts);
     const preflightWarnings: string[] = [];
     if (preflight) {
-      const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, opts.log);
+      // Probe only (headers, IFDs, the codec on a first window): the workers then decode tile by tile, each tile's
+      // output capped at its size, so no input is decoded twice.
+      const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, opts.log, 0);
       if (skipped) preflightWarnings.push(skipped);
     }
     const { bandsUsed, target } = planGrid(preset, before, after, opts);
@@ -436,6 +484,13 @@ class QuicklookAssembler {
           for (let l = 0; l < L; l++) { acc[2 * l]! += q.sums[l]![k]!; acc[2 * l + 1]! += q.counts[l]![k]!; }
         }
       }
+    }
+  }
+
+  /** Class cells only: the filter pass of --min-area replaces the classes the classify pass put there. */
+  setClasses(q: QuicklookPiece): void {
+    for (let j = 0; j < q.height; j++) {
+      for (let i = 0; i < q.width; i++) if (q.hasClass[j * q.width + i]) this.classes[(q.cy + j) * this.width + q.cx + i] = q.classes[j * q.width + i]!;
     }
   }
 

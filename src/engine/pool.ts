@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineTask, type TileResult } from './block-task.js';
+import { reviveError } from '../io/tiff/sandbox-protocol.js';
+import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineTask, type TileResult, type WorkerFailure } from './block-task.js';
 
 /** Runs engine tasks; `close()` ends the workers. */
 export interface TaskRunner {
@@ -34,7 +35,11 @@ export async function createTaskRunner(config: EngineConfig, threads = available
   const pool = new Piscina({ filename: script, minThreads: threads, maxThreads: threads, workerData: config, idleTimeout: 60_000 });
   return {
     threads,
-    run: (task) => pool.run(task) as Promise<BlockResult | TileResult>,
+    run: async (task) => {
+      const r = await pool.run(task) as BlockResult | TileResult | WorkerFailure;
+      if (r.kind === 'failure') throw reviveError(r.error);
+      return r;
+    },
     close: () => pool.destroy(),
   };
 }

@@ -14,14 +14,14 @@ export function normalizedDifference(a: Float32Array, b: Float32Array, out?: Flo
   const n = a.length;
   if (b.length !== n) throw new RangeError(`normalizedDifference: band lengths differ (${n} vs ${b.length})`);
   const o = out ?? new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    const s = x + y;
-    // NaN propagates through s; a zero sum has no defined ratio.
-    o[i] = s === 0 || s !== s ? NaN : (x - y) / s;
-  }
+  for (let i = 0; i < n; i++) o[i] = normalizedDifferenceValue(a[i]!, b[i]!);
   return o;
+}
+
+/** (x − y) / (x + y) of one pixel; NaN where either is NaN or x + y = 0 (a zero sum has no defined ratio). */
+export function normalizedDifferenceValue(x: number, y: number): number {
+  const s = x + y;
+  return s === 0 || s !== s ? NaN : (x - y) / s;
 }
 
 /** Per-pixel difference after − before (NaN-propagating). */

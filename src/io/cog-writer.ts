@@ -423,13 +423,17 @@ const CTOR: Record<CogSampleType, TypedCtor> = { uint8: Uint8Array, uint16: Uint
  * Pack the window (x0, y0, w, h) of row-major source bands (row length `stride`) into one padded,
  * pixel-interleaved tile, apply the predictor, and return its bytes (before compression).
  */
-function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: number, w: number, h: number): Uint8Array {
+function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: number, w: number, h: number,
+  transient = false): Uint8Array {
   const B = r.blockSize;
   const nb = r.bandCount;
-  if (r.predictor === 3 && nb === 1 && w === B && h === B && stride === B && x0 === 0 && y0 === 0) {
-    // A whole single-band float tile: the predictor reads the source directly (it writes a new array anyway).
+  if (nb === 1 && w === B && h === B && stride === B && x0 === 0 && y0 === 0) {
     const s = src[0]!;
-    return floatPredictor(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), B, 1);
+    const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
+    // A whole single-band float tile: the predictor reads the source directly (it writes a new array anyway).
+    if (r.predictor === 3) return floatPredictor(bytes, B, 1, transient ? transientBuffer(bytes.length) : undefined);
+    // Without a predictor a whole tile is already in TIFF order: a caller that compresses it at once needs no copy.
+    if (r.predictor === 1 && transient) return bytes;
   }
   const tile = new CTOR[r.sampleType](B * B * nb);
   const fill = r.nodata ?? 0;
@@ -459,9 +463,20 @@ function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: n
   return new Uint8Array(tile.buffer);
 }
 
+let transientBytes = new Uint8Array(0);
+
+/**
+ * A buffer of `n` bytes shared by every synchronous encode of this thread, for data that is compressed before the
+ * next encode starts: fresh megabyte-sized arrays cost a page fault per 4 KB on first touch.
+ */
+function transientBuffer(n: number): Uint8Array {
+  if (transientBytes.length < n) transientBytes = new Uint8Array(n);
+  return transientBytes.subarray(0, n);
+}
+
 /** TIFF predictor 3 (libtiff's fpDiff) on little-endian float32 rows: byte planes MSB first, then byte differencing. */
-function floatPredictor(bytes: Uint8Array, rowLen: number, stride: number): Uint8Array {
-  const out = new Uint8Array(bytes.length);
+function floatPredictor(bytes: Uint8Array, rowLen: number, stride: number, into?: Uint8Array): Uint8Array {
+  const out = into ?? new Uint8Array(bytes.length);
   const rowBytes = rowLen * 4;
   if (stride === 1 && bytes.byteOffset % 4 === 0) {
     // One pass per row over 32-bit words: each byte plane is differenced as it is written, then the first byte of
@@ -814,8 +829,9 @@ export function createTileEncoder(header: CogHeader): TileEncoder {
     if (!(w > 0 && h > 0) || bands.length !== r.bandCount || bands.some((b) => b.length !== w * h || sampleTypeOf(b) !== r.sampleType)) {
       throw new RangeError(`tile (${level}, ${row}, ${col}) needs ${r.bandCount} ${r.sampleType} band(s) of ${w}x${h} values`);
     }
-    const raw = packTile(r, bands, w, 0, 0, w, h);
-    if (r.compression === 'none') return raw;
+    if (r.compression === 'none') return packTile(r, bands, w, 0, 0, w, h);
+    // Deflated at once, so the packed tile may be a view of the input or a reused buffer.
+    const raw = packTile(r, bands, w, 0, 0, w, h, true);
     return deflateSync(raw, { level: r.level, strategy: r.strategy, chunkSize: raw.length + (raw.length >> 10) + 1024 });
   };
 }

@@ -38,6 +38,11 @@ export interface BandRef {
   readonly kind: 'reflectance' | 'class';
   /** Reads a window of the stored values. */
   readStored(window: Window): Promise<SampleArray>;
+  /**
+   * Tiled files only: a window that is exactly one whole tile, with a horizontal predictor left in place
+   * (`predicted`) for the caller to undo in its own pass; null for any other window (use `readStored`).
+   */
+  readStoredTile?(window: Window): Promise<{ data: SampleArray; predicted: boolean } | null>;
 }
 
 export interface Scene {
@@ -345,6 +350,7 @@ function tiffBand(name: LayerName, href: string, img: TiffImage, sample: number,
       const [a] = await img.readWindow(window, [sample]);
       return a!;
     },
+    readStoredTile: img.samplesPerPixel === 1 ? (window) => img.readWholeTile(window, { keepPredictor: true }) : undefined,
   };
 }
 

@@ -11,6 +11,7 @@ import type { Preset, PresetOptions, PresetResult } from '../change/presets/type
 import { NODATA_CLASS } from '../change/presets/types.js';
 import { removeSmallComponents } from '../raster/components.js';
 import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
+import { accumulateClassAreas } from '../raster/class-areas.js';
 import { sclMask } from '../raster/scl-mask.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { inspectTiffsSandboxed, sandboxWorkerUrl } from '../io/tiff/sandbox.js';
@@ -205,12 +206,13 @@ export function localTiffFiles(scene: Scene): string[] {
 /**
  * Decode preflight: for each scene (date), open, describe and decode every local TIFF it reads in ONE sandbox
  * worker (`inspectTiffsSandboxed`) limited to `budget` — the full-resolution image in full when it has at most
- * PREFLIGHT_FULL_MAX_PIXELS pixels, else a PREFLIGHT_PROBE window — with the dates in parallel. Throws the typed
+ * `fullMaxPixels` (default PREFLIGHT_FULL_MAX_PIXELS) pixels, else a PREFLIGHT_PROBE window — with the dates in parallel. Throws the typed
  * DecodeTimeoutError / LimitExceededError / CorruptTiffError (…) naming the file. `budget` null skips it;
  * undefined uses DEFAULT_DECODE_BUDGET, and then a missing compiled worker (running from src/ without a build)
  * skips it with the returned warning instead of failing. Returns that warning, else null.
  */
-export async function preflightDecode(scenes: Scene[], budget: DecodeBudget | null | undefined, log: (m: string) => void = () => {}): Promise<string | null> {
+export async function preflightDecode(scenes: Scene[], budget: DecodeBudget | null | undefined, log: (m: string) => void = () => {},
+  fullMaxPixels = PREFLIGHT_FULL_MAX_PIXELS): Promise<string | null> {
   if (budget === null) return null;
   if (budget === undefined && sandboxWorkerUrl() === null) {
     return 'decode preflight skipped: the compiled sandbox worker (dist/io/tiff/sandbox-worker.js) is missing; run npm run build';
@@ -219,10 +221,10 @@ export async function preflightDecode(scenes: Scene[], budget: DecodeBudget | nu
   const t0 = Date.now();
   const lists = scenes.map(localTiffFiles).filter((l) => l.length > 0);
   const settled = await Promise.allSettled(lists.map((files) => inspectTiffsSandboxed(files, {
-    timeMs: b.timeMs, maxOldGenerationMb: b.memoryMb, probe: { maxFullPixels: PREFLIGHT_FULL_MAX_PIXELS, probe: { ...PREFLIGHT_PROBE } },
+    timeMs: b.timeMs, maxOldGenerationMb: b.memoryMb, probe: { maxFullPixels: fullMaxPixels, probe: { ...PREFLIGHT_PROBE } },
   })));
   for (const s of settled) if (s.status === 'rejected') throw s.reason; // each worker is done (or stopped) by now
-  if (lists.length) log(`decode preflight: ${lists.flat().length} local TIFF files decoded in the sandbox in ${Date.now() - t0} ms`);
+  if (lists.length) log(`decode preflight: ${lists.flat().length} local TIFF files ${fullMaxPixels > 0 ? 'decoded' : 'probed'} in the sandbox in ${Date.now() - t0} ms`);
   return null;
 }
 
@@ -286,15 +288,7 @@ export function checkValidShare(total: number, nodata: number, cloud: number, in
 export function classAreas(preset: Preset, classes: Uint8Array, grid: Grid, validPixels: number): ClassArea[] {
   const pixels = new Float64Array(256);
   const m2 = new Float64Array(256);
-  for (let r = 0; r < grid.height; r++) {
-    const a = pixelAreaM2(grid, r);
-    const row = r * grid.width;
-    for (let c = 0; c < grid.width; c++) {
-      const v = classes[row + c]!;
-      pixels[v]!++;
-      m2[v]! += a;
-    }
-  }
+  accumulateClassAreas(classes, grid.width, grid.height, grid, 0, pixels, m2);
   return preset.classes.map((c) => ({
     value: c.value, name: c.name, pixels: pixels[c.value]!, hectares: m2[c.value]! / 10_000,
     percent: validPixels ? (100 * pixels[c.value]!) / validPixels : 0,

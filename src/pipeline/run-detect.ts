@@ -3,8 +3,8 @@
  *
  * Two engines make the same outputs: the whole-array path (`detect.ts`, everything in memory: chips, --bbox areas,
  * every preset and method) and the block engine (`src/engine/`, streams change.tif and the float product block by
- * block in bounded memory: whole tiles, per-pixel presets). `--engine auto` picks the block engine when it supports
- * the preset/method and the target grid has more than `BLOCK_ENGINE_MIN_PIXELS` pixels.
+ * block in bounded memory: whole tiles, every method but supervised). `--engine auto` picks the block engine when it
+ * supports the preset/method and the target grid has more than `BLOCK_ENGINE_MIN_PIXELS` pixels.
  */
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,6 +35,11 @@ export interface RunDetectOptions extends DetectOptions {
   polygons?: boolean;
   /** Block engine worker threads (default one per core). */
   threads?: number;
+  /**
+   * Write the preset's float product (<index>.tif, e.g. dnbr.tif) beside change.tif (default true). Deflating a
+   * float32 raster is most of a whole tile's write time; `--no-index` skips it (the report still shows it).
+   */
+  writeIndex?: boolean;
 }
 
 /** Which computation path `detect` uses. */
@@ -117,7 +122,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const productTmp = path.join(out.tmpDir, '.product.tif');
   const r: BlockDetectResult = await out.writeWith('change.tif', async (classesPath) => {
     const res = await detectBlocks({
-      ...opts, classesPath, productPath: productTmp, threads: opts.threads,
+      ...opts, classesPath, productPath: opts.writeIndex === false ? null : productTmp, threads: opts.threads,
       quicklook: { maxSize: QUICKLOOK_MAX },
       classesCog: {
         colormap: colourTable(palette), bandDescriptions: [`${preset.name} classes`],
@@ -131,7 +136,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
     const prod = r.product;
     await out.writeWith(`${prod.name}.tif`, (p) => rename(prod.path, p));
   }
-  const summary = buildSummary({ ...r, minMappingUnit: null, engine: 'blocks' }, opts);
+  const summary = buildSummary({ ...r, engine: 'blocks' }, opts);
 
   const total = r.grid.width * r.grid.height;
   if (isGeoreferenced(r.grid.crs)) {
@@ -155,9 +160,10 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const q = r.quicklook!;
   const images = await quicklookImages(out, preset, q.width, q.height, Math.max(q.width, q.height), {
     before: q.before, after: q.after, classes: q.classes,
-    product: r.product && q.product ? { name: r.product.name, description: r.product.description, values: q.product } : null,
+    product: r.productInfo && q.product
+      ? { name: r.productInfo.name, description: r.productInfo.description, values: q.product, written: r.product !== null } : null,
   });
-  await writeReport(out, { ...r, preset, minMappingUnit: null }, summary, images, opts,
+  await writeReport(out, { ...r, preset }, summary, images, opts,
     [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine`]);
   summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
   return summary;
@@ -242,7 +248,7 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
     nodata: 255, colormap, bandDescriptions: [`${r.preset.name} classes`], overviews: 'nearest',
     metadata: { S2CHANGE_PRESET: r.preset.name, S2CHANGE_CLASSES: JSON.stringify(classNames) },
   }));
-  for (const prod of r.result.products) {
+  for (const prod of opts.writeIndex === false ? [] : r.result.products) {
     await out.writeWith(`${prod.name}.tif`, (p) => writeCog(p, { grid, bands: [prod.values] }, {
       nodata: NaN, bandDescriptions: [prod.description], overviews: 'average',
     }));
@@ -258,7 +264,7 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
     before: r.before?.rgb ? { rgb: r.before.rgb, rgbBands: r.before.rgbBands } : null,
     after: r.after.rgb ? { rgb: r.after.rgb, rgbBands: r.after.rgbBands } : null,
     classes: r.result.classes,
-    product: r.result.products[0] ?? null,
+    product: r.result.products[0] ? { ...r.result.products[0], written: opts.writeIndex !== false } : null,
   });
   await writeReport(out, { ...r, ...r.result }, summary, images, opts, []);
 }
@@ -268,7 +274,8 @@ interface PictureArrays {
   before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
   after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
   classes: Uint8Array;
-  product: { name: string; description: string; values: Float32Array } | null;
+  /** The preset's float product; `written` false when --no-index kept it out of --out. */
+  product: { name: string; description: string; values: Float32Array; written: boolean } | null;
 }
 
 /**
@@ -304,7 +311,8 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
     const colormap = main.name === 'dnbr' ? 'dnbr' : main.name.startsWith('cva') ? 'blues' : 'rdylgn';
     const [min, max] = main.name.startsWith('cva') ? [0, 0.3] : indexRange as [number, number];
     const png = await indexPng(main.values, w, h, { min, max, colormap, maxSize });
-    images.push({ title: main.description, caption: `${main.name}.tif`, png, legend: { colormap, min, max, label: main.name } });
+    const caption = main.written ? `${main.name}.tif` : `${main.name} (not written: --no-index)`;
+    images.push({ title: main.description, caption, png, legend: { colormap, min, max, label: main.name } });
   }
   return images;
 }

@@ -28,11 +28,22 @@ export function chooseThreshold(args: {
 }): ThresholdUsed {
   const { name, method, options, values, valid, fixed, fixedSource, notes } = args;
   if (options.threshold !== undefined) return { name, value: options.threshold, source: 'user --threshold' };
-  if (method === 'otsu' || method === 'cva') {
-    const t = otsuThreshold(values, { valid, range: args.otsuRange });
-    if (Number.isFinite(t)) return { name, value: t, source: 'Otsu (1979) on the valid pixels' };
-    notes.push(`Otsu found no threshold for ${name} (values have no spread); used the fixed default ${fixed}.`);
-  }
+  if (usesOtsu(method, options)) return otsuOrFixed(name, otsuThreshold(values, { valid, range: args.otsuRange }), fixed, fixedSource, notes);
+  return { name, value: fixed, source: fixedSource };
+}
+
+/** True when `chooseThreshold` takes the threshold from Otsu on the data: methods otsu and cva without --threshold. */
+export function usesOtsu(method: ChangeMethod, options: PresetOptions): boolean {
+  return options.threshold === undefined && (method === 'otsu' || method === 'cva');
+}
+
+/**
+ * The threshold from Otsu's value `t`, or — when Otsu found none (NaN: the values have no spread) — the fixed
+ * default, with a note saying so.
+ */
+export function otsuOrFixed(name: string, t: number, fixed: number, fixedSource: string, notes: string[]): ThresholdUsed {
+  if (Number.isFinite(t)) return { name, value: t, source: 'Otsu (1979) on the valid pixels' };
+  notes.push(`Otsu found no threshold for ${name} (values have no spread); used the fixed default ${fixed}.`);
   return { name, value: fixed, source: fixedSource };
 }
 

@@ -6,12 +6,12 @@
  */
 import type { BandName } from '../../indices/bands.js';
 import { UsageError } from '../../errors.js';
-import { irmad, irmadChangeMask } from '../irmad.js';
-import { pcaKmeans } from '../pca-kmeans.js';
+import { irmad, irmadChangeMask, irmadChi2Threshold } from '../irmad.js';
+import { pcaKmeans, type PcaKmeansModel } from '../pca-kmeans.js';
 import { predictSupervised } from '../supervised.js';
 import { changeVector } from '../cva.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct } from './common.js';
-import type { ChangeMethod, PresetInput, PresetOptions, PresetResult } from './types.js';
+import type { ChangeMethod, PresetInput, PresetOptions, PresetResult, ThresholdUsed } from './types.js';
 
 /** Methods handled here. */
 export const MULTIVARIATE_METHODS: readonly ChangeMethod[] = ['pca-kmeans', 'irmad', 'supervised'];
@@ -39,7 +39,8 @@ function requireModel(preset: string, opts: PresetOptions) {
   return opts.supervisedModel;
 }
 
-function identical(x: readonly Float32Array[], y: readonly Float32Array[], valid: Uint8Array): boolean {
+/** True when both dates have the same value in every band at every valid pixel (x[b], y[b]: band b of each date). */
+export function identicalDates(x: readonly Float32Array[], y: readonly Float32Array[], valid: Uint8Array): boolean {
   for (let b = 0; b < x.length; b++) {
     const p = x[b]!;
     const q = y[b]!;
@@ -49,42 +50,90 @@ function identical(x: readonly Float32Array[], y: readonly Float32Array[], valid
   return true;
 }
 
+/** The IR-MAD fit options of the presets: a small ridge, for (nearly) linearly dependent bands. */
+export const PRESET_IRMAD = Object.freeze({ regularization: 1e-6 });
+
+/** What a multivariate method reports besides its classes (shared with the block engine, which fits on its own). */
+export interface MultivariateOutcome {
+  thresholds: ThresholdUsed[];
+  formula: string;
+  notes: string[];
+  /** The float product, or null when there is none (identical dates). */
+  product: { name: string; description: string } | null;
+}
+
+/** The dates are identical on every valid pixel: no difference vector to cluster and no CCA to fit; no change. */
+export function identicalOutcome(method: ChangeMethod, bands: readonly BandName[]): MultivariateOutcome {
+  return {
+    thresholds: [], notes: ['The two dates are identical on every valid pixel: no change.'], product: null,
+    formula: `${method} over ${bands.join(',')}: the dates are identical, so no pixel changed`,
+  };
+}
+
+/** The P(change) an IR-MAD run thresholds at: --threshold, else 0.99. */
+export function irmadMinPChange(options: PresetOptions): number {
+  return options.threshold ?? 0.99;
+}
+
+/** IR-MAD's threshold on Z, formula and product, for a model with `dof` informative MAD variates. */
+export function irmadOutcome(bands: readonly BandName[], dof: number, options: PresetOptions): MultivariateOutcome {
+  const list = bands.join(',');
+  const minP = irmadMinPChange(options);
+  return {
+    thresholds: [{ name: 'IR-MAD χ² statistic Z', value: irmadChi2Threshold(minP, dof), source: `χ²(${dof}) quantile for P(change) > ${minP}${options.threshold !== undefined ? ' (user --threshold)' : ''}` }],
+    formula: `IR-MAD (Nielsen 2007) over ${list}: Z = Σ (MAD_k/σ_k)², change where P(change) = F_χ²(Z; ${dof}) > ${minP}`,
+    notes: [],
+    product: irmadProduct(bands),
+  };
+}
+
+/** PCA-k-means' formula, notes and product for a fitted model. */
+export function pcaKmeansOutcome(bands: readonly BandName[], model: PcaKmeansModel): MultivariateOutcome {
+  const list = bands.join(',');
+  return {
+    thresholds: [],
+    notes: model.degenerate ? ['PCA-k-means: the difference image has no variance; everything is "no change".'] : [],
+    formula: `PCA-k-means (Celik 2009): ${model.pca.blockSize}×${model.pca.blockSize} neighbourhoods of the CVA magnitude over ${list}, ${model.pca.dims} principal components, k-means k = 2`,
+    product: pcaKmeansProduct(bands),
+  };
+}
+
+/** IR-MAD's float product: the χ² statistic Z. */
+export function irmadProduct(bands: readonly BandName[]): { name: string; description: string } {
+  return { name: 'irmad_chi2', description: `IR-MAD χ² statistic over ${bands.join(',')}` };
+}
+
+/** PCA-k-means' float product: the difference image it clusters, the CVA magnitude. */
+export function pcaKmeansProduct(bands: readonly BandName[]): { name: string; description: string } {
+  return { name: 'cva_magnitude', description: `CVA magnitude over ${bands.join(',')}` };
+}
+
+/** A PresetResult from an outcome, its classes and its product values. */
+function result(method: ChangeMethod, o: MultivariateOutcome, classes: Uint8Array, values: Float32Array | null): PresetResult {
+  return {
+    classes, method, notes: o.notes, thresholds: o.thresholds, formula: o.formula,
+    products: o.product && values ? [{ ...o.product, values }] : [],
+  };
+}
+
 /** Run PCA-k-means, IR-MAD or the supervised model on the given bands (identical dates: all "no change"). */
 export function runMultivariate(preset: string, method: ChangeMethod, bands: readonly BandName[], before: NonNullable<PresetInput['before']>, input: PresetInput): PresetResult {
   const { width, height, valid } = input;
   const n = width * height;
   const x = bands.map((b) => before[b]!);
   const y = bands.map((b) => input.after[b]!);
-  const notes: string[] = [];
   const list = bands.join(',');
-  if (identical(x, y, valid)) {
-    // No difference vector anywhere: nothing to cluster, no CCA to fit (IR-MAD would be singular), nothing to classify.
-    notes.push('The two dates are identical on every valid pixel: no change.');
-    return {
-      classes: applyNodata(new Uint8Array(n), valid), method, notes, thresholds: [],
-      formula: `${method} over ${list}: the dates are identical, so no pixel changed`, products: [],
-    };
-  }
+  if (identicalDates(x, y, valid)) return result(method, identicalOutcome(method, bands), applyNodata(new Uint8Array(n), valid), null);
   if (method === 'pca-kmeans') {
     const r = pcaKmeans(x, y, width, height, { valid });
-    if (r.model.degenerate) notes.push('PCA-k-means: the difference image has no variance; everything is "no change".');
-    return {
-      classes: applyNodata(r.change, valid), method, notes, thresholds: [],
-      formula: `PCA-k-means (Celik 2009): ${r.model.pca.blockSize}×${r.model.pca.blockSize} neighbourhoods of the CVA magnitude over ${list}, ${r.model.pca.dims} principal components, k-means k = 2`,
-      products: [{ name: 'cva_magnitude', description: `CVA magnitude over ${list}`, values: r.difference }],
-    };
+    return result(method, pcaKmeansOutcome(bands, r.model), applyNodata(r.change, valid), r.difference);
   }
   if (method === 'irmad') {
-    const r = irmad(x, y, n, { valid, regularization: 1e-6 });
-    const minP = input.options.threshold ?? 0.99;
-    const m = irmadChangeMask(r, { method: 'probability', minPChange: minP });
-    return {
-      classes: applyNodata(m.mask, valid), method, notes,
-      thresholds: [{ name: 'IR-MAD χ² statistic Z', value: m.chi2Threshold, source: `χ²(${r.model.dof}) quantile for P(change) > ${minP}${input.options.threshold !== undefined ? ' (user --threshold)' : ''}` }],
-      formula: `IR-MAD (Nielsen 2007) over ${list}: Z = Σ (MAD_k/σ_k)², change where P(change) = F_χ²(Z; ${r.model.dof}) > ${minP}`,
-      products: [{ name: 'irmad_chi2', description: `IR-MAD χ² statistic over ${list}`, values: r.chi2 }],
-    };
+    const r = irmad(x, y, n, { valid, ...PRESET_IRMAD });
+    const m = irmadChangeMask(r, { method: 'probability', minPChange: irmadMinPChange(input.options) });
+    return result(method, irmadOutcome(bands, r.model.dof, input.options), applyNodata(m.mask, valid), r.chi2);
   }
+  const notes: string[] = [];
   const model = requireModel(preset, input.options);
   const p = predictSupervised(model, before, input.after, width, height, valid);
   return {

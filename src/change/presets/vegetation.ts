@@ -5,10 +5,11 @@ import { getIndex } from '../../indices/registry.js';
 import { difference } from '../../indices/normalized-difference.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
+import { classesByRules, type ClassRules } from '../class-rules.js';
 
-/** Vegetation class of one ΔNDVI value: 1 loss (≤ −t), 2 gain (≥ t), 0 otherwise (NaN included). */
-export function vegetationClass(d: number, t: number): number {
-  return d <= -t ? 1 : d >= t ? 2 : 0;
+/** Vegetation classes of ΔNDVI for threshold t: 1 loss (≤ −t), 2 gain (≥ t), 0 otherwise (NaN included). */
+export function vegetationRules(t: number): ClassRules {
+  return { rules: [{ op: '<=', bound: -t, value: 1 }, { op: '>=', bound: t, value: 2 }], otherwise: 0 };
 }
 
 export const vegetation: Preset = {
@@ -40,7 +41,7 @@ export const vegetation: Preset = {
       fixed: 0.2, fixedSource: 'conventional |ΔNDVI| ≥ 0.2 (tune per scene; see docs/presets.md)', notes,
     });
     const classes = new Uint8Array(d.length);
-    for (let i = 0; i < d.length; i++) classes[i] = vegetationClass(d[i]!, t.value);
+    classesByRules(vegetationRules(t.value), d, classes);
     applyNodata(classes, input.valid);
     return {
       classes, method, thresholds: [t], notes,

@@ -5,21 +5,28 @@ import { getIndex } from '../../indices/registry.js';
 import type { BandName } from '../../indices/bands.js';
 import { applyNodata, chooseThreshold, firstAvailable, maskProduct, requireBefore } from './common.js';
 import type { Preset, PresetInput, PresetResult } from './types.js';
+import { classesByRules, type ClassRules } from '../class-rules.js';
 
 /** USGS/FIREMON dNBR severity breaks (Key & Benson 2006, table as used by UN-SPIDER). */
 export const DNBR_BREAKS = { highRegrowth: -0.25, lowRegrowth: -0.1, low: 0.1, moderateLow: 0.27, moderateHigh: 0.44, high: 0.66 } as const;
 
-/** Severity class of one dNBR value given the burned threshold (≥ it counts as burned, at least "low"). */
-export function severityClass(d: number, burned: number): number {
-  if (d >= burned) {
-    if (d >= DNBR_BREAKS.high) return 4;
-    if (d >= DNBR_BREAKS.moderateHigh) return 3;
-    if (d >= DNBR_BREAKS.moderateLow) return 2;
-    return 1;
-  }
-  if (d < DNBR_BREAKS.highRegrowth) return 6;
-  if (d < DNBR_BREAKS.lowRegrowth) return 5;
-  return 0;
+/**
+ * Severity classes of dNBR given the burned threshold: at or above it a pixel is burned, at least "low" (1) and
+ * higher by the USGS breaks (never below the burned threshold); below it, regrowth classes 6 and 5, else 0.
+ */
+export function severityRules(burned: number): ClassRules {
+  const B = DNBR_BREAKS;
+  return {
+    rules: [
+      { op: '>=', bound: Math.max(burned, B.high), value: 4 },
+      { op: '>=', bound: Math.max(burned, B.moderateHigh), value: 3 },
+      { op: '>=', bound: Math.max(burned, B.moderateLow), value: 2 },
+      { op: '>=', bound: burned, value: 1 },
+      { op: '<', bound: B.highRegrowth, value: 6 },
+      { op: '<', bound: B.lowRegrowth, value: 5 },
+    ],
+    otherwise: 0,
+  };
 }
 
 export const wildfire: Preset = {
@@ -60,7 +67,7 @@ export const wildfire: Preset = {
       fixed: DNBR_BREAKS.low, fixedSource: 'USGS low-severity break dNBR ≥ 0.1 (Key & Benson 2006)', notes,
     });
     const classes = new Uint8Array(dnbr.length);
-    for (let i = 0; i < classes.length; i++) classes[i] = severityClass(dnbr[i]!, t.value);
+    classesByRules(severityRules(t.value), dnbr, classes);
     applyNodata(classes, input.valid);
     return {
       classes, method, thresholds: [t], notes,

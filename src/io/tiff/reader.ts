@@ -356,10 +356,13 @@ class Image implements TiffImage {
         fix: 'Raise the limit with --max-memory, or read a smaller area (--bbox) or an overview',
       });
     }
-    const Ctor = ARRAY_TYPES[this.sampleType];
-    const out: SampleArray[] = sel.map(() => new Ctor(w * h));
     const tw = this.tileWidth;
     const th = this.tileHeight;
+    // Exactly one whole tile of a one-band image (the block engine's reads): the decoded tile is the window.
+    const whole = await this.readWholeTile(win);
+    if (whole) return [whole.data];
+    const Ctor = ARRAY_TYPES[this.sampleType];
+    const out: SampleArray[] = sel.map(() => new Ctor(w * h));
     const tx0 = Math.floor(x / tw), tx1 = Math.floor((x + w - 1) / tw);
     const ty0 = Math.floor(y / th), ty1 = Math.floor((y + h - 1) / th);
     const planes = this.planarConfiguration === 2 ? sel.map((s, i) => [s, i]) : [[-1, -1]];
@@ -383,6 +386,21 @@ class Image implements TiffImage {
       }
     });
     return out;
+  }
+
+  /** See TiffImage.readWholeTile. */
+  async readWholeTile(win: Window, opts: { keepPredictor?: boolean } = {}): Promise<{ data: SampleArray; predicted: boolean } | null> {
+    const tw = this.tileWidth;
+    const th = this.tileHeight;
+    const { x, y, width: w, height: h } = win;
+    if (!this.tiled || this.samplesPerPixel !== 1 || w !== tw || h !== th || x % tw !== 0 || y % th !== 0
+      || x + w > this.tilesAcross * tw || y + h > this.tilesDown * th || x < 0 || y < 0) return null;
+    const index = (y / th) * this.tilesAcross + x / tw;
+    if (this.byteCounts[index] === 0) return null; // sparse: readWindow fills it
+    const raw = await this.bytes.read(this.offsets[index], this.byteCounts[index]);
+    // Only the little-endian integer predictor is handed over (the case of every GDAL-written COG band).
+    const keep = Boolean(opts.keepPredictor) && this.predictor === 2 && this.bytes.littleEndian;
+    return { data: this.decodeChunk(index, y / th, raw, !keep), predicted: keep };
   }
 
   /** Copy the part of one decoded chunk (null: sparse) that lies inside `win` into the output arrays. */
@@ -429,7 +447,7 @@ class Image implements TiffImage {
   }
 
   /** Decode one tile/strip (its compressed bytes `raw`) into native-order samples. */
-  private decodeChunk(i: number, tileRow: number, raw: Uint8Array): SampleArray {
+  private decodeChunk(i: number, tileRow: number, raw: Uint8Array, undoPredictor = true): SampleArray {
     const chunkSamples = this.planarConfiguration === 1 ? this.samplesPerPixel : 1;
     const bps = this.bytesPerSample;
     const rows = this.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - tileRow * this.tileHeight);
@@ -455,14 +473,21 @@ class Image implements TiffImage {
         fix: 'The file is truncated or damaged; re-download it',
       });
     }
-    let buf: Uint8Array = new Uint8Array(neededBytes);
-    buf.set(data.subarray(0, neededBytes));
+    // Decoders other than 'none' return a buffer of their own: use it in place when aligned for the sample type
+    // (uncompressed data is a view of the read buffer, which may be cached, so it is copied).
+    let buf: Uint8Array;
+    if (this.compressionCode !== 1 && data.byteOffset % bps === 0) {
+      buf = data.subarray(0, neededBytes);
+    } else {
+      buf = new Uint8Array(neededBytes);
+      buf.set(data.subarray(0, neededBytes));
+    }
     if (this.predictor === 3) {
       buf = undoFloatingPoint(buf, bps, rows, rowSamples, chunkSamples);
     } else {
       if (!this.bytes.littleEndian) swapBytes(buf, bps);
-      if (this.predictor === 2) undoHorizontal(buf, bps, rows, rowSamples, chunkSamples);
+      if (this.predictor === 2 && undoPredictor) undoHorizontal(buf, bps, rows, rowSamples, chunkSamples);
     }
-    return new ARRAY_TYPES[this.sampleType](buf.buffer as ArrayBuffer, 0, rows * rowSamples);
+    return new ARRAY_TYPES[this.sampleType](buf.buffer as ArrayBuffer, buf.byteOffset, rows * rowSamples);
   }
 }

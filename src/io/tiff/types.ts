@@ -60,6 +60,12 @@ export interface TiffImage extends TiffImageInfo {
    * row-major, window.width * window.height values, in the file's sample type.
    */
   readWindow(window?: Window, samples?: number[]): Promise<SampleArray[]>;
+  /**
+   * The window's samples when it is exactly one whole tile of a one-band image, else null (use `readWindow`). With
+   * `keepPredictor`, a horizontal differencing predictor (TIFF predictor 2) is left in place for the caller to undo
+   * in its own pass — `predicted` says whether the samples are still differenced along each row.
+   */
+  readWholeTile(window: Window, opts?: { keepPredictor?: boolean }): Promise<{ data: SampleArray; predicted: boolean } | null>;
 }
 
 export interface TiffFile {

@@ -1,0 +1,118 @@
+/**
+ * The WebAssembly kernel of the fused two-band, two-date pass (`wasm/fused.ts`, built into dist/wasm/fused.wasm):
+ * reflectance from uint16 DNs, validity, index per date and index change, SIMD, bit-identical to the whole-array
+ * path. One instance per thread, loaded on first use; its memory holds one block at a time.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ClassRules, RuleComparison } from '../change/class-rules.js';
+import type { BlockSamples } from './block-task.js';
+
+/** The part of the WebAssembly JS API used here (@types/node 20 and lib ES2022 do not declare it). */
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: object };
+};
+
+interface FusedExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  dnToReflectance(src: number, dst: number, n: number, scale: number, offset: number, nodata: number, counts: number, predictedRow: number): void;
+  normalizedDifferenceChange(x1: number, y1: number, x0: number, y0: number, cloud1: number, cloud0: number, change: number,
+    classes: number, n: number, afterMinusBefore: number, rules: number, counts: number): void;
+}
+
+/** Per-pixel results of one block, as views into the kernel's memory: valid until the next run in this thread. */
+export interface FusedResult {
+  /** Index change (NaN where not valid or where an index is undefined). */
+  change: Float32Array;
+  /** The rules' class of the change; 255 where a band is nodata or either date is cloud/shadow/snow. */
+  classes: Uint8Array;
+  /** Pixels with nodata in any band, and (of the others) under cloud, shadow or snow in either date. */
+  nodata: number;
+  cloud: number;
+  /** [negative, valid] reflectance counts of x1, y1, x0, y0. */
+  radiometry: [number, number][];
+}
+
+/** Where the built module is: beside the compiled engine (dist/engine → dist/wasm) or, from sources, in dist/. */
+const CANDIDATES = ['../wasm/fused.wasm', '../../dist/wasm/fused.wasm'];
+
+let exportsOfThisThread: FusedExports | null = null;
+
+function load(): FusedExports {
+  if (exportsOfThisThread) return exportsOfThisThread;
+  for (const rel of CANDIDATES) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(fileURLToPath(new URL(rel, import.meta.url)));
+    } catch {
+      continue;
+    }
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+      env: { abort: () => { throw new Error('internal: the fused WebAssembly kernel aborted'); } },
+    });
+    exportsOfThisThread = instance.exports as unknown as FusedExports;
+    return exportsOfThisThread;
+  }
+  throw new Error('internal: dist/wasm/fused.wasm is missing; run `npm run build` (it compiles wasm/fused.ts)');
+}
+
+const COUNTS = 0; // 8 i32 of per-band counts, then nodata and cloud
+const RULES = 64; // i32 count, i32 otherwise, then per rule i32 comparison, i32 class, f64 bound (wasm/fused.ts)
+const MAX_RULES = 16;
+const FIRST_SLOT = RULES + 8 + 16 * MAX_RULES;
+const COMPARISONS: Record<RuleComparison, number> = { '<': 0, '<=': 1, '>=': 2, '>': 3 };
+
+/**
+ * Run the fused pass on one block of `n` pixels: the change of (x − y) / (x + y) between the dates (after − before
+ * when `afterMinusBefore`) and its class under `rules`.
+ */
+export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamples, y0: BlockSamples,
+  cloud1: Uint8Array | null, cloud0: Uint8Array | null, afterMinusBefore: boolean, rules: ClassRules, n: number): FusedResult {
+  if (rules.rules.length > MAX_RULES) throw new RangeError(`internal: at most ${MAX_RULES} class rules, got ${rules.rules.length}`);
+  const k = load();
+  const f32 = 4 * n;
+  // Slots: four f32 bands, the f32 change, a u16 staging area, two u8 cloud masks and the u8 classes.
+  const bands = [0, 1, 2, 3].map((j) => FIRST_SLOT + j * f32);
+  const changeAt = FIRST_SLOT + 4 * f32;
+  const stagingAt = changeAt + f32;
+  const cloudAt = [stagingAt + 2 * n, stagingAt + 3 * n];
+  const classesAt = stagingAt + 4 * n;
+  const end = classesAt + n;
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  const buffer = k.memory.buffer;
+  const counts = new Int32Array(buffer, COUNTS, 10);
+  counts.fill(0);
+  const header = new Int32Array(buffer, RULES, 2);
+  header[0] = rules.rules.length;
+  header[1] = rules.otherwise;
+  rules.rules.forEach((r, k) => {
+    new Int32Array(buffer, RULES + 8 + 16 * k, 2).set([COMPARISONS[r.op], r.value]);
+    new Float64Array(buffer, RULES + 16 + 16 * k, 1)[0] = r.bound;
+  });
+  const radiometry: [number, number][] = [];
+  [x1, y1, x0, y0].forEach((s, j) => {
+    if (s.values instanceof Uint16Array) {
+      new Uint16Array(buffer, stagingAt, n).set(s.values);
+      k.dnToReflectance(stagingAt, bands[j]!, n, s.scale, s.offset, s.nodata, COUNTS + 8 * j, s.predictedRow);
+      radiometry.push([counts[2 * j]!, counts[2 * j + 1]!]);
+    } else {
+      // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
+      const v = s.values;
+      new Float32Array(buffer, bands[j]!, n).set(v);
+      let neg = 0;
+      let finite = 0;
+      for (let i = 0; i < n; i++) {
+        const r = v[i]!;
+        if (r === r) { finite++; if (r < 0) neg++; }
+      }
+      radiometry.push([neg, finite]);
+    }
+  });
+  if (cloud1) new Uint8Array(buffer, cloudAt[0]!, n).set(cloud1);
+  if (cloud0) new Uint8Array(buffer, cloudAt[1]!, n).set(cloud0);
+  k.normalizedDifferenceChange(bands[0]!, bands[1]!, bands[2]!, bands[3]!, cloud1 ? cloudAt[0]! : 0, cloud0 ? cloudAt[1]! : 0,
+    changeAt, classesAt, n, afterMinusBefore ? 1 : 0, RULES, COUNTS + 32);
+  return { change: new Float32Array(buffer, changeAt, n), classes: new Uint8Array(buffer, classesAt, n), nodata: counts[8]!, cloud: counts[9]!, radiometry };
+}
