@@ -100,6 +100,28 @@ describe('OutputDir', () => {
     expect(v.files).toHaveLength(2);
   });
 
+  it('a digest recorded by the writer is used while the file keeps its size; a rewrite or another size is hashed again', async () => {
+    const dir = fresh();
+    const out = await OutputDir.open(dir, { overwrite: false, planned: ['a.bin', 'b.bin', 'c.bin'] });
+    const bytes = new TextEncoder().encode('streamed output');
+    await out.writeFile('a.bin', bytes);
+    await out.writeFile('b.bin', bytes);
+    await out.writeFile('c.bin', bytes);
+    // a: the writer's digest is taken as is (a made-up one proves that the file was not read again);
+    // b: recorded with a wrong size, so hashed; c: recorded, then rewritten, so hashed.
+    out.recordDigest('a.bin', { bytes: bytes.length, sha256: 'f'.repeat(64) });
+    out.recordDigest('b.bin', { bytes: bytes.length + 1, sha256: 'f'.repeat(64) });
+    out.recordDigest('c.bin', { bytes: bytes.length, sha256: 'f'.repeat(64) });
+    await out.writeFile('c.bin', bytes);
+    expect(() => out.recordDigest('nope.bin', { bytes: 1, sha256: '0' })).toThrow(/no such staged output/);
+    const manifest = await out.commit();
+    expect(manifest).toEqual([
+      { name: 'a.bin', bytes: bytes.length, sha256: 'f'.repeat(64) },
+      { name: 'b.bin', bytes: bytes.length, sha256: sha(bytes) },
+      { name: 'c.bin', bytes: bytes.length, sha256: sha(bytes) },
+    ]);
+  });
+
   it('verify detects a flipped byte and a missing file', async () => {
     const dir = fresh();
     const out = await OutputDir.open(dir, { overwrite: false });

@@ -157,3 +157,31 @@ const NODATA_CLASS: u8 = 255;
   }
   return cls;
 }
+
+/**
+ * Quicklook cells of one block: for the f x f cells of a reduced grid that the `width` x `height` f32 values touch
+ * (the block starts `offX`, `offY` pixels into its first cell), add each cell's sum of finite values (f64) and
+ * their count (u32) into `sums` and `counts`, row-major with `cw` cells per row.
+ */
+export function cellSums(values: usize, width: i32, height: i32, f: i32, offX: i32, offY: i32, cw: i32, sums: usize, counts: usize): void {
+  for (let y = 0; y < height; y++) {
+    const cell = (<usize>(((y + offY) / f) * cw));
+    const row = values + (<usize>(y * width) << 2);
+    for (let i = 0; i < cw; i++) {
+      const xs = max(0, i * f - offX);
+      const xe = min(width, (i + 1) * f - offX);
+      let sum: f64 = 0;
+      let n: u32 = 0;
+      for (let x = xs; x < xe; x++) {
+        const v = <f64>load<f32>(row + (<usize>x << 2));
+        if (v - v == 0) { // finite
+          sum += v;
+          n++;
+        }
+      }
+      const o = cell + <usize>i;
+      store<f64>(sums + (o << 3), load<f64>(sums + (o << 3)) + sum);
+      store<u32>(counts + (o << 2), load<u32>(counts + (o << 2)) + n);
+    }
+  }
+}

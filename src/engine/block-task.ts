@@ -22,7 +22,7 @@ import { accumulateClassAreas } from '../raster/class-areas.js';
 import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
 import type { SerializedError } from '../io/tiff/sandbox-protocol.js';
-import { runFusedKernel } from './fused-kernel.js';
+import { quicklookCellSums, runFusedKernel } from './fused-kernel.js';
 import { undoHorizontal } from '../io/tiff/codecs.js';
 import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
@@ -487,24 +487,9 @@ export function reduceForQuicklook(layers: Float32Array[], classes: Uint8Array, 
   const cy = Math.floor(win.y / f);
   const cw = Math.floor((win.x + win.width - 1) / f) - cx + 1;
   const ch = Math.floor((win.y + win.height - 1) / f) - cy + 1;
-  const sums = layers.map(() => new Float64Array(cw * ch));
-  const counts = layers.map(() => new Uint32Array(cw * ch));
-  for (let k = 0; k < layers.length; k++) {
-    const v = layers[k]!;
-    const s = sums[k]!;
-    const c = counts[k]!;
-    for (let y = 0; y < win.height; y++) {
-      const orow = (Math.floor((win.y + y) / f) - cy) * cw;
-      const row = y * win.width;
-      for (let x = 0; x < win.width; x++) {
-        const val = v[row + x]!;
-        if (val - val !== 0) continue; // NaN or ±Infinity
-        const o = orow + Math.floor((win.x + x) / f) - cx;
-        s[o]! += val;
-        c[o]!++;
-      }
-    }
-  }
+  const cells = layers.map((v) => quicklookCellSums(v, win.width, win.height, f, win.x - cx * f, win.y - cy * f, cw, ch));
+  const sums = cells.map((c) => c.sums);
+  const counts = cells.map((c) => c.counts);
   const out = new Uint8Array(cw * ch);
   const has = new Uint8Array(cw * ch);
   const half = Math.floor(f / 2);

@@ -86,10 +86,11 @@ export interface BlockDetectResult {
   validPixels: number;
   maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
   warnings: string[];
-  product: { name: string; description: string; path: string; bytes: number } | null;
+  /** The written outputs, with the SHA-256 of their bytes computed while writing. */
+  product: { name: string; description: string; path: string; bytes: number; sha256: string } | null;
   /** The preset's float product, written or not (the quicklook holds its reduced values either way). */
   productInfo: { name: string; description: string } | null;
-  classes: { path: string; bytes: number };
+  classes: { path: string; bytes: number; sha256: string };
   blocks: number;
   threads: number;
   seconds: number;
@@ -296,8 +297,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         warnings.push(`${role} (${input}): ${(100 * neg / finite).toFixed(1)} % of ${band} reflectances are negative — the radiometric offset is probably wrong (check --offset; baseline 04.00+ products need −1000 only once).`);
       }
     }
-    const classesOut = await classesWriter.finish();
-    const productOut = productWriter ? await productWriter.finish() : null;
+    const [classesOut, productOut] = await Promise.all([classesWriter.finish(), productWriter?.finish() ?? null]);
     const report = scene ?? { method, thresholds: [threshold!], formula: probe(threshold!.value).formula };
     return {
       preset, grid: target, bandsUsed, method: report.method, thresholds: report.thresholds, formula: report.formula,
@@ -307,9 +307,9 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         percent: validPixels ? (100 * classPixels[c.value]!) / validPixels : 0,
       })),
       validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
-      classes: { path: opts.classesPath, bytes: classesOut.bytes },
+      classes: { path: opts.classesPath, bytes: classesOut.bytes, sha256: classesOut.sha256 },
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
-      product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes } : null,
+      product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklook?.finish() ?? null,
       minMappingUnit: minArea ? { hectares: minAreaHa!, pixelsRemoved: minArea.pixelsRemoved } : null,

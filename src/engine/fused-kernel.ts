@@ -19,6 +19,7 @@ interface FusedExports {
   dnToReflectance(src: number, dst: number, n: number, scale: number, offset: number, nodata: number, counts: number, predictedRow: number): void;
   normalizedDifferenceChange(x1: number, y1: number, x0: number, y0: number, cloud1: number, cloud0: number, change: number,
     classes: number, n: number, afterMinusBefore: number, rules: number, counts: number): void;
+  cellSums(values: number, width: number, height: number, f: number, offX: number, offY: number, cw: number, sums: number, counts: number): void;
 }
 
 /** Per-pixel results of one block, as views into the kernel's memory: valid until the next run in this thread. */
@@ -115,4 +116,27 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
   k.normalizedDifferenceChange(bands[0]!, bands[1]!, bands[2]!, bands[3]!, cloud1 ? cloudAt[0]! : 0, cloud0 ? cloudAt[1]! : 0,
     changeAt, classesAt, n, afterMinusBefore ? 1 : 0, RULES, COUNTS + 32);
   return { change: new Float32Array(buffer, changeAt, n), classes: new Uint8Array(buffer, classesAt, n), nodata: counts[8]!, cloud: counts[9]!, radiometry };
+}
+
+/**
+ * Sums and counts of the finite values of `values` (a `width` x `height` block) per f x f cell of a reduced grid:
+ * the block starts `offX`, `offY` pixels into its first cell, and touches `cw` x `ch` cells.
+ */
+export function quicklookCellSums(values: Float32Array, width: number, height: number, f: number, offX: number, offY: number,
+  cw: number, ch: number): { sums: Float64Array; counts: Uint32Array } {
+  const k = load();
+  const n = width * height;
+  const cells = cw * ch;
+  const valuesAt = FIRST_SLOT;
+  const sumsAt = valuesAt + 4 * n + (8 - ((4 * n) % 8)) % 8;
+  const countsAt = sumsAt + 8 * cells;
+  const end = countsAt + 4 * cells;
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  const buffer = k.memory.buffer;
+  new Float32Array(buffer, valuesAt, n).set(values);
+  new Float64Array(buffer, sumsAt, cells).fill(0);
+  new Uint32Array(buffer, countsAt, cells).fill(0);
+  k.cellSums(valuesAt, width, height, f, offX, offY, cw, sumsAt, countsAt);
+  return { sums: new Float64Array(buffer, sumsAt, cells).slice(), counts: new Uint32Array(buffer, countsAt, cells).slice() };
 }

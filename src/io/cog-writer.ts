@@ -25,6 +25,8 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { availableParallelism, endianness } from 'node:os';
 import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
+import { libdeflate } from './libdeflate.js';
 import { constants as zlibConstants, deflate as deflateCb, deflateSync } from 'node:zlib';
 import { UsageError } from '../errors.js';
 import { isGeographic, isGeoreferenced, proj4Definition, type Grid } from '../raster/grid.js';
@@ -463,6 +465,25 @@ function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: n
   return new Uint8Array(tile.buffer);
 }
 
+/**
+ * zlib's memLevel for every tile (both writers, so that their files stay byte-identical): 9, the most hash-table
+ * memory (a few hundred KB per stream), ~10 % faster than the default 8 on float32 products for the same size.
+ */
+const DEFLATE_MEM_LEVEL = 9;
+
+/**
+ * Float tiles with the libdeflate binding when it is built (both writers, so their files stay byte-identical):
+ * on float32 products (mostly noisy low mantissa bytes) libdeflate level 1 is ~12 % faster than zlib's RLE strategy
+ * and ~2 % smaller. Null: use zlib (no binding, or not a float tile — class maps are faster and smaller with zlib
+ * RLE on their long runs).
+ */
+function deflateNative(raw: Uint8Array, r: Resolved): Uint8Array | null {
+  if (!libdeflate || r.sampleType !== 'float32') return null;
+  const out = new Uint8Array(libdeflate.deflateBound(raw.length, 1));
+  const n = libdeflate.deflate(raw, out, 1);
+  return n > 0 ? out.subarray(0, n) : null;
+}
+
 let transientBytes = new Uint8Array(0);
 
 /**
@@ -621,8 +642,9 @@ export class CogWriter {
     const raw = packTile(this.r, src, stride, x0, y0, Math.min(B, l.width - col * B), Math.min(B, l.height - row * B));
     // One output chunk per tile (zlib's default 16 KiB chunks mean one thread-pool round trip per chunk).
     const chunkSize = raw.length + (raw.length >> 10) + 1024;
-    const packed: Promise<Uint8Array> =
-      this.r.compression === 'deflate' ? deflate(raw, { level: this.r.level, strategy: this.r.strategy, chunkSize }) : Promise.resolve(raw);
+    const native = this.r.compression === 'deflate' ? deflateNative(raw, this.r) : null;
+    const packed: Promise<Uint8Array> = native ? Promise.resolve(native)
+      : this.r.compression === 'deflate' ? deflate(raw, { level: this.r.level, strategy: this.r.strategy, memLevel: DEFLATE_MEM_LEVEL, chunkSize }) : Promise.resolve(raw);
     packed.catch(() => undefined); // handled when its turn in the chain comes
     const done = this.chain.then(async () => {
       const data = await packed;
@@ -832,7 +854,7 @@ export function createTileEncoder(header: CogHeader): TileEncoder {
     if (r.compression === 'none') return packTile(r, bands, w, 0, 0, w, h);
     // Deflated at once, so the packed tile may be a view of the input or a reused buffer.
     const raw = packTile(r, bands, w, 0, 0, w, h, true);
-    return deflateSync(raw, { level: r.level, strategy: r.strategy, chunkSize: raw.length + (raw.length >> 10) + 1024 });
+    return deflateNative(raw, r) ?? deflateSync(raw, { level: r.level, strategy: r.strategy, memLevel: DEFLATE_MEM_LEVEL, chunkSize: raw.length + (raw.length >> 10) + 1024 });
   };
 }
 
@@ -891,8 +913,11 @@ export class SpoolingCogWriter {
     return done;
   }
 
-  /** Write the IFDs and every tile in COG order into `path`, remove the spool. Returns the file size. */
-  async finish(): Promise<{ bytes: number }> {
+  /**
+   * Write the IFDs and every tile in COG order into `path`, remove the spool. Returns the file size and the SHA-256
+   * of what was written (computed on the way, so the caller need not read the file again).
+   */
+  async finish(): Promise<{ bytes: number; sha256: string }> {
     if (this.closed) throw new Error('SpoolingCogWriter is already finished');
     this.closed = true;
     let out: FileHandle | null = null;
@@ -919,6 +944,8 @@ export class SpoolingCogWriter {
       if (!this.r.bigTiff && pos > 0xffffffff) throw new Error('internal: classic TIFF passed 4 GiB; the size bound is wrong');
       out = await open(this.path, 'w');
       const head = ifdRegion(this.r, offsets, this.counts);
+      const digest = createHash('sha256');
+      digest.update(head);
       await writeAll(out, head, 0);
       // Copy tiles in file order through one staging buffer.
       const CAP = 8 << 20;
@@ -926,32 +953,45 @@ export class SpoolingCogWriter {
       let fill = 0;
       let flushAt = headerBytes;
       const flush = async () => {
+        digest.update(buf.subarray(0, fill));
         await writeAll(out!, buf.subarray(0, fill), flushAt);
         flushAt += fill;
         fill = 0;
+      };
+      // Tiles are read from the spool in spans of up to CAP bytes: consecutive tiles mostly lie next to each other
+      // there (blocks finish in about row order), so one read serves many tiles.
+      let span = Buffer.alloc(CAP);
+      let spanAt = 0;
+      let spanLength = 0;
+      const readSpan = async (at: number, min: number) => {
+        if (span.length < min) span = Buffer.alloc(min);
+        spanAt = at;
+        spanLength = 0;
+        while (spanLength < min) {
+          const { bytesRead } = await this.spool.read(span, spanLength, span.length - spanLength, at + spanLength);
+          if (bytesRead === 0) throw new Error(`spool file ${this.spoolPath} ended early`);
+          spanLength += bytesRead;
+        }
       };
       for (let k = this.levels.length - 1; k >= 0; k--) {
         const counts = this.counts[k]!;
         for (let i = 0; i < counts.length; i++) {
           const n = counts[i]!;
+          const at = this.spoolAt[k]![i]!;
           const need = n + 8;
           if (fill + need > buf.length) await flush();
           if (need > buf.length) buf = Buffer.alloc(need);
+          if (at < spanAt || at + n > spanAt + spanLength) await readSpan(at, n);
           buf.writeUInt32LE(n, fill);
-          let got = 0;
-          while (got < n) {
-            const { bytesRead } = await this.spool.read(buf, fill + 4 + got, n - got, this.spoolAt[k]![i]! + got);
-            if (bytesRead === 0) throw new Error(`spool file ${this.spoolPath} ended early`);
-            got += bytesRead;
-          }
+          span.copy(buf, fill + 4, at - spanAt, at - spanAt + n);
           fill += 4 + n;
           if (n >= 4) { buf.copy(buf, fill, fill - 4, fill); fill += 4; }
         }
       }
       await flush();
-      if (flushAt !== pos) throw new Error('internal: COG size differs from the planned layout');
+      if (flushAt !== pos || head.length !== headerBytes) throw new Error('internal: COG size differs from the planned layout');
       await out.truncate(pos);
-      return { bytes: pos };
+      return { bytes: pos, sha256: digest.digest('hex') };
     } finally {
       await out?.close();
       await this.spool.close().catch(() => undefined);

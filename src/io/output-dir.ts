@@ -124,6 +124,8 @@ export class OutputDir {
   private readonly overwrite: boolean;
   private readonly createdDir: boolean;
   private readonly staged = new Set<string>();
+  private readonly digests = new Map<string, { bytes: number; sha256: string }>();
+  private readonly syncing = new Map<string, Promise<void>>();
   private readonly renamed: string[] = [];
   private state: State = 'open';
   private handlers: { sig: NodeJS.Signals; fn: () => void }[] = [];
@@ -177,6 +179,7 @@ export class OutputDir {
   /** Write output `name` (staged until `commit`). */
   async writeFile(name: string, data: string | Uint8Array): Promise<void> {
     const p = this.tempPath(name);
+    this.forget(name); // (re)written: a digest or early fsync from before is stale
     await this.refuseExisting(name);
     await writeFile(p, data);
   }
@@ -184,6 +187,7 @@ export class OutputDir {
   /** Let `write` create output `name` at the temp path it is given (e.g. `writeCog`); staged until `commit`. */
   async writeWith<T>(name: string, write: (tmpPath: string) => Promise<T>): Promise<T> {
     const p = this.tempPath(name);
+    this.forget(name); // (re)written: a digest or early fsync from before is stale
     await this.refuseExisting(name);
     try {
       const result = await write(p);
@@ -203,10 +207,40 @@ export class OutputDir {
     }
   }
 
+  /**
+   * The SHA-256 and size of staged output `name` as its writer computed them while writing (a writer that streams
+   * a large file, e.g. the block engine's COGs): `manifest` then uses them instead of reading the file again, once
+   * it has checked that the file still has that size.
+   */
+  recordDigest(name: string, digest: { bytes: number; sha256: string }): void {
+    if (!this.staged.has(name)) throw new Error(`recordDigest(${name}): no such staged output`);
+    this.digests.set(name, { bytes: digest.bytes, sha256: digest.sha256 });
+  }
+
+  /**
+   * Start flushing staged output `name` to disk now, in the background, so that `commit` need not wait for a large
+   * file's fsync at the end. Commit waits for it (and fails if it failed).
+   */
+  syncEarly(name: string): void {
+    if (!this.staged.has(name)) throw new Error(`syncEarly(${name}): no such staged output`);
+    const p = fsyncPath(path.join(this.tmpDir, name));
+    p.catch(() => undefined); // awaited (and reported) by commit
+    this.syncing.set(name, p);
+  }
+
+  private forget(name: string): void {
+    this.digests.delete(name);
+    this.syncing.delete(name);
+  }
+
   /** SHA-256 and size of every staged output so far (e.g. to put in a report before commit). */
   async manifest(): Promise<ManifestEntry[]> {
     const out: ManifestEntry[] = [];
-    for (const name of [...this.staged].sort()) out.push({ name, ...(await hashFile(path.join(this.tmpDir, name))) });
+    for (const name of [...this.staged].sort()) {
+      const file = path.join(this.tmpDir, name);
+      const known = this.digests.get(name);
+      out.push({ name, ...(known && (await stat(file)).size === known.bytes ? known : await hashFile(file)) });
+    }
     return out;
   }
 
@@ -221,7 +255,7 @@ export class OutputDir {
     try {
       if (opts.summary !== undefined) checkOutputName(summaryName);
       const manifest = (await this.manifest()).filter((e) => !(opts.summary !== undefined && e.name === summaryName));
-      for (const e of manifest) await fsyncPath(path.join(this.tmpDir, e.name));
+      for (const e of manifest) await (this.syncing.get(e.name) ?? fsyncPath(path.join(this.tmpDir, e.name)));
       const order = manifest.map((e) => e.name);
       if (opts.summary !== undefined) {
         const value = typeof opts.summary === 'function' ? opts.summary(manifest) : { ...opts.summary, outputs: manifest };

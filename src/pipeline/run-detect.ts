@@ -132,9 +132,14 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
     });
     return res;
   });
+  // The COGs were hashed while written; their fsync runs while the pictures and the report are made.
+  out.recordDigest('change.tif', r.classes);
+  out.syncEarly('change.tif');
   if (r.product) {
     const prod = r.product;
     await out.writeWith(`${prod.name}.tif`, (p) => rename(prod.path, p));
+    out.recordDigest(`${prod.name}.tif`, prod);
+    out.syncEarly(`${prod.name}.tif`);
   }
   const summary = buildSummary({ ...r, engine: 'blocks' }, opts);
 

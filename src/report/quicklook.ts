@@ -224,15 +224,19 @@ export async function indexPng(values: Float32Array, width: number, height: numb
   const v = blockMean(values, width, height, size.factor);
   const lut: Rgb[] = Array.from({ length: 256 }, (_, k) => colormapColour(opts.colormap, k / 255));
   const out = new Uint8Array(v.length * 4);
-  for (let i = 0; i < v.length; i++) {
+  const grey = opts.nodata === 'grey';
+  for (let i = 0, o = 0; i < v.length; i++, o += 4) {
     const x = v[i]!;
     if (!Number.isFinite(x)) {
-      if (opts.nodata === 'grey') out.set([128, 128, 128, 255], 4 * i);
+      if (grey) { out[o] = out[o + 1] = out[o + 2] = 128; out[o + 3] = 255; }
       continue;
     }
     const t = (x - opts.min) / (opts.max - opts.min);
     const c = lut[Math.round(255 * (t <= 0 ? 0 : t >= 1 ? 1 : t))]!;
-    out.set([c[0], c[1], c[2], 255], 4 * i);
+    out[o] = c[0];
+    out[o + 1] = c[1];
+    out[o + 2] = c[2];
+    out[o + 3] = 255;
   }
   return encodePng(out, size.width, size.height);
 }
