@@ -59,6 +59,11 @@ export interface BlockDetectOptions extends DetectOptions {
    * long side, by the integer factor `quicklookSize` gives for the whole grid.
    */
   quicklook?: { maxSize?: number } | null;
+  /**
+   * Work to overlap with the last writes (the COGs are assembled from their spools then): called once every block
+   * is done, with the finished quicklook arrays and the preset's product (written or not), e.g. to encode the PNGs.
+   */
+  whileFinishing?: (quicklook: BlockQuicklook | null, product: { name: string; description: string } | null) => Promise<void>;
 }
 
 /** Reduced arrays for the quicklooks (`factor` x `factor` cells of the target grid), assembled from the blocks. */
@@ -297,7 +302,10 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         warnings.push(`${role} (${input}): ${(100 * neg / finite).toFixed(1)} % of ${band} reflectances are negative — the radiometric offset is probably wrong (check --offset; baseline 04.00+ products need −1000 only once).`);
       }
     }
-    const [classesOut, productOut] = await Promise.all([classesWriter.finish(), productWriter?.finish() ?? null]);
+    const quicklookArrays = quicklook?.finish() ?? null;
+    const productNamed = productInfo ? { name: productInfo.name, description: productInfo.description } : null;
+    const [classesOut, productOut] = await Promise.all([classesWriter.finish(), productWriter?.finish() ?? null,
+      opts.whileFinishing?.(quicklookArrays, productNamed)]);
     const report = scene ?? { method, thresholds: [threshold!], formula: probe(threshold!.value).formula };
     return {
       preset, grid: target, bandsUsed, method: report.method, thresholds: report.thresholds, formula: report.formula,
@@ -311,7 +319,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
-      inputs, georeferenced, quicklook: quicklook?.finish() ?? null,
+      inputs, georeferenced, quicklook: quicklookArrays,
       minMappingUnit: minArea ? { hectares: minAreaHa!, pixelsRemoved: minArea.pixelsRemoved } : null,
     };
   } catch (err) {

@@ -120,6 +120,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const palette = paletteForClasses(preset.name, preset.classes);
   const classNames = Object.fromEntries(preset.classes.map((c) => [c.value, c.name]));
   const productTmp = path.join(out.tmpDir, '.product.tif');
+  const pictures: { images: ReportModel['images'] | null } = { images: null };
   const r: BlockDetectResult = await out.writeWith('change.tif', async (classesPath) => {
     const res = await detectBlocks({
       ...opts, classesPath, productPath: opts.writeIndex === false ? null : productTmp, threads: opts.threads,
@@ -129,6 +130,13 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
         metadata: { S2CHANGE_PRESET: preset.name, S2CHANGE_CLASSES: JSON.stringify(classNames) },
       },
       productCog: {},
+      // The PNG quicklooks are encoded while the COGs are assembled from their spools.
+      whileFinishing: async (q, product) => {
+        pictures.images = await quicklookImages(out, preset, q!.width, q!.height, Math.max(q!.width, q!.height), {
+          before: q!.before, after: q!.after, classes: q!.classes,
+          product: product && q!.product ? { ...product, values: q!.product, written: opts.writeIndex !== false } : null,
+        });
+      },
     });
     return res;
   });
@@ -163,12 +171,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   }
 
   const q = r.quicklook!;
-  const images = await quicklookImages(out, preset, q.width, q.height, Math.max(q.width, q.height), {
-    before: q.before, after: q.after, classes: q.classes,
-    product: r.productInfo && q.product
-      ? { name: r.productInfo.name, description: r.productInfo.description, values: q.product, written: r.product !== null } : null,
-  });
-  await writeReport(out, { ...r, preset }, summary, images, opts,
+  await writeReport(out, { ...r, preset }, summary, pictures.images!, opts,
     [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine`]);
   summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
   return summary;
