@@ -18,6 +18,7 @@ import { writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import { detect } from '../src/pipeline/detect.js';
 import { filterBlock, mergeBlockEdges, summarizeBlock, type BlockMinArea } from '../src/raster/block-components.js';
+import { readAllLevels } from './helpers/synthetic.js';
 import { componentAreas, labelComponents, removeSmallComponents } from '../src/raster/components.js';
 import type { Grid, Window } from '../src/raster/grid.js';
 import { blockNearest } from '../src/report/quicklook.js';
@@ -124,19 +125,6 @@ describe('block-wise minimum mapping unit equals removeSmallComponents', () => {
   });
 });
 
-async function readAllLevels(file: string): Promise<{ width: number; height: number; values: ArrayLike<number> }[]> {
-  const f = await openTiffFile(file);
-  try {
-    const out = [];
-    for (const img of f.images) {
-      const [v] = await img.readWindow();
-      out.push({ width: img.width, height: img.height, values: v! });
-    }
-    return out;
-  } finally {
-    await f.close();
-  }
-}
 
 function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): string {
   if (a.length !== b.length) return `length ${a.length} vs ${b.length}`;

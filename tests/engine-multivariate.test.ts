@@ -23,6 +23,7 @@ import { writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import { detect } from '../src/pipeline/detect.js';
 import type { Grid } from '../src/raster/grid.js';
+import { syntheticBand, syntheticScl, expectSameFloats, expectSameInts } from './helpers/synthetic.js';
 
 const DATA = process.env.S2CHANGE_DATA ?? path.resolve(import.meta.dirname, '../../shared/data');
 const OSCD = path.join(DATA, 'oscd', 'Onera Satellite Change Detection dataset - Images');
@@ -75,43 +76,17 @@ describe('mergeable pieces equal their whole-array definitions', () => {
   });
 });
 
-/** Deterministic PRNG (mulberry32). */
-const rng = seededRandom;
+/** The synthetic bands of this file: parcels of 61 x 47 px on four levels, a 50/35 px wave, ±60 DN noise. */
+const band = (g: Grid, seed: number, base: number, amp: number, change: (x: number, y: number) => number, holes: boolean) =>
+  syntheticBand(g, seed, { base, amp, parcel: [61, 47, 4, 0.25], wave: [50, 35], noise: 120, holes: holes ? 500 : 0 }, change);
+const scl = (g: Grid, cx: number, cy: number) => syntheticScl(g, cx, cy, 25, { dx: 40, dy: 20, radius: 10 });
 
 const W = 700;
 const H = 560;
 const grid10: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: W, height: H };
 const grid20: Grid = { crs: { epsg: 32633 }, transform: [500000, 20, 0, 4200000, 0, -20], width: W / 2, height: H / 2 };
 
-/** Parcels, a smooth field and noise as uint16 DN (reflectance × 10000); 0 = nodata at random pixels with `holes`. */
-function band(g: Grid, seed: number, base: number, amp: number, change: (x: number, y: number) => number, holes: boolean): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(g.width * g.height);
-  const s = g.transform[1] / 10;
-  for (let y = 0; y < g.height; y++) {
-    for (let x = 0; x < g.width; x++) {
-      const X = x * s;
-      const Y = y * s;
-      const field = (Math.floor(X / 61) + Math.floor(Y / 47)) % 4;
-      const v = base + amp * (0.5 * Math.sin(X / 50) * Math.cos(Y / 35) + 0.25 * field) + change(X, Y) + 120 * (r() - 0.5);
-      out[y * g.width + x] = Math.max(1, Math.min(65535, Math.round(v)));
-    }
-  }
-  if (holes) for (let i = 0; i < 500; i++) out[Math.floor(r() * out.length)] = 0;
-  return out;
-}
 
-/** SCL: a cloud (9) disc and a shadow (3) disc, vegetation (4) elsewhere. */
-function scl(g: Grid, cx: number, cy: number): Uint8Array {
-  const out = new Uint8Array(g.width * g.height).fill(4);
-  for (let y = 0; y < g.height; y++) {
-    for (let x = 0; x < g.width; x++) {
-      if (Math.hypot(x - cx, y - cy) < 25) out[y * g.width + x] = 9;
-      else if (Math.hypot(x - cx - 40, y - cy - 20) < 10) out[y * g.width + x] = 3;
-    }
-  }
-  return out;
-}
 
 /**
  * One date of six bands (10 m B02 B03 B04 B08, 20 m B11 B12) and SCL. The after date has new built-up land in
@@ -145,26 +120,7 @@ async function readLevel0(file: string): Promise<ArrayLike<number>> {
   }
 }
 
-/** Equal to `tol`, absolute (or relative to |b| with `relative`), NaN where NaN. */
-function expectSameFloats(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, relative = false): void {
-  expect(a.length).toBe(b.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (!((x !== x && y !== y) || Math.abs(x - y) <= tol * (relative ? Math.max(1, Math.abs(y)) : 1))) { bad++; if (first < 0) first = i; }
-  }
-  expect(bad, bad ? `first mismatch at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
-}
 
-function expectSameInts(a: ArrayLike<number>, b: ArrayLike<number>): void {
-  expect(a.length).toBe(b.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) { bad++; if (first < 0) first = i; }
-  expect(bad, bad ? `${bad} mismatches, first at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
-}
 
 /**
  * Run both paths and compare everything the run reports; returns both. The product is compared to 1e-6, or to

@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { seededRandom } from '../src/change/sampling.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
@@ -16,50 +15,24 @@ import { createSpoolingCogWriter, createTileEncoder, writeCog, type CogBand } fr
 import { openTiffFile } from '../src/io/tiff/index.js';
 import type { Grid } from '../src/raster/grid.js';
 import { GDAL_SKIP_REASON, hasGdal, PYTHON, run } from './helpers/gdal.js';
+import { readAllLevels, syntheticBand, syntheticScl, expectSameFloats, expectSameInts } from './helpers/synthetic.js';
 
 const DATA = process.env.S2CHANGE_DATA ?? path.resolve(import.meta.dirname, '../../shared/data');
 const dir = mkdtempSync(path.join(tmpdir(), 's2change-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const VALIDATOR = '/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py';
 
-/** Deterministic PRNG (mulberry32). */
-const rng = seededRandom;
+/** The synthetic bands of this file: parcels of 137 x 91 px on three levels, a 70/55 px wave, ±40 DN noise. */
+const band = (g: Grid, seed: number, base: number, amp: number, change: (x: number, y: number) => number, holes: boolean) =>
+  syntheticBand(g, seed, { base, amp, parcel: [137, 91, 3, 0.3], wave: [70, 55], noise: 80, holes: holes ? 2000 : 0 }, change);
+const scl = (g: Grid, cx: number, cy: number) => syntheticScl(g, cx, cy, 40, { dx: 60, dy: 30, radius: 15 });
 
 const W = 1500;
 const H = 1300;
 const grid10: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: W, height: H };
 const grid20: Grid = { crs: { epsg: 32633 }, transform: [500000, 20, 0, 4200000, 0, -20], width: W / 2, height: H / 2 };
 
-/** A smooth field with fields/edges and noise, as uint16 DN (reflectance × 10000), 0 = nodata where `holes`. */
-function band(g: Grid, seed: number, base: number, amp: number, change: (x: number, y: number) => number, holes: boolean): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(g.width * g.height);
-  const s = g.transform[1] / 10;
-  for (let y = 0; y < g.height; y++) {
-    for (let x = 0; x < g.width; x++) {
-      const X = x * s;
-      const Y = y * s;
-      const field = (Math.floor(X / 137) + Math.floor(Y / 91)) % 3; // parcels with sharp edges
-      const v = base + amp * (0.5 * Math.sin(X / 70) * Math.cos(Y / 55) + 0.3 * field) + change(X, Y) + 80 * (r() - 0.5);
-      out[y * g.width + x] = Math.max(1, Math.min(65535, Math.round(v)));
-    }
-  }
-  if (holes) for (let i = 0; i < 2000; i++) out[Math.floor(r() * out.length)] = 0;
-  return out;
-}
 
-/** SCL with cloud (9) and shadow (3) blobs, vegetation (4) elsewhere. */
-function scl(g: Grid, cx: number, cy: number): Uint8Array {
-  const out = new Uint8Array(g.width * g.height).fill(4);
-  for (let y = 0; y < g.height; y++) {
-    for (let x = 0; x < g.width; x++) {
-      const d = Math.hypot(x - cx, y - cy);
-      if (d < 40) out[y * g.width + x] = 9;
-      else if (Math.hypot(x - cx - 60, y - cy - 30) < 15) out[y * g.width + x] = 3;
-    }
-  }
-  return out;
-}
 
 async function writeDate(name: string, seed: number, after: boolean): Promise<string> {
   const d = path.join(dir, name);
@@ -77,40 +50,8 @@ async function writeDate(name: string, seed: number, after: boolean): Promise<st
   return d;
 }
 
-async function readAllLevels(file: string): Promise<{ width: number; height: number; values: ArrayLike<number> }[]> {
-  const f = await openTiffFile(file);
-  try {
-    const out = [];
-    for (const img of f.images) {
-      const [v] = await img.readWindow();
-      out.push({ width: img.width, height: img.height, values: v! });
-    }
-    return out;
-  } finally {
-    await f.close();
-  }
-}
 
-function expectSameFloats(a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void {
-  expect(a.length).toBe(b.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    const ok = (x !== x && y !== y) || Math.abs(x - y) <= tol;
-    if (!ok) { bad++; if (first < 0) first = i; }
-  }
-  expect(bad, bad ? `first mismatch at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
-}
 
-function expectSameInts(a: ArrayLike<number>, b: ArrayLike<number>): void {
-  expect(a.length).toBe(b.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) { bad++; if (first < 0) first = i; }
-  expect(bad, bad ? `first mismatch at ${first}: ${a[first]} vs ${b[first]}` : '').toBe(0);
-}
 
 /**
  * Run both paths and compare: classes, product, areas and masks; then every COG level against writeCog of the
