@@ -297,30 +297,35 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   // One stretch for both dates, so that a colour difference between the pictures is a difference on the ground.
   const rgbBands = [...(a.before?.rgb ?? []), ...(a.after?.rgb ?? [])];
   const range = rgbBands.length ? stretchRange(rgbBands) : undefined;
-  const background = a.after ? await trueColourPng(...a.after.rgb, w, h, { range, maxSize }) : null;
-  if (a.before) {
-    const png = await trueColourPng(...a.before.rgb, w, h, { range, maxSize });
-    await out.writeFile('before.png', png);
-    images.push({ title: 'Before', caption: `${a.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png });
+  // The PNGs are encoded concurrently (sharp works off the main thread), then written and listed in order.
+  const main = a.product;
+  const indexStyle = main ? {
+    colormap: main.name === 'dnbr' ? 'dnbr' as const : main.name.startsWith('cva') ? 'blues' as const : 'rdylgn' as const,
+    range: (main.name.startsWith('cva') ? [0, 0.3] : main.name === 'dnbr' ? [-0.5, 1] : [-1, 1]) as [number, number],
+  } : null;
+  const [beforePng, afterPng, overlay, indexPicture] = await Promise.all([
+    a.before ? trueColourPng(...a.before.rgb, w, h, { range, maxSize }) : null,
+    a.after ? trueColourPng(...a.after.rgb, w, h, { range, maxSize }) : null,
+    classOverlayPng(a.classes, w, h, palette, {
+      maxSize,
+      background: a.after ? { red: a.after.rgb[0], green: a.after.rgb[1], blue: a.after.rgb[2], options: { range } } : undefined,
+    }),
+    main && indexStyle ? indexPng(main.values, w, h, { min: indexStyle.range[0], max: indexStyle.range[1], colormap: indexStyle.colormap, maxSize }) : null,
+  ]);
+  if (beforePng && a.before) {
+    await out.writeFile('before.png', beforePng);
+    images.push({ title: 'Before', caption: `${a.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: beforePng });
   }
-  if (background && a.after) {
-    await out.writeFile('after.png', background);
-    images.push({ title: 'After', caption: `${a.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: background });
+  if (afterPng && a.after) {
+    await out.writeFile('after.png', afterPng);
+    images.push({ title: 'After', caption: `${a.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: afterPng });
   }
-  const overlay = await classOverlayPng(a.classes, w, h, palette, {
-    maxSize,
-    background: a.after ? { red: a.after.rgb[0], green: a.after.rgb[1], blue: a.after.rgb[2], options: { range } } : undefined,
-  });
   await out.writeFile('change.png', overlay);
   images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });
-  const main = a.product;
-  if (main) {
-    const indexRange = main.name === 'dnbr' ? [-0.5, 1] : [-1, 1];
-    const colormap = main.name === 'dnbr' ? 'dnbr' : main.name.startsWith('cva') ? 'blues' : 'rdylgn';
-    const [min, max] = main.name.startsWith('cva') ? [0, 0.3] : indexRange as [number, number];
-    const png = await indexPng(main.values, w, h, { min, max, colormap, maxSize });
+  if (main && indexStyle && indexPicture) {
     const caption = main.written ? `${main.name}.tif` : `${main.name} (not written: --no-index)`;
-    images.push({ title: main.description, caption, png, legend: { colormap, min, max, label: main.name } });
+    const [min, max] = indexStyle.range;
+    images.push({ title: main.description, caption, png: indexPicture, legend: { colormap: indexStyle.colormap, min, max, label: main.name } });
   }
   return images;
 }
