@@ -31,8 +31,11 @@ export interface FusedResult {
   /** Pixels with nodata in any band, and (of the others) under cloud, shadow or snow in either date. */
   nodata: number;
   cloud: number;
-  /** [negative, valid] reflectance counts of x1, y1, x0, y0. */
-  radiometry: [number, number][];
+  /**
+   * [negative, valid] reflectance counts of x1, y1, x0, y0 for the bands converted here from DNs; null for bands
+   * given as physical values (the caller counts those as it does for every other physical array).
+   */
+  radiometry: ([number, number] | null)[];
 }
 
 /** Where the built module is: beside the compiled engine (dist/engine → dist/wasm) or, from sources, in dist/. */
@@ -92,24 +95,15 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
     new Int32Array(buffer, RULES + 8 + 16 * k, 2).set([COMPARISONS[r.op], r.value]);
     new Float64Array(buffer, RULES + 16 + 16 * k, 1)[0] = r.bound;
   });
-  const radiometry: [number, number][] = [];
-  [x1, y1, x0, y0].forEach((s, j) => {
+  const radiometry = [x1, y1, x0, y0].map((s, j): [number, number] | null => {
     if (s.values instanceof Uint16Array) {
       new Uint16Array(buffer, stagingAt, n).set(s.values);
       k.dnToReflectance(stagingAt, bands[j]!, n, s.scale, s.offset, s.nodata, COUNTS + 8 * j, s.predictedRow);
-      radiometry.push([counts[2 * j]!, counts[2 * j + 1]!]);
-    } else {
-      // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
-      const v = s.values;
-      new Float32Array(buffer, bands[j]!, n).set(v);
-      let neg = 0;
-      let finite = 0;
-      for (let i = 0; i < n; i++) {
-        const r = v[i]!;
-        if (r === r) { finite++; if (r < 0) neg++; }
-      }
-      radiometry.push([neg, finite]);
+      return [counts[2 * j]!, counts[2 * j + 1]!];
     }
+    // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
+    new Float32Array(buffer, bands[j]!, n).set(s.values);
+    return null;
   });
   if (cloud1) new Uint8Array(buffer, cloudAt[0]!, n).set(cloud1);
   if (cloud0) new Uint8Array(buffer, cloudAt[1]!, n).set(cloud0);
