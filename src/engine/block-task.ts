@@ -305,23 +305,9 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
       samples[band] = v;
       valuesRead += v.values.length;
     }
-    // SCL: read with a halo as wide as the cloud buffer so the dilation matches the whole-array mask at block edges.
-    const scl = scene.bands.get('SCL');
-    let cloudMask: Uint8Array | null = null;
-    if (scl) {
-      const big = growWindow(win, config.cloudBuffer, target.width, target.height);
-      const values = await readOnGrid(scl, windowGrid(target, big));
-      valuesRead += values.length;
-      const m = sclMask(values, big.width, big.height, { dilatePixels: config.cloudBuffer });
-      cloudMask = new Uint8Array(n);
-      const dx = win.x - big.x;
-      const dy = win.y - big.y;
-      for (let y = 0; y < win.height; y++) {
-        const s = (y + dy) * big.width + dx;
-        cloudMask.set(m.subarray(s, s + win.width), y * win.width);
-      }
-    }
-    return { samples, cloudMask };
+    const cloud = await cloudMask(ctx, scene, win);
+    valuesRead += cloud?.valuesRead ?? 0;
+    return { samples, cloudMask: cloud?.mask ?? null };
   };
   const a = await readDate(ctx.after);
   const b = ctx.before ? await readDate(ctx.before) : null;
@@ -519,3 +505,26 @@ const FUSED: Record<string, { pair: (bands: BandName[]) => [BandName, BandName];
   wildfire: { pair: (b) => [b[0]!, b[1]!], afterMinusBefore: false, rules: severityRules },
 };
 
+/**
+ * The date's cloud/shadow/snow mask on window `win`: SCL read with a halo as wide as the cloud buffer, so the
+ * dilation equals the whole-array mask at the window's edges. Used by every block-engine path.
+ */
+export async function cloudMask(ctx: EngineContext, scene: Scene, win: Window): Promise<{ mask: Uint8Array; valuesRead: number } | null> {
+  const scl = scene.bands.get('SCL');
+  if (!scl) return null;
+  const { target, cloudBuffer } = ctx.config;
+  const big = growWindow(win, cloudBuffer, target.width, target.height);
+  const values = await readOnGrid(scl, windowGrid(target, big));
+  return { mask: crop(sclMask(values, big.width, big.height, { dilatePixels: cloudBuffer }), big, win), valuesRead: values.length };
+}
+
+/** The part of `a` (laid out on window `from`) on window `to`, inside it; `a` itself when they are the same. */
+export function crop<T extends Float32Array | Uint8Array>(a: T, from: Window, to: Window): T {
+  if (from.x === to.x && from.y === to.y && from.width === to.width && from.height === to.height) return a;
+  const out = new (a.constructor as new (n: number) => T)(to.width * to.height);
+  for (let y = 0; y < to.height; y++) {
+    const s = (to.y - from.y + y) * from.width + to.x - from.x;
+    out.set(a.subarray(s, s + to.width), y * to.width);
+  }
+  return out;
+}

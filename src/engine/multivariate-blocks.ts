@@ -37,11 +37,9 @@ import {
 import type { ChangeMethod, Preset, PresetOptions, PresetResult, ThresholdUsed } from '../change/presets/types.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { windowGrid, type Grid, type Window } from '../raster/grid.js';
-import { sclMask } from '../raster/scl-mask.js';
 import type { Scene } from '../io/scene.js';
-import { readOnGrid } from '../pipeline/align.js';
 import { checkValidShare } from '../pipeline/detect.js';
-import { countRadiometry, finishClassify, readReflectance, type BlockResult, type EngineContext, type EngineTask } from './block-task.js';
+import { cloudMask, countRadiometry, crop, finishClassify, readReflectance, type BlockResult, type EngineContext, type EngineTask } from './block-task.js';
 import { growWindow, planBlocks, type Block } from './plan.js';
 
 /** Presets whose block-engine runs go through this module. */
@@ -369,18 +367,6 @@ async function readInputs(ctx: EngineContext, block: Window, halo: number): Prom
     valid, nodata, cloud, valuesRead };
 }
 
-/**
- * The date's cloud/shadow/snow mask on window `win`: SCL read with a halo as wide as the cloud buffer, so the
- * dilation equals the whole-array mask at the window's edges (as the classify path of `block-task.ts` does).
- */
-async function cloudMask(ctx: EngineContext, scene: Scene, win: Window): Promise<{ mask: Uint8Array; valuesRead: number } | null> {
-  const scl = scene.bands.get('SCL');
-  if (!scl) return null;
-  const { target, cloudBuffer } = ctx.config;
-  const big = growWindow(win, cloudBuffer, target.width, target.height);
-  const values = await readOnGrid(scl, windowGrid(target, big));
-  return { mask: crop(sclMask(values, big.width, big.height, { dilatePixels: cloudBuffer }), big, win), valuesRead: values.length };
-}
 
 /** Call `fn` with the index in `read` of every pixel of `block` (inside `read`), in row-major order. */
 function forEachBlockPixel(read: Window, block: Window, fn: (i: number, globalX: number, globalY: number) => void): void {
@@ -390,16 +376,6 @@ function forEachBlockPixel(read: Window, block: Window, fn: (i: number, globalX:
   }
 }
 
-/** The part of `a` (laid out on window `from`) on window `to`, inside it; `a` itself when they are the same. */
-function crop<T extends Float32Array | Uint8Array>(a: T, from: Window, to: Window): T {
-  if (from.x === to.x && from.y === to.y && from.width === to.width && from.height === to.height) return a;
-  const out = new (a.constructor as new (n: number) => T)(to.width * to.height);
-  for (let y = 0; y < to.height; y++) {
-    const s = (to.y - from.y + y) * from.width + to.x - from.x;
-    out.set(a.subarray(s, s + to.width), y * to.width);
-  }
-  return out;
-}
 
 /** The decision value of the per-pixel rules (CVA magnitude, ΔBSI): the preset's own product on the block. */
 function decisionValues(ctx: EngineContext, inp: BlockInputs): Float32Array {
