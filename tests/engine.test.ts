@@ -14,6 +14,7 @@ import { planBlocks } from '../src/engine/plan.js';
 import { createSpoolingCogWriter, createTileEncoder, writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import type { Grid } from '../src/raster/grid.js';
+import proj4 from 'proj4';
 import { GDAL_SKIP_REASON, hasGdal, PYTHON, run } from './helpers/gdal.js';
 import { readAllLevels, syntheticBand, syntheticScl, expectSameFloats, expectSameInts } from './helpers/synthetic.js';
 
@@ -123,6 +124,27 @@ describe('block engine equals the whole-array path', () => {
     const r = await compare('fire', { before, after, preset: 'wildfire' }, 256);
     expect(r.blocks.bandsUsed).toEqual(['B08', 'B12']);
     expect(r.blocks.areas.filter((a) => a.value >= 1 && a.value <= 4).reduce((s, a) => s + a.pixels, 0)).toBeGreaterThan(100_000);
+  }, 60_000);
+
+  it('without blockSize, blocks take the inputs\' tile size (256 here) so each input tile is read once; a --bbox off the tile grid gets 512', async () => {
+    const classesPath = path.join(dir, 'auto-classes.tif');
+    const r = await detectBlocks({ before, after, preset: 'vegetation', classesPath, productPath: null, threads: 0, progress: false });
+    expect(r.blocks).toBe(36); // 6 x 6 blocks of 256 over 1500 x 1300
+    const f = await openTiffFile(classesPath);
+    expect([f.images[0]!.tileWidth, f.images[0]!.tileHeight]).toEqual([256, 256]);
+    await f.close();
+    const whole = await detect({ before, after, preset: 'vegetation' });
+    expectSameInts((await readAllLevels(classesPath))[0]!.values, whole.result.classes);
+    // A window starting 10 px into the tile grid: tiles no longer line up with blocks.
+    const utm33 = '+proj=utm +zone=33 +datum=WGS84 +units=m +no_defs';
+    const [lon0, lat0] = proj4(utm33, 'EPSG:4326', [500000 + 100 + 5, 4200000 - 12000 + 5]);
+    const [lon1, lat1] = proj4(utm33, 'EPSG:4326', [500000 + 12000 - 5, 4200000 - 100 - 5]);
+    const clipped = await detectBlocks({ before, after, preset: 'vegetation', bbox: { minX: lon0!, minY: lat0!, maxX: lon1!, maxY: lat1! },
+      classesPath: path.join(dir, 'auto-clipped.tif'), productPath: null, threads: 0, progress: false });
+    const g = await openTiffFile(path.join(dir, 'auto-clipped.tif'));
+    expect(g.images[0]!.tileWidth).toBe(512);
+    await g.close();
+    expect((clipped.grid.transform[0] - 500000) % 2560).not.toBe(0); // the window starts inside a 256-px input tile
   }, 60_000);
 
   it('water with Otsu: the streamed histogram gives the same threshold and map', async () => {

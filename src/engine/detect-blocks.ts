@@ -14,7 +14,7 @@ import type { BandName } from '../indices/bands.js';
 import { Histogram } from '../change/histogram.js';
 import { getPreset } from '../change/presets/index.js';
 import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/types.js';
-import { type Grid } from '../raster/grid.js';
+import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.js';
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
@@ -43,11 +43,14 @@ export interface BlockDetectOptions extends DetectOptions {
   classesPath: string;
   /** Where the float product goes; null/undefined skips it (`--no-float`, floats dominate write time). */
   productPath?: string | null;
-  /** Output block = COG tile size (default 512, a multiple of 16). */
+  /**
+   * Output block = COG tile size, a multiple of 16. Default: the inputs' tile size when their tiles line up with the
+   * target grid (each input tile then read once; see `alignedInputTile`), else 512.
+   */
   blockSize?: number;
   /** Worker threads (default: one per core; 0 = run in this thread). */
   threads?: number;
-  /** Blocks in flight at once (default 2 x threads + 2): bounds memory. */
+  /** Blocks in flight at once (default 2 x threads + 2 for 512² blocks, fewer for larger ones): bounds memory. */
   maxInFlight?: number;
   /** Progress lines on stderr for runs over a second (default true). */
   progress?: boolean;
@@ -161,7 +164,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
   const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
     ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
-  const { target, bandsUsed, warnings, inputs, georeferenced, rgb } = await planTarget(preset, beforeSpec, afterSpec, opts, true);
+  const { target, bandsUsed, warnings, inputs, georeferenced, rgb, inputTile } = await planTarget(preset, beforeSpec, afterSpec, opts, true);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
 
   // Threshold metadata and product name from the preset itself, on one dummy pixel.
@@ -176,7 +179,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const fixed = sceneWide ? null : probe(opts.threshold);
   const productInfo = sceneWide ? sceneWide.product : fixed!.products[0] ?? null;
 
-  const blockSize = opts.blockSize ?? 512;
+  const blockSize = opts.blockSize ?? inputTile ?? 512;
   const levels = cogLevels(target.width, target.height, blockSize);
   const classesHeader: CogHeader = { strategy: 'rle', predictor: 1, ...opts.classesCog, grid: target, sampleType: 'uint8', bandCount: 1, nodata: 255, blockSize };
   const wantProduct = Boolean(opts.productPath && productInfo);
@@ -191,7 +194,9 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   };
   const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2) : null;
   const threads = opts.threads ?? availableParallelism();
-  const maxInFlight = opts.maxInFlight ?? 2 * Math.max(1, threads) + 2;
+  // Blocks in flight bound memory: 2 x threads + 2 of 512², fewer of larger blocks (3 of 1024² with 2 threads).
+  const workers = Math.max(1, threads);
+  const maxInFlight = opts.maxInFlight ?? Math.max(workers + 1, Math.round((2 * workers + 2) * (512 / blockSize) ** 2));
   const blocks = planBlocks(target.width, target.height, blockSize);
   const stream = opts.progress === false ? null : process.stderr;
 
@@ -368,7 +373,7 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
     }
     const { bandsUsed, target } = planGrid(preset, before, after, opts);
     return {
-      target, bandsUsed, warnings: [...(before?.warnings ?? []), ...after.warnings, ...preflightWarnings],
+      target, bandsUsed, inputTile: alignedInputTile([before, after], bandsUsed, target), warnings: [...(before?.warnings ?? []), ...after.warnings, ...preflightWarnings],
       inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],
       georeferenced: after.georeferenced && (before?.georeferenced ?? true),
       rgb: { before: before ? quicklookLayers(before) : null, after: quicklookLayers(after) },
@@ -377,6 +382,28 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
     await after.close();
     await before?.close();
   }
+}
+
+/**
+ * The tile size of the inputs when every used band on the target's own pixel grid is tiled with the same square
+ * tile (256 to 2048 pixels, a multiple of 16) whose tile grid lines up with the target's origin: blocks of that size
+ * then read each input tile exactly once (Sentinel-2 COGs have 1024-pixel tiles; 512-pixel blocks would decode each
+ * of them four times). Null otherwise.
+ */
+function alignedInputTile(scenes: (Scene | null)[], bands: readonly BandName[], target: Grid): number | null {
+  let size: number | null = null;
+  for (const scene of scenes) {
+    for (const band of bands) {
+      const ref = scene?.bands.get(band);
+      if (!ref || !sameCrs(ref.grid.crs, target.crs) || Math.abs(ref.grid.transform[1] - target.transform[1]) > 1e-9) continue;
+      const t = ref.tile;
+      const w = boundsToWindow(ref.grid, gridBounds(target));
+      if (!t || t.width !== t.height || t.width < 256 || t.width > 2048 || t.width % 16 !== 0 || !w
+        || w.x % t.width !== 0 || w.y % t.width !== 0 || (size !== null && size !== t.width)) return null;
+      size = t.width;
+    }
+  }
+  return size;
 }
 
 /** Run `fn` over `items` in order with at most `limit` running at once; the first failure stops new starts. */

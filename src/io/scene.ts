@@ -36,6 +36,8 @@ export interface BandRef {
   readonly radiometry: Radiometry;
   /** Class bands (SCL) are resampled by nearest neighbour and never scaled. */
   readonly kind: 'reflectance' | 'class';
+  /** The file's tile size, for tiled files (the block engine aligns its blocks with it). */
+  readonly tile?: { width: number; height: number };
   /** Reads a window of the stored values. */
   readStored(window: Window): Promise<SampleArray>;
   /**
@@ -351,6 +353,7 @@ function tiffBand(name: LayerName, href: string, img: TiffImage, sample: number,
       return a!;
     },
     readStoredTile: img.samplesPerPixel === 1 ? (window) => img.readWholeTile(window, { keepPredictor: true }) : undefined,
+    tile: img.tiled ? { width: img.tileWidth, height: img.tileHeight } : undefined,
   };
 }
 
