@@ -35,8 +35,9 @@ export async function createTaskRunner(config: EngineConfig, threads = available
   const pool = new Piscina({
     filename: script, minThreads: threads, maxThreads: threads, workerData: config, idleTimeout: 60_000,
     // A second task queued in each worker: it starts the moment the first ends (no round trip through this thread),
-    // and its reads overlap the first one's compute. Tasks share nothing mutable across their awaits.
-    concurrentTasksPerWorker: 2,
+    // and its reads overlap the first one's compute. Tasks share nothing mutable across their awaits. Blocks larger
+    // than 512² are few and long enough for the round trip not to matter, and a second one would cost memory.
+    concurrentTasksPerWorker: (config.classesHeader.blockSize ?? 512) > 512 ? 1 : 2,
   });
   return {
     threads,
