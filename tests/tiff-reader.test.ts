@@ -464,3 +464,41 @@ describe('window reads fetch tiles in few, concurrent reads', () => {
     expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 });
+
+describe.skipIf(!hasGdal())(`readWholeTile (the block engine's reads)${hasGdal() ? '' : ` (skipped: ${GDAL_SKIP_REASON})`}`, () => {
+  it('an inner tile with the predictor kept sums back to what GDAL reads; edge and unaligned windows give null', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 's2change-wholetile-'));
+    try {
+      const file = path.join(dir, 'p2.tif');
+      // 600 x 300 uint16, 256² DEFLATE tiles with predictor 2 (GDAL); the tile at x = 512 is cut by the image edge.
+      const truth = pythonJson(String.raw`
+import sys, json, numpy as np
+from osgeo import gdal
+gdal.UseExceptions()
+a = (np.add.outer(np.arange(300) * 7, np.arange(600) * 3) % 5000 + 100).astype('uint16')
+ds = gdal.GetDriverByName('GTiff').Create(sys.argv[1], 600, 300, 1, gdal.GDT_UInt16,
+  ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256', 'COMPRESS=DEFLATE', 'PREDICTOR=2'])
+ds.GetRasterBand(1).WriteArray(a); ds = None
+print(json.dumps(gdal.Open(sys.argv[1]).ReadAsArray(256, 0, 256, 256).ravel().tolist()))`, [file]) as number[];
+      const f = await openTiffFile(file);
+      try {
+        const img = f.images[0]!;
+        const kept = await img.readWholeTile({ x: 256, y: 0, width: 256, height: 256 }, { keepPredictor: true });
+        expect(kept?.predicted).toBe(true);
+        const d = kept!.data as Uint16Array;
+        for (let r = 0; r < 256; r++) for (let i = 1; i < 256; i++) d[r * 256 + i] = (d[r * 256 + i]! + d[r * 256 + i - 1]!) & 0xffff;
+        expect(Array.from(d)).toEqual(truth);
+        const undone = await img.readWholeTile({ x: 256, y: 0, width: 256, height: 256 });
+        expect(undone?.predicted).toBe(false);
+        expect(Array.from(undone!.data)).toEqual(truth);
+        expect(await img.readWholeTile({ x: 512, y: 0, width: 256, height: 256 })).toBeNull(); // past the right edge
+        expect(await img.readWholeTile({ x: 0, y: 256, width: 256, height: 256 })).toBeNull(); // past the bottom
+        expect(await img.readWholeTile({ x: 128, y: 0, width: 256, height: 256 })).toBeNull(); // not on the tile grid
+      } finally {
+        await f.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -255,7 +255,10 @@ function undoRowDifferences(values: SampleArray, row: number): void {
   undoHorizontal(bytes, values.BYTES_PER_ELEMENT, values.length / row, row, 1);
 }
 
-/** Reflectance of a band's samples, as `toPhysical` gives it on the whole-array path. */
+/**
+ * Reflectance of a band's samples, as `toPhysical` gives it on the whole-array path. Row differences still in the
+ * DNs are summed back in place first (and `predictedRow` cleared), so the kernel and this agree in either order.
+ */
 function physical(s: BlockSamples): Float32Array {
   if (s.values instanceof Float32Array) return s.values;
   if (s.predictedRow) {

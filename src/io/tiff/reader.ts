@@ -393,8 +393,9 @@ class Image implements TiffImage {
     const tw = this.tileWidth;
     const th = this.tileHeight;
     const { x, y, width: w, height: h } = win;
+    // Only a tile wholly inside the image (edge tiles are padded past it): anything else is readWindow's business.
     if (!this.tiled || this.samplesPerPixel !== 1 || w !== tw || h !== th || x % tw !== 0 || y % th !== 0
-      || x + w > this.tilesAcross * tw || y + h > this.tilesDown * th || x < 0 || y < 0) return null;
+      || x < 0 || y < 0 || x + w > this.width || y + h > this.height) return null;
     const index = (y / th) * this.tilesAcross + x / tw;
     if (this.byteCounts[index] === 0) return null; // sparse: readWindow fills it
     const raw = await this.bytes.read(this.offsets[index], this.byteCounts[index]);
