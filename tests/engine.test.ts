@@ -4,14 +4,15 @@
  * writer makes from the whole arrays — on real sample data and on a synthetic pair with a 20 m band (bilinear halo),
  * SCL cloud masks (dilation halo), nodata, and many edge blocks. GDAL's COG validator checks the streamed layout.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
 import { planBlocks } from '../src/engine/plan.js';
-import { createSpoolingCogWriter, createTileEncoder, writeCog, type CogBand } from '../src/io/cog-writer.js';
+import { createSpoolingCogWriter, createTileEncoder, planSpoolSpans, writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import type { Grid } from '../src/raster/grid.js';
 import proj4 from 'proj4';
@@ -229,6 +230,50 @@ describe('spooling COG writer', () => {
     const { readFileSync } = await import('node:fs');
     expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
     expect(existsSync(`${b}.spool`)).toBe(false);
+  });
+
+  it('the pipelined copy (small chunks, shuffled tiles, flushed to disk) gives the in-order file and its SHA-256', async () => {
+    const g: Grid = { crs: { epsg: 32633 }, transform: [500000, 10, 0, 4200000, 0, -10], width: 200, height: 150 };
+    const data = new Float32Array(200 * 150).map((_, i) => (i % 97 === 0 ? NaN : Math.sin(i / 13) * Math.cos(i / 3001)));
+    const a = path.join(dir, 'spool-ref2.tif');
+    const b = path.join(dir, 'spool-chunks.tif');
+    await writeCog(a, { grid: g, bands: [data] }, { blockSize: 16, overviews: 'none' });
+    const header = { grid: g, sampleType: 'float32' as const, bandCount: 1, blockSize: 16, overviewLevels: 0 };
+    const enc = createTileEncoder(header);
+    const w = await createSpoolingCogWriter(b, header);
+    const tiles: [number, number][] = [];
+    for (let r = 0; r < 10; r++) for (let c = 0; c < 13; c++) tiles.push([r, c]);
+    // A fixed shuffle: every 7th tile of the list in turn (7 and 130 are coprime).
+    const order = tiles.map((_, i) => tiles[(i * 7) % tiles.length]!);
+    for (const [r, c] of order) {
+      const tw = Math.min(16, 200 - c * 16);
+      const th = Math.min(16, 150 - r * 16);
+      const t = new Float32Array(tw * th);
+      for (let y = 0; y < th; y++) t.set(data.subarray((r * 16 + y) * 200 + c * 16, (r * 16 + y) * 200 + c * 16 + tw), y * tw);
+      await w.writeEncoded(0, r, c, enc(0, r, c, [t]));
+    }
+    // ~1 KB tiles in 3000-byte chunks: many spans of the spool, several writes in flight.
+    const out = await w.finish({ sync: true, chunkBytes: 3000 });
+    const bytes = readFileSync(b);
+    expect(Buffer.compare(readFileSync(a), bytes)).toBe(0);
+    expect(out.bytes).toBe(bytes.length);
+    expect(out.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(existsSync(`${b}.spool`)).toBe(false);
+  });
+
+  it('spool spans: consecutive tiles within the span size are read at once, a longer tile alone', () => {
+    // tiles (spool offset, length) in file order; spans of at most 100 bytes
+    const at = [0, 40, 80, 300, 200, 500, 1000];
+    const len = [40, 40, 20, 50, 60, 250, 10];
+    expect(planSpoolSpans(at, len, 100)).toEqual([
+      { at: 0, length: 100, first: 0, end: 3 }, // 0..100
+      { at: 300, length: 50, first: 3, end: 4 }, // 300..350, with 200..260 it would span 150 bytes: split
+      { at: 200, length: 60, first: 4, end: 5 },
+      { at: 500, length: 250, first: 5, end: 6 }, // longer than a span: alone
+      { at: 1000, length: 10, first: 6, end: 7 },
+    ]);
+    // a tile stored before the one that precedes it in the file joins its span (0..80)
+    expect(planSpoolSpans([50, 0], [30, 40], 100)).toEqual([{ at: 0, length: 80, first: 0, end: 2 }]);
   });
 
   it('refuses to finish with a missing tile', async () => {

@@ -67,6 +67,11 @@ export interface BlockDetectOptions extends DetectOptions {
    * is done, with the finished quicklook arrays and the preset's product (written or not), e.g. to encode the PNGs.
    */
   whileFinishing?: (quicklook: BlockQuicklook | null, product: { name: string; description: string } | null) => Promise<void>;
+  /**
+   * Make the COGs durable (flushed to disk) before resolving; the flushing of a large product then runs alongside
+   * its assembly instead of after it (`SpoolingCogWriter.finish({ sync })`).
+   */
+  syncOutputs?: boolean;
 }
 
 /** Reduced arrays for the quicklooks (`factor` x `factor` cells of the target grid), assembled from the blocks. */
@@ -309,7 +314,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     }
     const quicklookArrays = quicklook?.finish() ?? null;
     const productNamed = productInfo ? { name: productInfo.name, description: productInfo.description } : null;
-    const [classesOut, productOut] = await Promise.all([classesWriter.finish(), productWriter?.finish() ?? null,
+    const sync = { sync: opts.syncOutputs === true };
+    const [classesOut, productOut] = await Promise.all([classesWriter.finish(sync), productWriter?.finish(sync) ?? null,
       opts.whileFinishing?.(quicklookArrays, productNamed)]);
     const report = scene ?? { method, thresholds: [threshold!], formula: probe(threshold!.value).formula };
     return {

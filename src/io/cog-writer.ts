@@ -27,6 +27,7 @@ import { availableParallelism, endianness } from 'node:os';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { libdeflate } from './libdeflate.js';
+import { ensureWasmMemory, tryLoadWasm, type WasmMemoryExports } from './wasm.js';
 import { constants as zlibConstants, deflate as deflateCb, deflateSync } from 'node:zlib';
 import { UsageError } from '../errors.js';
 import { isGeographic, isGeoreferenced, proj4Definition, type Grid } from '../raster/grid.js';
@@ -433,7 +434,7 @@ function packTile(r: Resolved, src: CogBand[], stride: number, x0: number, y0: n
     const s = src[0]!;
     const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
     // A whole single-band float tile: the predictor reads the source directly (it writes a new array anyway).
-    if (r.predictor === 3) return floatPredictor(bytes, B, 1, transient ? transientBuffer(bytes.length) : undefined);
+    if (r.predictor === 3) return floatPredictor(bytes, B, 1, transient);
     // Without a predictor a whole tile is already in TIFF order: a caller that compresses it at once needs no copy.
     if (r.predictor === 1 && transient) return bytes;
   }
@@ -495,32 +496,29 @@ function transientBuffer(n: number): Uint8Array {
   return transientBytes.subarray(0, n);
 }
 
-/** TIFF predictor 3 (libtiff's fpDiff) on little-endian float32 rows: byte planes MSB first, then byte differencing. */
-function floatPredictor(bytes: Uint8Array, rowLen: number, stride: number, into?: Uint8Array): Uint8Array {
-  const out = into ?? new Uint8Array(bytes.length);
-  const rowBytes = rowLen * 4;
-  if (stride === 1 && bytes.byteOffset % 4 === 0) {
-    // One pass per row over 32-bit words: each byte plane is differenced as it is written, then the first byte of
-    // planes 1..3 is re-based on the last byte of the plane before it (the row is one byte sequence).
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-    for (let row = 0, wr = 0; row < bytes.length; row += rowBytes, wr += rowLen) {
-      let p3 = 0, p2 = 0, p1 = 0, p0 = 0;
-      for (let i = 0; i < rowLen; i++) {
-        const w = words[wr + i]!;
-        const b3 = w >>> 24, b2 = (w >>> 16) & 0xff, b1 = (w >>> 8) & 0xff, b0 = w & 0xff;
-        out[row + i] = b3 - p3;
-        out[row + rowLen + i] = b2 - p2;
-        out[row + 2 * rowLen + i] = b1 - p1;
-        out[row + 3 * rowLen + i] = b0 - p0;
-        p3 = b3; p2 = b2; p1 = b1; p0 = b0;
-      }
-      const first = words[wr]!;
-      out[row + rowLen] = ((first >>> 16) & 0xff) - p3;
-      out[row + 2 * rowLen] = ((first >>> 8) & 0xff) - p2;
-      out[row + 3 * rowLen] = (first & 0xff) - p1;
-    }
-    return out;
+interface PredictorExports extends WasmMemoryExports {
+  floatPredictor(src: number, dst: number, rowLen: number, rows: number): void;
+}
+
+/**
+ * TIFF predictor 3 (libtiff's fpDiff) on little-endian float32 rows: byte planes MSB first, then byte differencing.
+ * Single-band rows go through the WebAssembly SIMD version (`wasm/predictor.ts`, ~10x faster, same bytes) when it is
+ * built. A `transient` result may be a buffer reused by the next call in this thread (`transientBuffer`, or that
+ * module's memory).
+ */
+function floatPredictor(bytes: Uint8Array, rowLen: number, stride: number, transient = false): Uint8Array {
+  const k = stride === 1 ? tryLoadWasm<PredictorExports>('predictor') : null;
+  if (k) {
+    const n = bytes.length;
+    const dst = n + (-n & 15);
+    const memory = ensureWasmMemory(k, dst + n);
+    new Uint8Array(memory, 0, n).set(bytes);
+    k.floatPredictor(0, dst, rowLen, n / (4 * rowLen));
+    const out = new Uint8Array(memory, dst, n);
+    return transient ? out : out.slice();
   }
+  const out = transient ? transientBuffer(bytes.length) : new Uint8Array(bytes.length);
+  const rowBytes = rowLen * 4;
   for (let row = 0; row < bytes.length; row += rowBytes) {
     for (let i = 0; i < rowLen; i++) {
       const s = row + 4 * i;
@@ -732,6 +730,7 @@ export function reduceBand<T extends CogBand>(src: T, width: number, height: num
   if (isFloat && method === 'average' && (nodata === null || Number.isNaN(nodata)) && width % 2 === 0 && height % 2 === 0) {
     return averageFloat2x(src, width, height) as T;
   }
+  if (method === 'nearest' && src instanceof Uint8Array) return nearestUint8x2(src, width, height) as T;
   const out = new (src.constructor as new (n: number) => T)(w2 * h2);
   const empty = nodata ?? (isFloat ? NaN : 0);
   for (let y = 0; y < h2; y++) {
@@ -755,6 +754,22 @@ export function reduceBand<T extends CogBand>(src: T, width: number, height: num
       }
       out[y * w2 + x] = n === 0 ? empty : isFloat ? sum / n : Math.floor(sum / n + 0.5);
     }
+  }
+  return out;
+}
+
+/**
+ * `reduceBand(src, width, height, 'nearest', …)` for class maps: the top-left pixel of each 2x2 cell, in a loop of
+ * its own that stays monomorphic (the general one serves every sample type and both methods).
+ */
+function nearestUint8x2(src: Uint8Array, width: number, height: number): Uint8Array {
+  const w2 = Math.ceil(width / 2);
+  const h2 = Math.ceil(height / 2);
+  const out = new Uint8Array(w2 * h2);
+  for (let y = 0; y < h2; y++) {
+    const r0 = 2 * y * width;
+    const o = y * w2;
+    for (let x = 0; x < w2; x++) out[o + x] = src[r0 + 2 * x]!;
   }
   return out;
 }
@@ -916,11 +931,21 @@ export class SpoolingCogWriter {
   /**
    * Write the IFDs and every tile in COG order into `path`, remove the spool. Returns the file size and the SHA-256
    * of what was written (computed on the way, so the caller need not read the file again).
+   *
+   * The copy is a pipeline: the next span of the spool is read while the current one is copied into an output
+   * buffer, and up to `WRITES_IN_FLIGHT` buffers are being written while the next is hashed and filled (one at a
+   * time was 1.4-1.6 s for a 540 MB float COG on the 2-core VM, this 0.6 s; docs/BENCHMARKS.md). With `sync`, the
+   * written bytes are flushed to disk every `SYNC_EVERY` bytes on the way and once at the end, so the file is durable
+   * when this resolves and the disk works while the copy goes on. `chunkBytes` (default 8 MiB) sizes the reads and
+   * writes (tests use small ones to exercise the pipeline).
    */
-  async finish(): Promise<{ bytes: number; sha256: string }> {
+  async finish(options: { sync?: boolean; chunkBytes?: number } = {}): Promise<{ bytes: number; sha256: string }> {
+    const chunk = options.chunkBytes ?? COPY_CHUNK;
     if (this.closed) throw new Error('SpoolingCogWriter is already finished');
     this.closed = true;
     let out: FileHandle | null = null;
+    const inFlight: Promise<unknown>[] = [];
+    const syncs: Promise<unknown>[] = [];
     try {
       await this.chain;
       if (this.failure) throw this.failure.error;
@@ -933,66 +958,95 @@ export class SpoolingCogWriter {
       }
       const headerBytes = ifdRegion(this.r, null, null).length;
       const offsets = this.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
+      // Every tile in file order (smallest overview first): where it is in the spool and how long.
+      const spoolAt: number[] = [];
+      const lengths: number[] = [];
       let pos = headerBytes;
       for (let k = this.levels.length - 1; k >= 0; k--) {
         const counts = this.counts[k]!;
         for (let i = 0; i < counts.length; i++) {
           offsets[k]![i] = pos + 4;
           pos += 4 + counts[i]! + (counts[i]! >= 4 ? 4 : 0);
+          spoolAt.push(this.spoolAt[k]![i]!);
+          lengths.push(counts[i]!);
         }
       }
       if (!this.r.bigTiff && pos > 0xffffffff) throw new Error('internal: classic TIFF passed 4 GiB; the size bound is wrong');
+      const spans = planSpoolSpans(spoolAt, lengths, chunk);
       out = await open(this.path, 'w');
       const head = ifdRegion(this.r, offsets, this.counts);
       const digest = createHash('sha256');
       digest.update(head);
       await writeAll(out, head, 0);
-      // Copy tiles in file order through one staging buffer.
-      const CAP = 8 << 20;
-      let buf = Buffer.alloc(CAP);
+
+      // Output buffers: one being filled, the others being written.
+      const spare: Buffer[] = [];
+      let buf: Buffer = Buffer.allocUnsafe(chunk);
       let fill = 0;
       let flushAt = headerBytes;
+      let unsynced = 0;
       const flush = async () => {
+        if (!fill) return;
         digest.update(buf.subarray(0, fill));
-        await writeAll(out!, buf.subarray(0, fill), flushAt);
-        flushAt += fill;
+        const full = buf;
+        const at = flushAt;
+        const n = fill;
+        const write = writeAll(out!, full.subarray(0, n), at).then(() => { spare.push(full); });
+        write.catch(() => undefined); // awaited below or in the cleanup
+        inFlight.push(write);
+        flushAt += n;
+        unsynced += n;
+        if (options.sync && unsynced >= SYNC_EVERY) {
+          unsynced = 0;
+          const sync = write.then(() => out!.datasync());
+          sync.catch(() => undefined); // awaited below or in the cleanup
+          syncs.push(sync);
+        }
+        while (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+        buf = spare.pop() ?? Buffer.allocUnsafe(chunk);
         fill = 0;
       };
-      // Tiles are read from the spool in spans of up to CAP bytes: consecutive tiles mostly lie next to each other
-      // there (blocks finish in about row order), so one read serves many tiles.
-      let span = Buffer.alloc(CAP);
-      let spanAt = 0;
-      let spanLength = 0;
-      const readSpan = async (at: number, min: number) => {
-        if (span.length < min) span = Buffer.alloc(min);
-        spanAt = at;
-        spanLength = 0;
-        while (spanLength < min) {
-          const { bytesRead } = await this.spool.read(span, spanLength, span.length - spanLength, at + spanLength);
+      // Spool spans: the next one is read while the current one is copied (two buffers in turn).
+      const spanBuffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
+      const readSpan = async (s: number): Promise<Buffer> => {
+        const span = spans[s]!;
+        let b = spanBuffers[s % 2]!;
+        if (b.length < span.length) b = spanBuffers[s % 2] = Buffer.allocUnsafe(span.length);
+        let got = 0;
+        while (got < span.length) {
+          const { bytesRead } = await this.spool.read(b, got, span.length - got, span.at + got);
           if (bytesRead === 0) throw new Error(`spool file ${this.spoolPath} ended early`);
-          spanLength += bytesRead;
+          got += bytesRead;
         }
+        return b;
       };
-      for (let k = this.levels.length - 1; k >= 0; k--) {
-        const counts = this.counts[k]!;
-        for (let i = 0; i < counts.length; i++) {
-          const n = counts[i]!;
-          const at = this.spoolAt[k]![i]!;
+      let next: Promise<Buffer> | null = spans.length ? readSpan(0) : null;
+      for (let s = 0; s < spans.length; s++) {
+        const span = spans[s]!;
+        const data = await next!;
+        next = s + 1 < spans.length ? readSpan(s + 1) : null;
+        next?.catch(() => undefined); // awaited on the next turn; a failure here must not go unhandled meanwhile
+        for (let t = span.first; t < span.end; t++) {
+          const n = lengths[t]!;
+          const from = spoolAt[t]! - span.at;
           const need = n + 8;
           if (fill + need > buf.length) await flush();
-          if (need > buf.length) buf = Buffer.alloc(need);
-          if (at < spanAt || at + n > spanAt + spanLength) await readSpan(at, n);
+          if (need > buf.length) buf = Buffer.allocUnsafe(need);
           buf.writeUInt32LE(n, fill);
-          span.copy(buf, fill + 4, at - spanAt, at - spanAt + n);
+          data.copy(buf, fill + 4, from, from + n);
           fill += 4 + n;
           if (n >= 4) { buf.copy(buf, fill, fill - 4, fill); fill += 4; }
         }
       }
       await flush();
+      await Promise.all(inFlight.splice(0));
+      await Promise.all(syncs.splice(0));
       if (flushAt !== pos || head.length !== headerBytes) throw new Error('internal: COG size differs from the planned layout');
       await out.truncate(pos);
+      if (options.sync) await out.datasync();
       return { bytes: pos, sha256: digest.digest('hex') };
     } finally {
+      await Promise.allSettled([...inFlight, ...syncs]);
       await out?.close();
       await this.spool.close().catch(() => undefined);
       await unlink(this.spoolPath).catch(() => undefined);
@@ -1007,6 +1061,38 @@ export class SpoolingCogWriter {
     await this.spool.close().catch(() => undefined);
     await unlink(this.spoolPath).catch(() => undefined);
   }
+}
+
+/** Bytes copied per read of the spool and per write of the COG when a spooled COG is assembled. */
+const COPY_CHUNK = 8 << 20;
+/** Output buffers being written while the next is filled. */
+const WRITES_IN_FLIGHT = 2;
+/** With `finish({ sync: true })`: flush to disk after every this many bytes. */
+const SYNC_EVERY = 64 << 20;
+
+/**
+ * Group tiles (given in file order by their spool offset and length) into spans of the spool that are read at once:
+ * consecutive tiles whose bytes lie within `maxSpan` bytes of each other (blocks finish in about row order, so the
+ * spool holds them nearly in file order). A tile longer than `maxSpan` is a span of its own.
+ */
+export function planSpoolSpans(spoolAt: readonly number[], lengths: readonly number[], maxSpan: number): { at: number; length: number; first: number; end: number }[] {
+  const spans: { at: number; length: number; first: number; end: number }[] = [];
+  for (let t = 0; t < spoolAt.length;) {
+    let lo = spoolAt[t]!;
+    let hi = lo + lengths[t]!;
+    let u = t + 1;
+    for (; u < spoolAt.length; u++) {
+      const a = spoolAt[u]!;
+      const nlo = Math.min(lo, a);
+      const nhi = Math.max(hi, a + lengths[u]!);
+      if (nhi - nlo > maxSpan) break;
+      lo = nlo;
+      hi = nhi;
+    }
+    spans.push({ at: lo, length: hi - lo, first: t, end: u });
+    t = u;
+  }
+  return spans;
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, at: number): Promise<void> {

@@ -130,6 +130,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
         metadata: { S2CHANGE_PRESET: preset.name, S2CHANGE_CLASSES: JSON.stringify(classNames) },
       },
       productCog: {},
+      syncOutputs: true, // fsynced while assembled; OutputDir's fsync below then finds nothing left to flush
       // The PNG quicklooks are encoded while the COGs are assembled from their spools.
       whileFinishing: async (q, product) => {
         pictures.images = await quicklookImages(out, preset, q!.width, q!.height, Math.max(q!.width, q!.height), {
