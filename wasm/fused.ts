@@ -185,3 +185,32 @@ export function cellSums(values: usize, width: i32, height: i32, f: i32, offX: i
     }
   }
 }
+
+/**
+ * Add the number of pixels of each value of the `n` u8 classes at `classes` into the 256 u32 at `counts`. Four
+ * interleaved histograms (at `scratch`, 4 x 256 u32, zeroed here) keep runs of one class from chaining every
+ * increment on the last one.
+ */
+export function classCounts(classes: usize, n: i32, counts: usize, scratch: usize): void {
+  memory.fill(scratch, 0, 4 * 256 * 4);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const w = load<u32>(classes + <usize>i);
+    const a = scratch + ((<usize>(w & 0xff)) << 2);
+    const b = scratch + 1024 + ((<usize>((w >> 8) & 0xff)) << 2);
+    const c = scratch + 2048 + ((<usize>((w >> 16) & 0xff)) << 2);
+    const d = scratch + 3072 + ((<usize>(w >> 24)) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+    store<u32>(b, load<u32>(b) + 1);
+    store<u32>(c, load<u32>(c) + 1);
+    store<u32>(d, load<u32>(d) + 1);
+  }
+  for (; i < n; i++) {
+    const a = scratch + ((<usize>load<u8>(classes + <usize>i)) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+  }
+  for (let v: usize = 0; v < 256; v++) {
+    const o = v << 2;
+    store<u32>(counts + o, load<u32>(counts + o) + load<u32>(scratch + o) + load<u32>(scratch + 1024 + o) + load<u32>(scratch + 2048 + o) + load<u32>(scratch + 3072 + o));
+  }
+}

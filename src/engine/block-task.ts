@@ -18,7 +18,7 @@ import { sclMask } from '../raster/scl-mask.js';
 import { createTileEncoder, reduceBand, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
-import { accumulateClassAreas } from '../raster/class-areas.js';
+import { accumulateClassAreas, addClassCounts, projectedPixelArea } from '../raster/class-areas.js';
 import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
 import type { SerializedError } from '../io/tiff/sandbox-protocol.js';
@@ -330,7 +330,9 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
       classes.set(k.classes);
       const classPixels = new Float64Array(256);
       const classM2 = new Float64Array(256);
-      accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
+      const pixelArea = projectedPixelArea(target, win.y);
+      if (pixelArea !== null) addClassCounts(k.classCounts, pixelArea, classPixels, classM2); // counted by the kernel
+      else accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
       // Bands the kernel converted from DNs come counted; resampled (physical) ones are counted here.
       const counted = k.radiometry.map((c, j) => c ?? countRadiometry(physical(inputs[j]!)));
       const r = { classPixels, classM2, nodata: k.nodata, cloud: k.cloud, product, classes, radiometry: counted };

@@ -3,23 +3,16 @@
  * reflectance from uint16 DNs, validity, index per date and index change, SIMD, bit-identical to the whole-array
  * path. One instance per thread, loaded on first use; its memory holds one block at a time.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { ClassRules, RuleComparison } from '../change/class-rules.js';
+import { ensureWasmMemory, loadWasm, type WasmMemoryExports } from '../io/wasm.js';
 import type { BlockSamples } from './block-task.js';
 
-/** The part of the WebAssembly JS API used here (@types/node 20 and lib ES2022 do not declare it). */
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: object };
-};
-
-interface FusedExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+interface FusedExports extends WasmMemoryExports {
   dnToReflectance(src: number, dst: number, n: number, scale: number, offset: number, nodata: number, counts: number, predictedRow: number): void;
   normalizedDifferenceChange(x1: number, y1: number, x0: number, y0: number, cloud1: number, cloud0: number, change: number,
     classes: number, n: number, afterMinusBefore: number, rules: number, counts: number): void;
   cellSums(values: number, width: number, height: number, f: number, offX: number, offY: number, cw: number, sums: number, counts: number): void;
+  classCounts(classes: number, n: number, counts: number, scratch: number): void;
 }
 
 /** Per-pixel results of one block, as views into the kernel's memory: valid until the next run in this thread. */
@@ -28,6 +21,8 @@ export interface FusedResult {
   change: Float32Array;
   /** The rules' class of the change; 255 where a band is nodata or either date is cloud/shadow/snow. */
   classes: Uint8Array;
+  /** Pixels per class value (256 entries, 255 included). */
+  classCounts: Uint32Array;
   /** Pixels with nodata in any band, and (of the others) under cloud, shadow or snow in either date. */
   nodata: number;
   cloud: number;
@@ -38,27 +33,8 @@ export interface FusedResult {
   radiometry: ([number, number] | null)[];
 }
 
-/** Where the built module is: beside the compiled engine (dist/engine → dist/wasm) or, from sources, in dist/. */
-const CANDIDATES = ['../wasm/fused.wasm', '../../dist/wasm/fused.wasm'];
-
-let exportsOfThisThread: FusedExports | null = null;
-
 function load(): FusedExports {
-  if (exportsOfThisThread) return exportsOfThisThread;
-  for (const rel of CANDIDATES) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(fileURLToPath(new URL(rel, import.meta.url)));
-    } catch {
-      continue;
-    }
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-      env: { abort: () => { throw new Error('internal: the fused WebAssembly kernel aborted'); } },
-    });
-    exportsOfThisThread = instance.exports as unknown as FusedExports;
-    return exportsOfThisThread;
-  }
-  throw new Error('internal: dist/wasm/fused.wasm is missing; run `npm run build` (it compiles wasm/fused.ts)');
+  return loadWasm<FusedExports>('fused');
 }
 
 const COUNTS = 0; // 8 i32 of per-band counts, then nodata and cloud
@@ -82,10 +58,9 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
   const stagingAt = changeAt + f32;
   const cloudAt = [stagingAt + 2 * n, stagingAt + 3 * n];
   const classesAt = stagingAt + 4 * n;
-  const end = classesAt + n;
-  const have = k.memory.buffer.byteLength;
-  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
-  const buffer = k.memory.buffer;
+  const classCountsAt = classesAt + n + (-n & 3);
+  const end = classCountsAt + 4 * 256 + 4 * 4 * 256; // the counts, then the kernel's four scratch histograms
+  const buffer = ensureWasmMemory(k, end);
   const counts = new Int32Array(buffer, COUNTS, 10);
   counts.fill(0);
   const header = new Int32Array(buffer, RULES, 2);
@@ -109,7 +84,13 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
   if (cloud0) new Uint8Array(buffer, cloudAt[1]!, n).set(cloud0);
   k.normalizedDifferenceChange(bands[0]!, bands[1]!, bands[2]!, bands[3]!, cloud1 ? cloudAt[0]! : 0, cloud0 ? cloudAt[1]! : 0,
     changeAt, classesAt, n, afterMinusBefore ? 1 : 0, RULES, COUNTS + 32);
-  return { change: new Float32Array(buffer, changeAt, n), classes: new Uint8Array(buffer, classesAt, n), nodata: counts[8]!, cloud: counts[9]!, radiometry };
+  const classCounts = new Uint32Array(buffer, classCountsAt, 256);
+  classCounts.fill(0);
+  k.classCounts(classesAt, n, classCountsAt, classCountsAt + 4 * 256);
+  return {
+    change: new Float32Array(buffer, changeAt, n), classes: new Uint8Array(buffer, classesAt, n), classCounts: classCounts.slice(),
+    nodata: counts[8]!, cloud: counts[9]!, radiometry,
+  };
 }
 
 /**
@@ -125,9 +106,7 @@ export function quicklookCellSums(values: Float32Array, width: number, height: n
   const sumsAt = valuesAt + 4 * n + (8 - ((4 * n) % 8)) % 8;
   const countsAt = sumsAt + 8 * cells;
   const end = countsAt + 4 * cells;
-  const have = k.memory.buffer.byteLength;
-  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
-  const buffer = k.memory.buffer;
+  const buffer = ensureWasmMemory(k, end);
   new Float32Array(buffer, valuesAt, n).set(values);
   new Float64Array(buffer, sumsAt, cells).fill(0);
   new Uint32Array(buffer, countsAt, cells).fill(0);
