@@ -5,10 +5,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import sharp, { type OverlayOptions } from 'sharp';
-import { checkModel } from '../change/supervised.js';
+import type { OverlayOptions } from 'sharp';
 import { InputNotFoundError } from '../errors.js';
-import { benchAccuracy, BENCH_METHODS, trainOnDataset, type BenchResult, type ItemMaps, type ScoreRow } from '../pipeline/bench-accuracy.js';
+import type { BenchResult, ItemMaps, ScoreRow } from '../pipeline/bench-accuracy.js';
+import { BENCH_METHODS } from '../pipeline/bench-methods.js';
 import { DATASETS, type DatasetName } from '../pipeline/datasets.js';
 import { parseChoice, parseList } from './options.js';
 
@@ -75,6 +75,7 @@ function errorColours(pred: Uint8Array | null, truth: Uint8Array): Uint8Array {
  * with the truth (TP green, FP red, FN magenta, TN grey), with captions. PNG via sharp.
  */
 export async function writeComparisonFigure(m: ItemMaps, dataset: string, file: string): Promise<void> {
+  const { default: sharp } = await import('sharp');
   const n = m.width * m.height;
   const tiles: { label: string; rgb: Uint8Array }[] = [];
   if (m.before) tiles.push({ label: 'before', rgb: stretchRgb(m.before, n) });
@@ -122,6 +123,8 @@ export function registerBenchAccuracy(bench: Command): void {
     .option('--json', 'machine-readable result on stdout')
     .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
     .action(async (f: Flags) => {
+      const { checkModel } = await import('../change/supervised.js');
+      const { benchAccuracy, trainOnDataset } = await import('../pipeline/bench-accuracy.js');
       const dataset = parseChoice('--dataset', f.dataset, DATASETS) as DatasetName;
       const onProgress = progressBar();
       if (f.train) {

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
-import { benchCacheDir, parseSizes, runBench } from '../bench/bench.js';
+import { benchCacheDir } from '../bench/bench.js';
 
 /** Register `bench speed` on the program. */
 /** Adds `bench` (with its `speed` subcommand) and returns it so other benchmarks can add theirs. */
@@ -20,6 +20,7 @@ export function registerBench(program: Command): Command {
     .option('--cache <dir>', 'where the synthetic tiles are cached', benchCacheDir())
     .option('--json', 'print only the JSON report on stdout')
     .action(async (o: { size: string; runs: string; float: boolean; threads?: string; cache: string; json?: boolean }) => {
+      const { parseSizes, runBench } = await import('../bench/bench.js');
       const runs = Number(o.runs);
       if (!Number.isInteger(runs) || runs < 1) {
         throw new UsageError('invalid --runs', { input: `--runs ${o.runs}`, expected: 'an integer ≥ 1', found: o.runs, fix: 'e.g. --runs 3' });

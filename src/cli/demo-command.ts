@@ -6,10 +6,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { S2ChangeError, UsageError } from '../errors.js';
-import { getPreset } from '../change/presets/index.js';
 import type { ChangeMethod } from '../change/presets/types.js';
-import { evaluateAgainst, readLabelRaster, readPrediction } from '../pipeline/evaluate.js';
-import { runDetect, type RunSummary } from '../pipeline/run-detect.js';
+import type { RunSummary } from '../pipeline/run-detect.js';
 import { PACKAGE_ROOT, resolveDataRoot } from './data-root.js';
 import { parseList } from './options.js';
 import { runLine } from './summary-line.js';
@@ -46,6 +44,8 @@ export interface DemoEventResult {
 
 /** Run one sample event into `outRoot/<id>` (replacing earlier demo output there). */
 export async function runEvent(ev: SampleEvent, dataRoot: string, outRoot: string): Promise<DemoEventResult> {
+  const { runDetect } = await import('../pipeline/run-detect.js');
+  const { evaluateAgainst, readLabelRaster, readPrediction } = await import('../pipeline/evaluate.js');
   const at = (p?: string) => (p ? path.join(dataRoot, p) : undefined);
   const out = path.join(outRoot, ev.id);
   const summary = await runDetect({
@@ -72,6 +72,7 @@ export function registerDemo(program: Command): void {
     .option('--events <file>', 'another events file')
     .option('--json', 'machine-readable results on stdout')
     .action(async (o: { data?: string; out: string; only?: string; events?: string; json?: boolean }) => {
+      const { getPreset } = await import('../change/presets/index.js');
       const dataRoot = resolveDataRoot(o.data);
       let events = await loadEvents(o.events);
       if (o.only) {

@@ -3,15 +3,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { checkModel } from '../change/supervised.js';
-import { PRESETS } from '../change/presets/index.js';
+import { PRESET_NAMES } from '../change/presets/names.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import { canonicalBand, type BandName } from '../indices/bands.js';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { discoveredSceneOpener, itemUrlOpener, layersFor } from '../pipeline/discover.js';
-import { getPreset } from '../change/presets/index.js';
-import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS, runDetect, type DetectEngine, type RunDetectOptions } from '../pipeline/run-detect.js';
+import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from '../pipeline/detect-limits.js';
+import type { DetectEngine, RunDetectOptions } from '../pipeline/run-detect.js';
 import { parseBbox, parseChoice, parseList, parseNumber } from './options.js';
 import { addPairOptions, runPairDiscovery, type PairFlags } from './pair-command.js';
 import { addNetworkOptions, remoteOptions, stacTarget } from './search-command.js';
@@ -37,7 +35,7 @@ export function registerDetect(program: Command): void {
     .description('map change between a before and an after scene')
     .option('--before <src>', 'before scene: band folder, multi-band GeoTIFF, STAC item (.json file, URL, or collection/id), or PNG')
     .option('--after <src>', 'after scene (the only one needed for --preset water); required unless --event-date')
-    .requiredOption('--preset <name>', `one of ${PRESETS.map((p) => p.name).join(' | ')}`)
+    .requiredOption('--preset <name>', `one of ${PRESET_NAMES.join(' | ')}`)
     .requiredOption('--out <dir>', 'output folder')
     .option('--bbox <minx,miny,maxx,maxy>', 'clip to this WGS84 box (lon/lat degrees)')
     .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's)`)
@@ -66,12 +64,16 @@ export function registerDetect(program: Command): void {
   addPairOptions(cmd, { required: false });
   addNetworkOptions(cmd);
   cmd.action(async (f: Flags) => {
+      const { getPreset } = await import('../change/presets/index.js');
+      const { checkModel } = await import('../change/supervised.js');
+      const { discoveredSceneOpener, itemUrlOpener, layersFor } = await import('../pipeline/discover.js');
+      const { runDetect } = await import('../pipeline/run-detect.js');
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
       const engine = parseChoice('--engine', f.engine ?? 'auto', ENGINES);
       const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
       const supervisedModel = f.model ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
       const bbox = f.bbox ? parseBbox(f.bbox) : null;
-      const remote = remoteOptions(f);
+      const remote = await remoteOptions(f);
       const log = (m: string): void => void process.stderr.write(`${m}\n`);
       let inputs: Pick<RunDetectOptions, 'before' | 'after' | 'open' | 'discovery'>;
       if (f.eventDate !== undefined) {

@@ -2,7 +2,6 @@
  * `s2change eval`: accuracy of a change map against reference labels.
  */
 import type { Command } from 'commander';
-import { evaluateAgainst, readLabelRaster, readPrediction } from '../pipeline/evaluate.js';
 import { parseList, parseNumber } from './options.js';
 
 const nums = (option: string, text: string) => parseList(text).map((s) => parseNumber(option, s));
@@ -19,6 +18,7 @@ export function registerEval(program: Command): void {
     .option('--pred-change <values>', 'class values meaning change (default: the preset\'s, or every class but 0 and 255)')
     .option('--json', 'machine-readable output on stdout')
     .action(async (o: { pred: string; truth: string; truthChange: string; truthNochange: string; truthIgnore?: string; predChange?: string; json?: boolean }) => {
+      const { evaluateAgainst, readLabelRaster, readPrediction } = await import('../pipeline/evaluate.js');
       const coding = {
         change: nums('--truth-change', o.truthChange), noChange: nums('--truth-nochange', o.truthNochange),
         ignore: o.truthIgnore ? nums('--truth-ignore', o.truthIgnore) : [],

@@ -4,9 +4,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { isS2ChangeError } from '../errors.js';
-import { openScene } from '../io/scene.js';
-import { inspectTiffSandboxed } from '../io/tiff/index.js';
-import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../io/tiff/sandbox.js';
+import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../io/tiff/sandbox-defaults.js';
 import { pixelSize } from '../raster/grid.js';
 import { parseList, parseNumber } from './options.js';
 
@@ -20,6 +18,8 @@ export function registerInfo(program: Command): void {
     .option('--decode-memory <mb>', 'heap budget of the decoding worker', String(DEFAULT_DECODE_MEMORY_MB))
     .option('--json', 'machine-readable output on stdout')
     .action(async (src: string, o: { json?: boolean; bands?: string; decodeTimeout: string; decodeMemory: string }) => {
+      const { openScene } = await import('../io/scene.js');
+      const { inspectTiffSandboxed } = await import('../io/tiff/index.js');
       const result: Record<string, unknown> = { input: src };
       const isDir = (await stat(src).catch(() => null))?.isDirectory() ?? false;
       if (!isDir && /\.tiff?$/i.test(src)) {

@@ -2,12 +2,17 @@
 /**
  * The s2change command line. Thin: parses options, calls the pipeline, prints. Logs and progress go to stderr,
  * `--json` results to stdout. Exit codes: 0 success, 1 data/runtime error, 2 usage error.
+ *
+ * Start-up: every command is defined on every run, so the command files import statically only commander, the
+ * option parsers, errors and small constant tables (and types); what a command runs on is imported with
+ * `await import(...)` at the top of its action (or of the async helper that needs it, e.g. `remoteOptions`).
+ * `--version`, `--help` and each command then load only what they use: detect's start-up is on the clock of the
+ * whole-tile benchmark. tests/cli-startup.test.ts guards this.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { S2ChangeError } from '../errors.js';
-import { PRESETS } from '../change/presets/index.js';
 import { INDICES } from '../indices/registry.js';
 import { registerDetect } from './detect-command.js';
 import { registerDemo } from './demo-command.js';
@@ -58,7 +63,8 @@ export function buildProgram(): Command {
     .command('presets')
     .description('the change presets and their classes')
     .option('--json', 'machine-readable output on stdout')
-    .action((o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean }) => {
+      const { PRESETS } = await import('../change/presets/index.js');
       const rows = PRESETS.map((p) => ({ name: p.name, title: p.title, description: p.description, methods: p.methods, defaultMethod: p.defaultMethod, classes: p.classes }));
       if (o.json) process.stdout.write(`${JSON.stringify({ presets: rows }, null, 2)}\n`);
       else for (const r of rows) process.stdout.write(`${r.name.padEnd(11)} ${r.title} (methods: ${r.methods.join(', ')}; default ${r.defaultMethod})\n`);

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { Bounds } from '../raster/grid.js';
-import { discoverPair, type DiscoveredPair, type Discovery } from '../pipeline/discover.js';
+import type { RemoteReadOptions } from '../io/stac-scene.js';
+import type { DiscoveredPair, Discovery } from '../pipeline/discover.js';
 import { parseBbox, parseNumber } from './options.js';
 import { addNetworkOptions, remoteOptions, stacTarget, type NetworkFlags } from './search-command.js';
 
@@ -38,8 +39,10 @@ export function parseEventDate(text: string): string {
   return text.trim();
 }
 
-/** Run the discovery the flags describe. */
-export async function runPairDiscovery(f: PairFlags, bbox: Bounds, log: (m: string) => void, remote = remoteOptions(f)): Promise<DiscoveredPair> {
+/** Run the discovery the flags describe (`remote`: the read options of the flags unless given). */
+export async function runPairDiscovery(f: PairFlags, bbox: Bounds, log: (m: string) => void, remote?: RemoteReadOptions): Promise<DiscoveredPair> {
+  const { discoverPair } = await import('../pipeline/discover.js');
+  remote ??= await remoteOptions(f);
   return discoverPair({
     ...stacTarget(f), bbox, eventDate: parseEventDate(f.eventDate ?? ''),
     windowDays: parseNumber('--window-days', f.windowDays ?? '30', 1, 3650),

@@ -3,10 +3,8 @@
  * Also home of the network options shared by `search`, `pair` and `detect`.
  */
 import type { Command } from 'commander';
-import { diskRangeCache } from '../io/range-cache.js';
-import { DEFAULT_STAC_API } from '../io/stac-search.js';
-import { createFetchBudget, type RemoteReadOptions } from '../io/stac-scene.js';
-import { briefOf, searchScenes } from '../pipeline/discover.js';
+import { DEFAULT_STAC_API } from '../io/stac-defaults.js';
+import type { RemoteReadOptions } from '../io/stac-scene.js';
 import { parseBbox, parseNumber } from './options.js';
 
 /** Flags of the network options. */
@@ -38,7 +36,9 @@ export function addNetworkOptions(cmd: Command, { reads = true }: { reads?: bool
 }
 
 /** The read options those flags describe (one byte budget for the whole command). */
-export function remoteOptions(f: NetworkFlags): RemoteReadOptions {
+export async function remoteOptions(f: NetworkFlags): Promise<RemoteReadOptions> {
+  const { diskRangeCache } = await import('../io/range-cache.js');
+  const { createFetchBudget } = await import('../io/stac-scene.js');
   const maxMb = f.maxFetchMb !== undefined ? parseNumber('--max-fetch-mb', f.maxFetchMb, 0) : 500;
   return {
     allowPrivateNetwork: !!f.allowPrivateNetwork,
@@ -73,6 +73,7 @@ export function registerSearch(program: Command): void {
     .option('--json', 'machine-readable output on stdout');
   addNetworkOptions(cmd, { reads: false });
   cmd.action(async (f: SearchFlags) => {
+    const { briefOf, searchScenes } = await import('../pipeline/discover.js');
     const bbox = parseBbox(f.bbox);
     const target = stacTarget(f);
     const { params, items } = await searchScenes({

@@ -3,7 +3,6 @@
  */
 import type { Command } from 'commander';
 import { OutputIntegrityError } from '../errors.js';
-import { verifyOutputs } from '../io/output-dir.js';
 
 export function registerVerify(program: Command): void {
   program
@@ -12,6 +11,7 @@ export function registerVerify(program: Command): void {
     .argument('<dir>', 'a detect output folder')
     .option('--json', 'machine-readable output on stdout')
     .action(async (dir: string, o: { json?: boolean }) => {
+      const { verifyOutputs } = await import('../io/output-dir.js');
       const r = await verifyOutputs(dir);
       if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else for (const f of r.files) process.stdout.write(`${f.ok ? 'ok      ' : f.actual ? 'CHANGED ' : 'MISSING '} ${f.name}\n`);

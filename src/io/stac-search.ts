@@ -8,6 +8,9 @@ import { NetworkError, StacError, isS2ChangeError } from '../errors.js';
 import { canonicalBand } from '../indices/bands.js';
 import type { LayerName } from './scene.js';
 import { httpFetch, type HttpOptions } from './http-source.js';
+import { DEFAULT_STAC_API } from './stac-defaults.js';
+
+export { DEFAULT_STAC_API } from './stac-defaults.js';
 
 /** One band asset of a normalised item. */
 export interface StacBandAsset {
@@ -269,7 +272,6 @@ export interface SearchOptions extends HttpOptions {
   cloudFilter?: 'query' | 'cql2';
 }
 
-export const DEFAULT_STAC_API = 'https://earth-search.aws.element84.com/v1';
 const OFFLINE_FIX =
   'Check your connection (or --stac-api); to work offline, download the two scenes and pass them with --before DIR --after DIR';
 

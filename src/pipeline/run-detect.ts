@@ -21,6 +21,7 @@ import { renderReport, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
+import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 
 export interface RunDetectOptions extends DetectOptions {
   out: string;
@@ -45,10 +46,7 @@ export interface RunDetectOptions extends DetectOptions {
 /** Which computation path `detect` uses. */
 export type DetectEngine = 'auto' | 'blocks' | 'whole';
 
-/** `--engine auto` uses the block engine above this many target pixels (≈ 4000²). */
-export const BLOCK_ENGINE_MIN_PIXELS = 16_000_000;
-/** Above this many pixels the block engine writes change.geojson only with `--polygons`. */
-export const POLYGON_MAX_PIXELS = 50_000_000;
+export { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS };
 /** Long side of the PNG quicklooks (pixels). */
 const QUICKLOOK_MAX = 2048;
 

@@ -13,13 +13,10 @@ import {
 } from './sandbox-protocol.js';
 import type { Window } from '../../raster/grid.js';
 import type { ReaderLimits } from './types.js';
+import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from './sandbox-defaults.js';
 
 export type { FullOrProbe, ProbedArea, SandboxProbe } from './sandbox-protocol.js';
-
-/** Default time budget of one sandboxed inspection (ms). */
-export const DEFAULT_DECODE_TIMEOUT_MS = 30_000;
-/** Default heap budget of the sandbox worker (MB). */
-export const DEFAULT_DECODE_MEMORY_MB = 1024;
+export { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from './sandbox-defaults.js';
 /**
  * Smallest heap budget accepted. A single V8 allocation larger than what is left of a worker's heap aborts the
  * whole process instead of the worker (nodejs/node#47224); the reader's largest single heap allocation is one
