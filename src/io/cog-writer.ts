@@ -936,7 +936,7 @@ export class SpoolingCogWriter {
    * buffer, and up to `WRITES_IN_FLIGHT` buffers are being written while the next is hashed and filled (one at a
    * time was 1.4-1.6 s for a 540 MB float COG on the 2-core VM, this 0.6 s; docs/BENCHMARKS.md). With `sync`, the
    * written bytes are flushed to disk every `SYNC_EVERY` bytes on the way and once at the end, so the file is durable
-   * when this resolves and the disk works while the copy goes on. `chunkBytes` (default 8 MiB) sizes the reads and
+   * when this resolves and the disk works while the copy goes on. `chunkBytes` (default 2 MiB) sizes the reads and
    * writes (tests use small ones to exercise the pipeline).
    */
   async finish(options: { sync?: boolean; chunkBytes?: number } = {}): Promise<{ bytes: number; sha256: string }> {
@@ -1064,7 +1064,7 @@ export class SpoolingCogWriter {
 }
 
 /** Bytes copied per read of the spool and per write of the COG when a spooled COG is assembled. */
-const COPY_CHUNK = 8 << 20;
+const COPY_CHUNK = 2 << 20;
 /** Output buffers being written while the next is filled. */
 const WRITES_IN_FLIGHT = 2;
 /** With `finish({ sync: true })`: flush to disk after every this many bytes. */
