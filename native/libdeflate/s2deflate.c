@@ -7,13 +7,24 @@
  *                                                       (a decompression bomb); throws on corrupt data
  *   deflate(src: Uint8Array, dst: Uint8Array, level: number): number   bytes written; 0 when dst is too small
  *   deflateBound(n: number, level: number): number
+ *   collapseRange(fd: number, offset: number, length: number): number
+ *                      Linux fallocate(FALLOC_FL_COLLAPSE_RANGE): removes the bytes [offset, offset + length) of an
+ *                      open file, moving what follows down without copying it (ext4, xfs; offset and length
+ *                      multiples of the block size). 0 on success, else the errno (EOPNOTSUPP, EINVAL, ...;
+ *                      ENOSYS off Linux). The COG writer uses it to close the room it reserved for overviews.
  *
  * One decompressor and one compressor per level are kept per thread (per Node-API environment), so worker
  * threads never share libdeflate state.
  */
+#define _GNU_SOURCE
 #include <node_api.h>
 #include <libdeflate.h>
 #include <stdlib.h>
+#include <errno.h>
+#ifdef __linux__
+#include <fcntl.h>
+#include <linux/falloc.h>
+#endif
 
 typedef struct {
   struct libdeflate_decompressor *d;
@@ -114,6 +125,25 @@ static napi_value js_deflate_bound(napi_env env, napi_callback_info info) {
   return number(env, (double)libdeflate_zlib_compress_bound(c, (size_t)n));
 }
 
+static napi_value js_collapse_range(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  int64_t offset = 0, length = 0;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok
+      || napi_get_value_int64(env, argv[2], &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd, offset, length) numbers");
+    return NULL;
+  }
+#ifdef __linux__
+  int rc = fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, (off_t)offset, (off_t)length);
+  return number(env, rc == 0 ? 0 : errno);
+#else
+  return number(env, ENOSYS);
+#endif
+}
+
 NAPI_MODULE_INIT() {
   state_t *s = (state_t *)calloc(1, sizeof(state_t));
   napi_set_instance_data(env, s, finalize_state, NULL);
@@ -121,7 +151,8 @@ NAPI_MODULE_INIT() {
     { "inflate", NULL, js_inflate, NULL, NULL, NULL, napi_default, NULL },
     { "deflate", NULL, js_deflate, NULL, NULL, NULL, napi_default, NULL },
     { "deflateBound", NULL, js_deflate_bound, NULL, NULL, NULL, napi_default, NULL },
+    { "collapseRange", NULL, js_collapse_range, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }

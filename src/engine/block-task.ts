@@ -15,7 +15,7 @@ import {
   boundsToWindow, gridBounds, sameCrs, sameGrid, windowGrid, type Grid, type Window,
 } from '../raster/grid.js';
 import { sclMask } from '../raster/scl-mask.js';
-import { createTileEncoder, reduceBand, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
+import { createTileEncoder, reduceBand, sha256OfFile, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
 import { accumulateClassAreas, addClassCounts, projectedPixelArea } from '../raster/class-areas.js';
@@ -97,7 +97,15 @@ export type EngineTask =
   | { kind: 'tile'; output: 'classes' | 'product'; level: number; row: number; col: number; width: number; height: number;
     data: Uint8Array | Float32Array; reduce: boolean }
   | MinAreaTask
-  | SceneTask;
+  | SceneTask
+  /** SHA-256 of a finished output file (done by an idle worker while the main thread makes the pictures). */
+  | { kind: 'hash'; path: string; size: number };
+
+/** Result of a 'hash' task. */
+export interface HashResult {
+  kind: 'hash';
+  sha256: string;
+}
 
 /** Result of a 'block' task. */
 export interface BlockResult {
@@ -274,7 +282,8 @@ export async function readReflectance(ref: BandRef, grid: Grid): Promise<Float32
 }
 
 /** Run one task. */
-export async function runTask(ctx: EngineContext, task: EngineTask): Promise<BlockResult | TileResult> {
+export async function runTask(ctx: EngineContext, task: EngineTask): Promise<BlockResult | TileResult | HashResult> {
+  if (task.kind === 'hash') return { kind: 'hash', sha256: await sha256OfFile(task.path, task.size) };
   if (task.kind === 'min-area') return runMinAreaTask(ctx, task);
   if (task.kind === 'scene') return runSceneTask(ctx, task);
   if (task.kind === 'block' && task.fitted) return classifyFitted(ctx, task, task.fitted);

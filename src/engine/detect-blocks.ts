@@ -18,7 +18,7 @@ import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.j
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
-import type { BlockResult, EngineConfig, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
+import type { BlockResult, EngineConfig, HashResult, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { quicklookSize } from '../report/quicklook.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, type TaskRunner } from './pool.js';
@@ -68,8 +68,8 @@ export interface BlockDetectOptions extends DetectOptions {
    */
   whileFinishing?: (quicklook: BlockQuicklook | null, product: { name: string; description: string } | null) => Promise<void>;
   /**
-   * Make the COGs durable (flushed to disk) before resolving; the flushing of a large product then runs alongside
-   * its assembly instead of after it (`SpoolingCogWriter.finish({ sync })`).
+   * Make the COGs durable (flushed to disk) before resolving; the disk is then flushed while the blocks are computed
+   * instead of at the end (`SpoolingCogOptions.sync`).
    */
   syncOutputs?: boolean;
 }
@@ -247,10 +247,11 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       ? new QuicklookAssembler(target.width, target.height, config.quicklook, (scene ? scene.product : productInfo) !== null) : null;
 
     // Pass 2: classify, encode, write.
-    const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader);
+    const durable = { sync: opts.syncOutputs === true };
+    const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader, durable);
     writers.push(classesWriter);
     // No product when a multivariate method finds the dates identical (as the whole-array path).
-    const productWriter = productHeader && (!scene || scene.product) ? await createSpoolingCogWriter(opts.productPath!, productHeader) : null;
+    const productWriter = productHeader && (!scene || scene.product) ? await createSpoolingCogWriter(opts.productPath!, productHeader, durable) : null;
     if (productWriter) writers.push(productWriter);
     const pending = new Set<Promise<void>>();
     const track = (p: Promise<void>) => {
@@ -314,8 +315,9 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     }
     const quicklookArrays = quicklook?.finish() ?? null;
     const productNamed = productInfo ? { name: productInfo.name, description: productInfo.description } : null;
-    const sync = { sync: opts.syncOutputs === true };
-    const [classesOut, productOut] = await Promise.all([classesWriter.finish(sync), productWriter?.finish(sync) ?? null,
+    // The COGs are hashed by the (now idle) workers while this thread makes the pictures.
+    const hashFile = async (path: string, size: number) => ((await runner.run({ kind: 'hash', path, size })) as HashResult).sha256;
+    const [classesOut, productOut] = await Promise.all([classesWriter.finish({ hashFile }), productWriter?.finish({ hashFile }) ?? null,
       opts.whileFinishing?.(quicklookArrays, productNamed)]);
     const report = scene ?? { method, thresholds: [threshold!], formula: probe(threshold!.value).formula };
     return {

@@ -873,39 +873,92 @@ export function createTileEncoder(header: CogHeader): TileEncoder {
   };
 }
 
+/** How `SpoolingCogWriter` is set up. */
+export interface SpoolingCogOptions {
+  /**
+   * Make the COG durable: flushed to disk every `SYNC_EVERY` bytes while full-resolution tiles are written (the disk
+   * works alongside the computation) and once more before `finish()` resolves.
+   */
+  sync?: boolean;
+  /**
+   * How `finish()` closes the room reserved for the overviews: 'auto' removes it with the Linux collapse-range call
+   * (ext4, xfs; the native binding) and copies the full-resolution tiles down where that is not available; 'copy'
+   * always copies (the file is then byte-identical to `writeCog`'s; 'auto' may leave under 4 KiB of zeros after the
+   * IFDs).
+   */
+  reclaim?: 'auto' | 'copy';
+  /** Bytes of early full-resolution tiles held in memory until their turn (default 32 MiB); more go to the spool. */
+  reorderBytes?: number;
+}
+
 /**
- * A COG writer that takes already-encoded tiles (see `createTileEncoder`) of any level in any order, appends
- * them to a spool file beside `path`, and on `finish()` writes the IFDs and copies the tiles in COG order
- * (smallest overview first, row-major) into `path`. Memory stays bounded by one copy buffer whatever the size.
+ * A COG writer that takes already-encoded tiles (see `createTileEncoder`) of any level in any order, for a block
+ * engine whose workers finish blocks in about, not exactly, row order.
+ *
+ * Full-resolution tiles are written straight into `path`, in row-major order (a tile that arrives early waits in
+ * memory, or in the spool beyond `reorderBytes`), after a room reserved for the IFDs and the overviews, whose sizes
+ * are only known at the end: overview tiles go to a spool file beside `path`. `finish()` writes the overviews at the
+ * end of the room, the IFDs at the start, and closes the room: on ext4/xfs by collapsing the unused part (no data
+ * moves), elsewhere by copying the full-resolution tiles down. The result has COG layout (IFDs first, smallest
+ * overview first, full resolution last, row-major). Memory stays bounded whatever the size; the full-resolution
+ * tiles — three quarters of the bytes — are written once, not spooled and copied.
  */
 export class SpoolingCogWriter {
   readonly levels: readonly CogLevel[];
   private readonly r: Resolved;
   private readonly spoolPath: string;
+  /** Spool offset of each tile kept in the spool (overviews; full-resolution tiles that came too early), else -1. */
   private readonly spoolAt: number[][];
   private readonly counts: number[][];
+  private readonly written: Uint8Array[];
   private spoolPos = 0;
+  /** Where the full-resolution tiles start in `path` until `finish()`: after the room for IFDs and overviews. */
+  private readonly room: number;
+  /** The next full-resolution tile (row-major index) to write, and the bytes of those before it (leaders included). */
+  private nextTile = 0;
+  private fullResBytes = 0;
+  /** Offset of each full-resolution tile's data from the start of the full-resolution tiles. */
+  private readonly fullResAt: number[];
+  /** Early full-resolution tiles: their bytes, or null when they went to the spool. */
+  private readonly early = new Map<number, Uint8Array | null>();
+  private earlyBytes = 0;
+  private unsynced = 0;
+  private readonly syncs: Promise<void>[] = [];
   private chain: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | null = null;
   private closed = false;
 
-  private constructor(readonly path: string, r: Resolved, private readonly spool: FileHandle, spoolPath: string) {
+  private constructor(readonly path: string, r: Resolved, private readonly out: FileHandle, private readonly spool: FileHandle,
+    spoolPath: string, private readonly options: SpoolingCogOptions) {
     this.r = r;
     this.levels = r.levels;
     this.spoolPath = spoolPath;
     this.spoolAt = r.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(-1));
     this.counts = r.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
+    this.written = r.levels.map((l) => new Uint8Array(l.tilesAcross * l.tilesDown));
+    this.fullResAt = new Array<number>(r.levels[0]!.tilesAcross * r.levels[0]!.tilesDown).fill(0);
+    this.room = roomForOverviews(r);
   }
 
-  /** Prepare a COG at `path` with this header; tiles spool to `path + '.spool'` until `finish()`. */
-  static async create(path: string, header: CogHeader): Promise<SpoolingCogWriter> {
+  /** Prepare a COG at `path` with this header; overview tiles spool to `path + '.spool'` until `finish()`. */
+  static async create(path: string, header: CogHeader, options: SpoolingCogOptions = {}): Promise<SpoolingCogWriter> {
     const r = resolveHeader(header);
     const spoolPath = `${path}.spool`;
-    const fh = await open(spoolPath, 'w+');
-    return new SpoolingCogWriter(path, r, fh, spoolPath);
+    const out = await open(path, 'w+');
+    try {
+      const spool = await open(spoolPath, 'w+');
+      return new SpoolingCogWriter(path, r, out, spool, spoolPath, options);
+    } catch (err) {
+      await out.close();
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
   }
 
-  /** Store the encoded bytes of tile (row, col) of `level`. Resolves once the bytes are in the spool file. */
+  /**
+   * Store the encoded bytes of tile (row, col) of `level`. Resolves once the bytes are in `path` or the spool, or
+   * (an early full-resolution tile) held in memory until its turn.
+   */
   writeEncoded(level: number, row: number, col: number, bytes: Uint8Array): Promise<void> {
     if (this.failure) return Promise.reject(this.failure.error);
     if (this.closed) return Promise.reject(new Error('SpoolingCogWriter is already finished'));
@@ -914,118 +967,199 @@ export class SpoolingCogWriter {
       return Promise.reject(new RangeError(`tile (${level}, ${row}, ${col}) is outside the COG's pyramid`));
     }
     const index = row * l.tilesAcross + col;
-    if (this.spoolAt[level]![index] !== -1) return Promise.reject(new RangeError(`tile (${level}, ${row}, ${col}) was written twice`));
+    if (this.written[level]![index]) return Promise.reject(new RangeError(`tile (${level}, ${row}, ${col}) was written twice`));
+    this.written[level]![index] = 1;
+    this.counts[level]![index] = bytes.length;
+    if (level > 0) return this.toSpool(level, index, bytes);
+    if (index !== this.nextTile) {
+      if (this.earlyBytes + bytes.length <= (this.options.reorderBytes ?? REORDER_BYTES)) {
+        this.early.set(index, bytes);
+        this.earlyBytes += bytes.length;
+        return Promise.resolve();
+      }
+      this.early.set(index, null);
+      return this.toSpool(0, index, bytes);
+    }
+    // This tile and the early ones that follow it, in order, at their places in `path`.
+    const run: [number, Uint8Array | null][] = [[index, bytes]];
+    for (this.nextTile++; this.early.has(this.nextTile); this.nextTile++) {
+      const held = this.early.get(this.nextTile)!;
+      run.push([this.nextTile, held]);
+      this.early.delete(this.nextTile);
+      if (held) this.earlyBytes -= held.length;
+    }
+    for (const [i] of run) {
+      const n = this.counts[0]![i]!;
+      this.fullResAt[i] = this.fullResBytes + 4;
+      this.fullResBytes += 4 + n + (n >= 4 ? 4 : 0);
+    }
+    return this.enqueue(async () => {
+      for (const [i, held] of run) {
+        const n = this.counts[0]![i]!;
+        const data = held ?? await readExactly(this.spool, n, this.spoolAt[0]![i]!, this.spoolPath);
+        const leader = Buffer.alloc(4);
+        leader.writeUInt32LE(n);
+        const parts = n >= 4 ? [leader, data, data.subarray(n - 4)] : [leader, data];
+        await writevAll(this.out, parts, this.room + this.fullResAt[i]! - 4);
+        this.unsynced += n + 8;
+      }
+      if (this.options.sync && this.unsynced >= SYNC_EVERY) {
+        this.unsynced = 0;
+        const sync = this.out.datasync();
+        sync.catch(() => undefined); // awaited by finish()
+        this.syncs.push(sync);
+      }
+    });
+  }
+
+  private toSpool(level: number, index: number, bytes: Uint8Array): Promise<void> {
     const at = this.spoolPos;
     this.spoolPos += bytes.length;
     this.spoolAt[level]![index] = at;
-    this.counts[level]![index] = bytes.length;
-    const done = this.chain.then(async () => {
-      let n = 0;
-      while (n < bytes.length) n += (await this.spool.write(bytes, n, bytes.length - n, at + n)).bytesWritten;
-    });
+    return this.enqueue(() => writeAll(this.spool, bytes, at));
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const done = this.chain.then(work);
     done.catch((error: unknown) => { this.failure ??= { error }; });
     this.chain = done.catch(() => undefined);
     return done;
   }
 
   /**
-   * Write the IFDs and every tile in COG order into `path`, remove the spool. Returns the file size and the SHA-256
-   * of what was written (computed on the way, so the caller need not read the file again).
-   *
-   * The copy is a pipeline: the next span of the spool is read while the current one is copied into an output
-   * buffer, and up to `WRITES_IN_FLIGHT` buffers are being written while the next is hashed and filled (one at a
-   * time was 1.4-1.6 s for a 540 MB float COG on the 2-core VM, this 0.6 s; docs/BENCHMARKS.md). With `sync`, the
-   * written bytes are flushed to disk every `SYNC_EVERY` bytes on the way and once at the end, so the file is durable
-   * when this resolves and the disk works while the copy goes on. `chunkBytes` (default 2 MiB) sizes the reads and
-   * writes (tests use small ones to exercise the pipeline).
+   * Write the overviews and the IFDs, close the reserved room (see the class), remove the spool. Returns the file
+   * size and its SHA-256 (read back from the page cache while the last flush to disk runs, with `sync`), computed
+   * by `hashFile` when given (e.g. `sha256OfFile` on an idle worker thread, while this one does other work).
+   * `chunkBytes` (default 2 MiB) sizes the reads and writes (tests use small ones to exercise the pipeline).
    */
-  async finish(options: { sync?: boolean; chunkBytes?: number } = {}): Promise<{ bytes: number; sha256: string }> {
-    const chunk = options.chunkBytes ?? COPY_CHUNK;
+  async finish(options: { chunkBytes?: number; hashFile?: (path: string, size: number) => Promise<string> } = {}): Promise<{ bytes: number; sha256: string }> {
     if (this.closed) throw new Error('SpoolingCogWriter is already finished');
     this.closed = true;
-    let out: FileHandle | null = null;
-    const inFlight: Promise<unknown>[] = [];
-    const syncs: Promise<unknown>[] = [];
+    const chunk = options.chunkBytes ?? COPY_CHUNK;
     try {
       await this.chain;
       if (this.failure) throw this.failure.error;
       for (let k = 0; k < this.levels.length; k++) {
-        const i = this.spoolAt[k]!.indexOf(-1);
+        const i = this.written[k]!.indexOf(0);
         if (i >= 0) {
           const l = this.levels[k]!;
           throw new RangeError(`COG incomplete: tile (${k}, ${Math.floor(i / l.tilesAcross)}, ${i % l.tilesAcross}) was never written`);
         }
       }
-      const headerBytes = ifdRegion(this.r, null, null).length;
-      const offsets = this.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
-      // Every tile in file order (smallest overview first): where it is in the spool and how long.
+      await Promise.all(this.syncs.splice(0));
+      // Overview tiles in file order (smallest first): where they are in the spool and how long.
       const spoolAt: number[] = [];
       const lengths: number[] = [];
-      let pos = headerBytes;
-      for (let k = this.levels.length - 1; k >= 0; k--) {
+      let overviewBytes = 0;
+      for (let k = this.levels.length - 1; k >= 1; k--) {
+        const counts = this.counts[k]!;
+        for (let i = 0; i < counts.length; i++) {
+          spoolAt.push(this.spoolAt[k]![i]!);
+          lengths.push(counts[i]!);
+          overviewBytes += 4 + counts[i]! + (counts[i]! >= 4 ? 4 : 0);
+        }
+      }
+      const headerBytes = ifdRegion(this.r, null, null).length;
+      const fullResStart = await this.closeRoom(headerBytes + overviewBytes, chunk);
+      const size = fullResStart + this.fullResBytes;
+      if (!this.r.bigTiff && size > 0xffffffff) throw new Error('internal: classic TIFF passed 4 GiB; the size bound is wrong');
+
+      const offsets = this.levels.map((l) => new Array<number>(l.tilesAcross * l.tilesDown).fill(0));
+      let pos = fullResStart - overviewBytes;
+      const overviewStart = pos;
+      for (let k = this.levels.length - 1; k >= 1; k--) {
         const counts = this.counts[k]!;
         for (let i = 0; i < counts.length; i++) {
           offsets[k]![i] = pos + 4;
           pos += 4 + counts[i]! + (counts[i]! >= 4 ? 4 : 0);
-          spoolAt.push(this.spoolAt[k]![i]!);
-          lengths.push(counts[i]!);
         }
       }
-      if (!this.r.bigTiff && pos > 0xffffffff) throw new Error('internal: classic TIFF passed 4 GiB; the size bound is wrong');
-      const spans = planSpoolSpans(spoolAt, lengths, chunk);
-      out = await open(this.path, 'w');
+      for (let i = 0; i < this.fullResAt.length; i++) offsets[0]![i] = fullResStart + this.fullResAt[i]!;
+      await this.copyOverviews(spoolAt, lengths, overviewStart, chunk);
       const head = ifdRegion(this.r, offsets, this.counts);
-      const digest = createHash('sha256');
-      digest.update(head);
-      await writeAll(out, head, 0);
+      if (head.length !== headerBytes) throw new Error('internal: COG size differs from the planned layout');
+      await writeAll(this.out, head, 0);
+      if ((await this.out.stat()).size !== size) throw new Error('internal: COG size differs from the planned layout');
+      const sync = this.options.sync ? this.out.datasync() : null;
+      sync?.catch(() => undefined);
+      const sha256 = await (options.hashFile ? options.hashFile(this.path, size) : hashFile(this.out, size, chunk));
+      await sync;
+      return { bytes: size, sha256 };
+    } catch (err) {
+      await this.out.close().catch(() => undefined);
+      await unlink(this.path).catch(() => undefined);
+      throw err;
+    } finally {
+      await Promise.allSettled(this.syncs);
+      await this.out.close().catch(() => undefined);
+      await this.spool.close().catch(() => undefined);
+      await unlink(this.spoolPath).catch(() => undefined);
+    }
+  }
 
-      // Output buffers: one being filled, the others being written.
-      const spare: Buffer[] = [];
-      let buf: Buffer = Buffer.allocUnsafe(chunk);
-      let fill = 0;
-      let flushAt = headerBytes;
-      let unsynced = 0;
-      const flush = async () => {
-        if (!fill) return;
-        digest.update(buf.subarray(0, fill));
-        const full = buf;
-        const at = flushAt;
-        const n = fill;
-        const write = writeAll(out!, full.subarray(0, n), at).then(() => { spare.push(full); });
-        write.catch(() => undefined); // awaited below or in the cleanup
-        inFlight.push(write);
-        flushAt += n;
-        unsynced += n;
-        if (options.sync && unsynced >= SYNC_EVERY) {
-          unsynced = 0;
-          const sync = write.then(() => out!.datasync());
-          sync.catch(() => undefined); // awaited below or in the cleanup
-          syncs.push(sync);
-        }
-        while (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
-        buf = spare.pop() ?? Buffer.allocUnsafe(chunk);
-        fill = 0;
-      };
-      // Spool spans: the next one is read while the current one is copied (two buffers in turn).
-      const spanBuffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
-      const readSpan = async (s: number): Promise<Buffer> => {
-        const span = spans[s]!;
-        let b = spanBuffers[s % 2]!;
-        if (b.length < span.length) b = spanBuffers[s % 2] = Buffer.allocUnsafe(span.length);
-        let got = 0;
-        while (got < span.length) {
-          const { bytesRead } = await this.spool.read(b, got, span.length - got, span.at + got);
-          if (bytesRead === 0) throw new Error(`spool file ${this.spoolPath} ended early`);
-          got += bytesRead;
-        }
-        return b;
-      };
+  /**
+   * Make the full-resolution tiles start right after `needed` bytes (IFDs and overviews) instead of at `room`:
+   * collapse the unused part of the room when the filesystem can (a block-aligned part: under 4 KiB of zeros stay
+   * after the IFDs), else copy the tiles down. Returns where they start now.
+   */
+  private async closeRoom(needed: number, chunk: number): Promise<number> {
+    if (needed > this.room) throw new Error(`internal: the overviews (${needed} bytes with the IFDs) outgrew their room (${this.room})`);
+    if (needed === this.room) return this.room;
+    const cut = Math.ceil(needed / ROOM_ALIGN) * ROOM_ALIGN;
+    if ((this.options.reclaim ?? 'auto') === 'auto' && cut < this.room && libdeflate?.collapseRange
+      && libdeflate.collapseRange(this.out.fd, cut, this.room - cut) === 0) {
+      return cut;
+    }
+    if (cut === this.room && (this.options.reclaim ?? 'auto') === 'auto') return cut;
+    // Copy down, front to back (the destination is below the source), then cut the file's end.
+    const buf = Buffer.allocUnsafe(chunk);
+    for (let done = 0; done < this.fullResBytes;) {
+      const n = Math.min(chunk, this.fullResBytes - done);
+      const data = await readExactly(this.out, n, this.room + done, this.path, buf);
+      await writeAll(this.out, data, needed + done);
+      done += n;
+    }
+    await this.out.truncate(needed + this.fullResBytes);
+    return needed;
+  }
+
+  /**
+   * Copy the overview tiles (spool offsets and lengths, in file order) into `path` from `at` on, each with its
+   * leader and trailer: the next span of the spool is read while the current one is copied into an output buffer,
+   * and up to `WRITES_IN_FLIGHT` buffers are being written while the next is filled.
+   */
+  private async copyOverviews(spoolAt: number[], lengths: number[], at: number, chunk: number): Promise<void> {
+    const spans = planSpoolSpans(spoolAt, lengths, chunk);
+    const inFlight: Promise<void>[] = [];
+    const spare: Buffer[] = [];
+    let buf: Buffer = Buffer.allocUnsafe(chunk);
+    let fill = 0;
+    let flushAt = at;
+    const flush = async () => {
+      if (!fill) return;
+      const full = buf;
+      const write = writeAll(this.out, full.subarray(0, fill), flushAt).then(() => { spare.push(full); });
+      write.catch(() => undefined); // awaited below
+      inFlight.push(write);
+      flushAt += fill;
+      while (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+      buf = spare.pop() ?? Buffer.allocUnsafe(chunk);
+      fill = 0;
+    };
+    // Spool spans: the next one is read while the current one is copied (two buffers in turn).
+    const spanBuffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
+    const readSpan = (s: number): Promise<Buffer> => {
+      const span = spans[s]!;
+      if (spanBuffers[s % 2]!.length < span.length) spanBuffers[s % 2] = Buffer.allocUnsafe(span.length);
+      return readExactly(this.spool, span.length, span.at, this.spoolPath, spanBuffers[s % 2]);
+    };
+    try {
       let next: Promise<Buffer> | null = spans.length ? readSpan(0) : null;
       for (let s = 0; s < spans.length; s++) {
         const span = spans[s]!;
         const data = await next!;
         next = s + 1 < spans.length ? readSpan(s + 1) : null;
-        next?.catch(() => undefined); // awaited on the next turn; a failure here must not go unhandled meanwhile
+        next?.catch(() => undefined); // awaited on the next turn; a failure must not go unhandled meanwhile
         for (let t = span.first; t < span.end; t++) {
           const n = lengths[t]!;
           const from = spoolAt[t]! - span.at;
@@ -1040,34 +1174,91 @@ export class SpoolingCogWriter {
       }
       await flush();
       await Promise.all(inFlight.splice(0));
-      await Promise.all(syncs.splice(0));
-      if (flushAt !== pos || head.length !== headerBytes) throw new Error('internal: COG size differs from the planned layout');
-      await out.truncate(pos);
-      if (options.sync) await out.datasync();
-      return { bytes: pos, sha256: digest.digest('hex') };
     } finally {
-      await Promise.allSettled([...inFlight, ...syncs]);
-      await out?.close();
-      await this.spool.close().catch(() => undefined);
-      await unlink(this.spoolPath).catch(() => undefined);
+      await Promise.allSettled(inFlight);
     }
   }
 
-  /** Stop and remove the spool (the caller removes `path` if it was created). */
+  /** Stop and remove the spool and the partial file. */
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.chain;
+    await Promise.allSettled(this.syncs);
+    await this.out.close().catch(() => undefined);
+    await unlink(this.path).catch(() => undefined);
     await this.spool.close().catch(() => undefined);
     await unlink(this.spoolPath).catch(() => undefined);
   }
+}
+
+/** Full-resolution tiles that arrived early, held in memory before they go to the spool. */
+const REORDER_BYTES = 32 << 20;
+/** The room for overviews ends, and is collapsed, on this boundary (the filesystem block of ext4 and xfs). */
+const ROOM_ALIGN = 4096;
+
+/**
+ * Bytes reserved before the full-resolution tiles of a spooled COG: the IFDs and every overview tile at its largest
+ * (a DEFLATE stream of n bytes is at most n + n/256 + 64 bytes with zlib or libdeflate; plus leader and trailer),
+ * rounded up to `ROOM_ALIGN`.
+ */
+function roomForOverviews(r: Resolved): number {
+  const raw = r.blockSize * r.blockSize * r.bandCount * (BITS[r.sampleType] / 8);
+  const packed = r.compression === 'none' ? raw : raw + (raw >> 8) + 64;
+  let total = ifdRegion(r, null, null).length;
+  for (const l of r.levels.slice(1)) total += l.tilesAcross * l.tilesDown * (packed + 8);
+  return Math.ceil(total / ROOM_ALIGN) * ROOM_ALIGN;
+}
+
+/** `n` bytes of `fh` at `at` (into `into` when given), or an error naming `name` when the file ends first. */
+async function readExactly(fh: FileHandle, n: number, at: number, name: string, into?: Buffer): Promise<Buffer> {
+  const buf = into && into.length >= n ? into : Buffer.allocUnsafe(n);
+  for (let got = 0; got < n;) {
+    const { bytesRead } = await fh.read(buf, got, n - got, at + got);
+    if (bytesRead === 0) throw new Error(`${name} ended early`);
+    got += bytesRead;
+  }
+  return buf.subarray(0, n);
+}
+
+/** SHA-256 of the first `size` bytes of `fh`, read in `chunk`-byte pieces (the next read overlaps the hashing). */
+async function hashFile(fh: FileHandle, size: number, chunk: number): Promise<string> {
+  const digest = createHash('sha256');
+  const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
+  let next: Promise<Buffer> | null = size ? readExactly(fh, Math.min(chunk, size), 0, 'the COG', buffers[0]) : null;
+  for (let at = 0, k = 0; at < size; k++) {
+    const data = await next!;
+    const after = at + data.length;
+    next = after < size ? readExactly(fh, Math.min(chunk, size - after), after, 'the COG', buffers[(k + 1) % 2]) : null;
+    next?.catch(() => undefined);
+    digest.update(data);
+    at = after;
+  }
+  return digest.digest('hex');
+}
+
+/** SHA-256 of the first `size` bytes of the file at `path`. */
+export async function sha256OfFile(path: string, size: number): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    return await hashFile(fh, size, COPY_CHUNK);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writevAll(fh: FileHandle, parts: Uint8Array[], at: number): Promise<void> {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const { bytesWritten } = await fh.writev(parts, at);
+  if (bytesWritten < total) await writeAll(fh, Buffer.concat(parts).subarray(bytesWritten), at + bytesWritten);
 }
 
 /** Bytes copied per read of the spool and per write of the COG when a spooled COG is assembled. */
 const COPY_CHUNK = 2 << 20;
 /** Output buffers being written while the next is filled. */
 const WRITES_IN_FLIGHT = 2;
-/** With `finish({ sync: true })`: flush to disk after every this many bytes. */
+/** With `sync`: flush to disk after every this many bytes of full-resolution tiles. */
 const SYNC_EVERY = 64 << 20;
 
 /**
@@ -1101,8 +1292,8 @@ async function writeAll(fh: FileHandle, data: Uint8Array, at: number): Promise<v
 }
 
 /** Open a `SpoolingCogWriter` (tiles in any order, e.g. from a worker pool). */
-export function createSpoolingCogWriter(path: string, header: CogHeader): Promise<SpoolingCogWriter> {
-  return SpoolingCogWriter.create(path, header);
+export function createSpoolingCogWriter(path: string, header: CogHeader, options: SpoolingCogOptions = {}): Promise<SpoolingCogWriter> {
+  return SpoolingCogWriter.create(path, header, options);
 }
 
 if (endianness() !== 'LE') {

@@ -15,6 +15,11 @@ export interface Libdeflate {
   deflate(src: Uint8Array, dst: Uint8Array, level: number): number;
   /** The largest zlib stream `n` bytes can deflate into at `level`. */
   deflateBound(n: number, level: number): number;
+  /**
+   * Linux `fallocate(FALLOC_FL_COLLAPSE_RANGE)` on the open file `fd`: remove bytes [offset, offset + length), moving
+   * the rest down without copying (ext4, xfs; block-aligned). 0 on success, else the errno. Absent from older builds.
+   */
+  collapseRange?(fd: number, offset: number, length: number): number;
 }
 
 const ADDON = '../../native/libdeflate/build/Release/s2deflate.node'; // from dist/io/ and src/io/ alike
