@@ -887,7 +887,7 @@ export interface SpoolingCogOptions {
    * IFDs).
    */
   reclaim?: 'auto' | 'copy';
-  /** Bytes of early full-resolution tiles held in memory until their turn (default 32 MiB); more go to the spool. */
+  /** Bytes of early full-resolution tiles held in memory until their turn (default 8 MiB); more go to the spool. */
   reorderBytes?: number;
 }
 
@@ -1193,7 +1193,7 @@ export class SpoolingCogWriter {
 }
 
 /** Full-resolution tiles that arrived early, held in memory before they go to the spool. */
-const REORDER_BYTES = 32 << 20;
+const REORDER_BYTES = 8 << 20;
 /** The room for overviews ends, and is collapsed, on this boundary (the filesystem block of ext4 and xfs). */
 const ROOM_ALIGN = 4096;
 
