@@ -1106,11 +1106,10 @@ export class SpoolingCogWriter {
     if (needed > this.room) throw new Error(`internal: the overviews (${needed} bytes with the IFDs) outgrew their room (${this.room})`);
     if (needed === this.room) return this.room;
     const cut = Math.ceil(needed / ROOM_ALIGN) * ROOM_ALIGN;
-    if ((this.options.reclaim ?? 'auto') === 'auto' && cut < this.room && libdeflate?.collapseRange
-      && libdeflate.collapseRange(this.out.fd, cut, this.room - cut) === 0) {
-      return cut;
+    if ((this.options.reclaim ?? 'auto') === 'auto'
+      && (cut === this.room || libdeflate?.collapseRange?.(this.out.fd, cut, this.room - cut) === 0)) {
+      return cut; // under ROOM_ALIGN bytes of zeros stay after the IFDs
     }
-    if (cut === this.room && (this.options.reclaim ?? 'auto') === 'auto') return cut;
     // Copy down, front to back (the destination is below the source), then cut the file's end.
     const buf = Buffer.allocUnsafe(chunk);
     for (let done = 0; done < this.fullResBytes;) {
