@@ -1,7 +1,7 @@
 import proj4 from 'proj4';
 import { describe, expect, it } from 'vitest';
 import { boundsToWindow, crsToPixel, gridBounds, pixelAreaM2, pixelToCrs, proj4Definition, type Grid } from '../src/raster/grid.js';
-import { pixelMapping, resample } from '../src/raster/resample.js';
+import { pixelMapping, pixelMappingOf, resample } from '../src/raster/resample.js';
 import { transformBounds } from '../src/raster/reproject.js';
 import { dilate } from '../src/raster/morphology.js';
 import { sclMask } from '../src/raster/scl-mask.js';
@@ -92,6 +92,35 @@ describe('resampling onto one grid', () => {
       expect(Math.abs(v[r * ll.width + c]! - ev)).toBeLessThan(0.01);
     }
   });
+
+  it('a north-up mapping in one CRS is separable, with exactly the per-pixel numbers and resampled values', () => {
+    // 20 m SCL-like source onto a 10 m target offset by odd amounts (and a 60 m one), as Sentinel-2 bands are.
+    const src: Grid = { crs: { epsg: 32633 }, transform: [499980, 20, 0, 4200020, 0, -20], width: 37, height: 29 };
+    const data = Float32Array.from({ length: src.width * src.height }, (_, k) => (k * 7919) % 13);
+    data[40] = NaN;
+    for (const dst of [
+      { crs: src.crs, transform: [500010, 10, 0, 4199990, 0, -10], width: 61, height: 47 },
+      { crs: src.crs, transform: [499950, 60, 0, 4200050, 0, -60], width: 15, height: 12 },
+    ] satisfies Grid[]) {
+      const sep = pixelMappingOf(src, dst);
+      const full = pixelMapping(src, dst);
+      if (!('columns' in sep)) throw new Error('expected a separable mapping');
+      // === (not Object.is): a zero cross term may turn +0 into -0, which floors and compares the same.
+      let differ = 0;
+      for (let r = 0; r < dst.height; r++) {
+        for (let c = 0; c < dst.width; c++) {
+          if (sep.columns[c] !== full.u[r * dst.width + c] || sep.rows[r] !== full.v[r * dst.width + c]) differ++;
+        }
+      }
+      expect(differ).toBe(0);
+      for (const method of ['nearest', 'bilinear'] as const) {
+        expect([...resample(data, src, dst, method, sep)]).toEqual([...resample(data, src, dst, method, full)]);
+      }
+    }
+    // A rotated grid is not separable: the per-pixel form is used.
+    const rotated: Grid = { ...src, transform: [499980, 20, 1, 4200020, 1, -20] };
+    expect('u' in pixelMappingOf(rotated, src)).toBe(true);
+  });
 });
 
 describe('masks', () => {
@@ -100,6 +129,26 @@ describe('masks', () => {
     expect([...dilate(m, 5, 5, 1)]).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
     const corner = new Uint8Array(9); corner[0] = 1;
     expect([...dilate(corner, 3, 3, 1)]).toEqual([1, 1, 0, 1, 1, 0, 0, 0, 0]);
+  });
+
+  it('dilate equals the brute-force (2r+1)² maximum on random masks', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const [w, h, r, density] of [[23, 17, 1, 0.05], [40, 9, 2, 0.02], [5, 31, 3, 0.1], [64, 64, 2, 0.3], [3, 2, 4, 0.2]] as const) {
+      const m = Uint8Array.from({ length: w * h }, () => (rand() < density ? 1 : 0));
+      const expected = new Uint8Array(w * h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          for (let dy = -r; dy <= r; dy++) {
+            for (let dx = -r; dx <= r; dx++) {
+              const yy = y + dy, xx = x + dx;
+              if (yy >= 0 && yy < h && xx >= 0 && xx < w && m[yy * w + xx]) expected[y * w + x] = 1;
+            }
+          }
+        }
+      }
+      expect([...dilate(m, w, h, r)]).toEqual([...expected]);
+    }
   });
 
   it('SCL mask hits nodata, saturated, shadow, clouds, cirrus, snow and keeps vegetation, bare, water, dark, unclassified', () => {

@@ -8,9 +8,9 @@ import { crsToPixel, pixelToCrs, proj4Definition, sameCrs, type Grid } from './g
 export type ResampleMethod = 'nearest' | 'bilinear';
 
 /**
- * For every pixel centre of `dst`, the (fractional) pixel coordinates in `src` where it falls, as two
- * Float64Arrays `u` (column) and `v` (row), both in "pixel corner" units (the centre of src pixel (0,0) is 0.5, 0.5).
- * Across CRSs the exact transform is evaluated on a mesh every `step` pixels and interpolated bilinearly in between,
+ * The per-pixel form of `pixelMappingOf`: for every pixel centre of `dst`, the (fractional) pixel coordinates in
+ * `src` where it falls, as two Float64Arrays `u` (column) and `v` (row), both in "pixel corner" units (the centre of
+ * src pixel (0,0) is 0.5, 0.5). Across CRSs the exact transform is evaluated on a mesh every `step` pixels and interpolated bilinearly in between,
  * as GDAL's approximate transformer does (error far below a pixel for UTM ↔ UTM / lat-lon at scene scales).
  */
 export function pixelMapping(src: Grid, dst: Grid, step = 16): { u: Float64Array; v: Float64Array } {
@@ -70,53 +70,120 @@ export function pixelMapping(src: Grid, dst: Grid, step = 16): { u: Float64Array
 }
 
 /**
+ * Where the pixel centres of `dst` fall in `src`, in fractional pixel coordinates ("pixel corner" units: the centre
+ * of src pixel (0,0) is 0.5, 0.5). Per pixel as two Float64Arrays `u` (column) and `v` (row); or, between north-up
+ * grids of one CRS, `columns` and `rows`: u then depends on the column only and v on the row only, exactly (the
+ * geotransforms' cross terms are zero), so a 1024² window needs 2 x 1024 values instead of 2 x 1 M.
+ */
+export type PixelMapping = { u: Float64Array; v: Float64Array } | { columns: Float64Array; rows: Float64Array };
+
+/** True for a geotransform without rotation or shear (north up). */
+function northUp(t: Grid['transform']): boolean {
+  return t[2] === 0 && t[4] === 0;
+}
+
+/**
+ * `pixelMapping`, separable when it can be (same CRS, both grids north up): the same numbers as the per-pixel form,
+ * since `pixelToCrs` and `crsToPixel` add only zero cross terms.
+ */
+export function pixelMappingOf(src: Grid, dst: Grid): PixelMapping {
+  if (!(sameCrs(src.crs, dst.crs) && northUp(src.transform) && northUp(dst.transform))) return pixelMapping(src, dst);
+  const columns = new Float64Array(dst.width);
+  const rows = new Float64Array(dst.height);
+  for (let c = 0; c < dst.width; c++) {
+    const [x, y] = pixelToCrs(dst.transform, c + 0.5, 0.5);
+    columns[c] = crsToPixel(src.transform, x, y)[0];
+  }
+  for (let r = 0; r < dst.height; r++) {
+    const [x, y] = pixelToCrs(dst.transform, 0.5, r + 0.5);
+    rows[r] = crsToPixel(src.transform, x, y)[1];
+  }
+  return { columns, rows };
+}
+
+/**
  * Resample `data` (on `src`) onto `dst`. Nearest for class bands (SCL), bilinear for reflectance. Bilinear ignores
  * NaN neighbours by renormalising the weights of the valid ones; pixels falling outside `src` become NaN.
  */
 export function resample(data: Float32Array, src: Grid, dst: Grid, method: ResampleMethod,
-  mapping = pixelMapping(src, dst)): Float32Array {
+  mapping: PixelMapping = pixelMappingOf(src, dst)): Float32Array {
   if (data.length !== src.width * src.height) {
     throw new RangeError(`resample: data has ${data.length} values, grid needs ${src.width * src.height}`);
   }
-  const { u, v } = mapping;
   const out = new Float32Array(dst.width * dst.height);
   const W = src.width;
   const H = src.height;
-  for (let k = 0; k < out.length; k++) {
-    const cu = u[k]!;
-    const rv = v[k]!;
-    if (!(cu >= 0 && rv >= 0 && cu <= W && rv <= H)) {
-      out[k] = NaN;
+  const bilinear = method === 'bilinear';
+  if ('columns' in mapping && !bilinear) return nearestSeparable(data, W, H, mapping.columns, mapping.rows, out, dst.width);
+  if ('columns' in mapping) {
+    const { columns, rows } = mapping;
+    for (let r = 0, k = 0; r < dst.height; r++) {
+      const rv = rows[r]!;
+      for (let c = 0; c < dst.width; c++, k++) out[k] = sampleAt(data, W, H, columns[c]!, rv, bilinear);
+    }
+    return out;
+  }
+  const { u, v } = mapping;
+  for (let k = 0; k < out.length; k++) out[k] = sampleAt(data, W, H, u[k]!, v[k]!, bilinear);
+  return out;
+}
+
+/**
+ * Nearest neighbour on a separable mapping: the source column of each output column and the source row of each output
+ * row are found once, as `sampleAt` finds them (NaN outside the source). Columns inside the source are one run (the
+ * mapping is linear in the column, so monotonic), and an output row whose source row is the previous one's is a copy
+ * of it (up-sampling).
+ */
+function nearestSeparable(data: Float32Array, W: number, H: number, columns: Float64Array, rows: Float64Array,
+  out: Float32Array, width: number): Float32Array {
+  const sourceIndex = (p: number, n: number) => (p >= 0 && p <= n ? Math.min(n - 1, Math.floor(p)) : -1);
+  const xi = Int32Array.from(columns, (cu) => sourceIndex(cu, W));
+  let c0 = 0;
+  while (c0 < width && xi[c0]! < 0) c0++;
+  let c1 = c0;
+  while (c1 < width && xi[c1]! >= 0) c1++;
+  let previous = -1;
+  for (let r = 0; r < rows.length; r++) {
+    const y = sourceIndex(rows[r]!, H);
+    const o = r * width;
+    if (y >= 0 && y === previous) {
+      out.copyWithin(o, o - width, o);
       continue;
     }
-    if (method === 'nearest') {
-      const x = Math.min(W - 1, Math.floor(cu));
-      const y = Math.min(H - 1, Math.floor(rv));
-      out[k] = data[y * W + x]!;
-      continue;
-    }
-    // Bilinear between pixel centres (centre of pixel i is at i + 0.5), clamped at the edges.
-    const fx = cu - 0.5;
-    const fy = rv - 0.5;
-    let x0 = Math.floor(fx);
-    let y0 = Math.floor(fy);
-    let ax = fx - x0;
-    let ay = fy - y0;
-    if (x0 < 0) { x0 = 0; ax = 0; }
-    if (y0 < 0) { y0 = 0; ay = 0; }
-    if (x0 >= W - 1) { x0 = W - 1; ax = 0; }
-    if (y0 >= H - 1) { y0 = H - 1; ay = 0; }
-    const x1 = Math.min(x0 + 1, W - 1);
-    const y1 = Math.min(y0 + 1, H - 1);
-    let acc = 0;
-    let wsum = 0;
-    const p00 = data[y0 * W + x0]!, p10 = data[y0 * W + x1]!, p01 = data[y1 * W + x0]!, p11 = data[y1 * W + x1]!;
-    const w00 = (1 - ax) * (1 - ay), w10 = ax * (1 - ay), w01 = (1 - ax) * ay, w11 = ax * ay;
-    if (p00 === p00 && w00 > 0) { acc += p00 * w00; wsum += w00; }
-    if (p10 === p10 && w10 > 0) { acc += p10 * w10; wsum += w10; }
-    if (p01 === p01 && w01 > 0) { acc += p01 * w01; wsum += w01; }
-    if (p11 === p11 && w11 > 0) { acc += p11 * w11; wsum += w11; }
-    out[k] = wsum > 0 ? acc / wsum : NaN;
+    previous = y;
+    out.fill(NaN, o, o + (y < 0 ? width : c0));
+    if (y < 0) continue;
+    out.fill(NaN, o + c1, o + width);
+    const row = y * W;
+    for (let c = c0; c < c1; c++) out[o + c] = data[row + xi[c]!]!;
   }
   return out;
+}
+
+/** The value of `data` (W x H) at fractional pixel position (cu, rv): nearest or bilinear, NaN outside. */
+function sampleAt(data: Float32Array, W: number, H: number, cu: number, rv: number, bilinear: boolean): number {
+  if (!(cu >= 0 && rv >= 0 && cu <= W && rv <= H)) return NaN;
+  if (!bilinear) return data[Math.min(H - 1, Math.floor(rv)) * W + Math.min(W - 1, Math.floor(cu))]!;
+  // Bilinear between pixel centres (centre of pixel i is at i + 0.5), clamped at the edges.
+  const fx = cu - 0.5;
+  const fy = rv - 0.5;
+  let x0 = Math.floor(fx);
+  let y0 = Math.floor(fy);
+  let ax = fx - x0;
+  let ay = fy - y0;
+  if (x0 < 0) { x0 = 0; ax = 0; }
+  if (y0 < 0) { y0 = 0; ay = 0; }
+  if (x0 >= W - 1) { x0 = W - 1; ax = 0; }
+  if (y0 >= H - 1) { y0 = H - 1; ay = 0; }
+  const x1 = Math.min(x0 + 1, W - 1);
+  const y1 = Math.min(y0 + 1, H - 1);
+  let acc = 0;
+  let wsum = 0;
+  const p00 = data[y0 * W + x0]!, p10 = data[y0 * W + x1]!, p01 = data[y1 * W + x0]!, p11 = data[y1 * W + x1]!;
+  const w00 = (1 - ax) * (1 - ay), w10 = ax * (1 - ay), w01 = (1 - ax) * ay, w11 = ax * ay;
+  if (p00 === p00 && w00 > 0) { acc += p00 * w00; wsum += w00; }
+  if (p10 === p10 && w10 > 0) { acc += p10 * w10; wsum += w10; }
+  if (p01 === p01 && w01 > 0) { acc += p01 * w01; wsum += w01; }
+  if (p11 === p11 && w11 > 0) { acc += p11 * w11; wsum += w11; }
+  return wsum > 0 ? acc / wsum : NaN;
 }
