@@ -13,6 +13,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
 import { planBlocks } from '../src/engine/plan.js';
+import { sclCloudMask } from '../src/engine/mask-kernel.js';
+import { tryLoadWasm } from '../src/io/wasm.js';
+import { sclMask } from '../src/raster/scl-mask.js';
 import { cogLevels, createSpoolingCogWriter, createTileEncoder, planSpoolSpans, reduceBand, writeCog, type CogBand } from '../src/io/cog-writer.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import type { Grid } from '../src/raster/grid.js';
@@ -102,6 +105,21 @@ describe('block planning', () => {
     }
     expect(seen.every((v) => v === 1)).toBe(true);
     expect(blocks.at(-1)!.window).toEqual({ x: 1280, y: 1280, width: 220, height: 20 });
+  });
+});
+
+describe('cloud mask kernel', () => {
+  it('the WebAssembly SCL mask and dilation equal sclMask (odd widths, NaN, out-of-range values, radii 0-5)', { skip: !tryLoadWasm('mask') ? 'dist/wasm/mask.wasm not built (npm run build)' : false }, () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const odd = [NaN, -1, 255, 256, 300, 3.7, 8.2, 0];
+    for (const [w, h] of [[1, 1], [15, 4], [16, 16], [17, 9], [33, 40], [70, 23], [130, 3]] as const) {
+      // Runs of one class (as real SCL), some clouds, and odd values scattered in.
+      const scl = Float32Array.from({ length: w * h }, (_, i) => (rand() < 0.1 ? odd[Math.floor(rand() * odd.length)]! : [4, 4, 5, 6, 9, 3][Math.floor(i / 7) % 6]!));
+      for (const r of [0, 1, 2, 3, 5]) {
+        expect([...sclCloudMask(scl, w, h, r)], `${w}x${h} r=${r}`).toEqual([...sclMask(scl, w, h, { dilatePixels: r })]);
+      }
+    }
   });
 });
 

@@ -14,7 +14,6 @@ import type { Preset, PresetOptions } from '../change/presets/types.js';
 import {
   boundsToWindow, gridBounds, sameCrs, sameGrid, windowGrid, type Grid, type Window,
 } from '../raster/grid.js';
-import { sclMask } from '../raster/scl-mask.js';
 import { createTileEncoder, reduceBand, sha256OfFile, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
@@ -23,6 +22,7 @@ import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } 
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
 import type { SerializedError } from '../io/tiff/sandbox-protocol.js';
 import { quicklookCellSums, runFusedKernel } from './fused-kernel.js';
+import { sclCloudMask } from './mask-kernel.js';
 import { undoHorizontal } from '../io/tiff/codecs.js';
 import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
@@ -529,7 +529,7 @@ export async function cloudMask(ctx: EngineContext, scene: Scene, win: Window): 
   const { target, cloudBuffer } = ctx.config;
   const big = growWindow(win, cloudBuffer, target.width, target.height);
   const values = await readOnGrid(scl, windowGrid(target, big));
-  return { mask: crop(sclMask(values, big.width, big.height, { dilatePixels: cloudBuffer }), big, win), valuesRead: values.length };
+  return { mask: crop(sclCloudMask(values, big.width, big.height, cloudBuffer), big, win), valuesRead: values.length };
 }
 
 /** The part of `a` (laid out on window `from`) on window `to`, inside it; `a` itself when they are the same. */
