@@ -14,6 +14,9 @@ import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
 import { planBlocks } from '../src/engine/plan.js';
 import { sclCloudMask } from '../src/engine/mask-kernel.js';
+import { quicklookCellSums } from '../src/engine/fused-kernel.js';
+import type { BlockSamples } from '../src/engine/block-task.js';
+import { toPhysical } from '../src/pipeline/align.js';
 import { tryLoadWasm } from '../src/io/wasm.js';
 import { sclMask } from '../src/raster/scl-mask.js';
 import { cogLevels, createSpoolingCogWriter, createTileEncoder, planSpoolSpans, reduceBand, writeCog, type CogBand } from '../src/io/cog-writer.js';
@@ -118,6 +121,36 @@ describe('cloud mask kernel', () => {
       const scl = Float32Array.from({ length: w * h }, (_, i) => (rand() < 0.1 ? odd[Math.floor(rand() * odd.length)]! : [4, 4, 5, 6, 9, 3][Math.floor(i / 7) % 6]!));
       for (const r of [0, 1, 2, 3, 5]) {
         expect([...sclCloudMask(scl, w, h, r)], `${w}x${h} r=${r}`).toEqual([...sclMask(scl, w, h, { dilatePixels: r })]);
+      }
+    }
+  });
+});
+
+describe('quicklook cells from stored DNs', () => {
+  it('the kernel\'s DN → reflectance → cell sums equal quicklookCellSums of toPhysical (nodata, predictor 2, cells cut by the block)', { skip: !tryLoadWasm('fused') ? 'dist/wasm/fused.wasm not built (npm run build)' : false }, () => {
+    let seed = 5;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const [w, h, f, offX, offY] of [[1, 1, 1, 0, 0], [17, 9, 4, 3, 1], [33, 40, 6, 0, 5], [70, 23, 5, 4, 4]] as const) {
+      // DNs over the whole uint16 range (the offset makes some reflectances negative), 0 = nodata scattered in.
+      const dn = Uint16Array.from({ length: w * h }, () => (rand() < 0.1 ? 0 : Math.floor(rand() * 65536)));
+      // Row differences as TIFF predictor 2 stores them, modulo 2^16.
+      const differenced = dn.map((v, i) => (i % w === 0 ? v : (v - dn[i - 1]!) & 0xffff));
+      const cw = Math.floor((offX + w - 1) / f) + 1;
+      const ch = Math.floor((offY + h - 1) / f) + 1;
+      for (const nodata of [0, -1]) {
+        const radiometry = { scale: 1e-4, offset: -1000, nodata: nodata < 0 ? null : nodata, source: '' };
+        const want = quicklookCellSums(toPhysical(dn, { radiometry, kind: 'reflectance' }), w, h, f, offX, offY, cw, ch);
+        expect(want.counts.some((c) => c > 0)).toBe(true);
+        for (const [values, predictedRow] of [[dn, 0], [differenced, w]] as const) {
+          const samples: BlockSamples = { values: values.slice(), scale: 1e-4, offset: -1000, nodata, predictedRow };
+          const got = quicklookCellSums(samples, w, h, f, offX, offY, cw, ch);
+          const at = `${w}x${h} f=${f} nodata=${nodata} predictor=${predictedRow > 0}`;
+          expect([...got.counts], at).toEqual([...want.counts]);
+          expect(Buffer.from(got.sums.buffer).equals(Buffer.from(want.sums.buffer)), at).toBe(true); // bit for bit
+          // The samples are left as read (the predictor is undone on the kernel's copy).
+          expect(samples.predictedRow).toBe(predictedRow);
+          expect(Buffer.from(samples.values.buffer).equals(Buffer.from(values.buffer)), at).toBe(true);
+        }
       }
     }
   });

@@ -356,8 +356,9 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
           classPixels: r.classPixels, classM2: r.classM2, nodata: r.nodata, cloud: r.cloud, radiometry,
           histogram: otsuHistogram(config.otsu!, r.product, null), valuesRead };
       }
-      const physicalOf = (d: typeof a) => (band: BandName) => (d.samples[band] ? physical(d.samples[band]) : undefined);
-      return await finishClassify(ctx, t, physicalOf(a), physicalOf(b), r.classes, r.product, r.classPixels, r.classM2, r.nodata,
+      // Handed on as read (the kernel worked on copies): the quicklook converts their DNs in the kernel too.
+      const samplesOf = (d: typeof a) => (band: BandName) => d.samples[band];
+      return await finishClassify(ctx, t, samplesOf(a), samplesOf(b), r.classes, r.product, r.classPixels, r.classM2, r.nodata,
         r.cloud, radiometry, valuesRead);
     } finally {
       ctx.scratch.give(classes, product);
@@ -436,8 +437,11 @@ export function countRadiometry(a: Float32Array): [number, number] {
   return [neg, finite];
 }
 
-/** Reflectance of a band already read for this block, or undefined. */
-type BandLookup = (band: BandName) => Float32Array | undefined;
+/** A quicklook layer of a block: reflectance, or a band's samples (stored DNs are converted in the kernel). */
+type QuicklookLayer = Float32Array | BlockSamples;
+
+/** A band already read for this block (its reflectance, or its samples untouched by `physical`), or undefined. */
+type BandLookup = (band: BandName) => QuicklookLayer | undefined;
 
 /** Classify mode, after the classes and product are known: encode tiles, overview pieces and quicklook cells. */
 export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, { kind: 'block' }>, afterBand: BandLookup,
@@ -460,14 +464,14 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
   let quicklook: QuicklookPiece | null = null;
   if (config.quicklook) {
     const q = config.quicklook;
-    const layers: Float32Array[] = [];
+    const layers: QuicklookLayer[] = [];
     for (const [scene, names, lookup] of [[ctx.after, q.afterRgb, afterBand], [ctx.before, q.beforeRgb, beforeBand]] as const) {
       if (!scene || !names) continue;
       for (const l of names) {
         const have = lookup(l as BandName);
         if (have) { layers.push(have); continue; }
-        const v = physical(await readSamples(scene.bands.get(l)!, grid));
-        valuesRead += v.length;
+        const v = await readSamples(scene.bands.get(l)!, grid);
+        valuesRead += v.values.length;
         layers.push(v);
       }
     }
@@ -482,7 +486,7 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
  * The quicklook cells a block touches: per layer the sum and count of finite values per cell, and the class of
  * each cell whose centre pixel (as in `blockNearest`) lies in the block.
  */
-export function reduceForQuicklook(layers: Float32Array[], classes: Uint8Array, win: Window, width: number, height: number,
+export function reduceForQuicklook(layers: QuicklookLayer[], classes: Uint8Array, win: Window, width: number, height: number,
   factor: number): QuicklookPiece {
   const f = factor;
   const cx = Math.floor(win.x / f);

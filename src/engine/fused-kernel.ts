@@ -94,20 +94,34 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
 }
 
 /**
- * Sums and counts of the finite values of `values` (a `width` x `height` block) per f x f cell of a reduced grid:
- * the block starts `offX`, `offY` pixels into its first cell, and touches `cw` x `ch` cells.
+ * Sums and counts of the finite reflectances of `layer` (a `width` x `height` block) per f x f cell of a reduced
+ * grid: the block starts `offX`, `offY` pixels into its first cell, and touches `cw` x `ch` cells. A band's stored
+ * uint16 DNs are turned into reflectance here, in the kernel (on a copy: the samples are left as they are), with
+ * exactly `toPhysical`'s values, so no float copy of the band is made in JavaScript.
  */
-export function quicklookCellSums(values: Float32Array, width: number, height: number, f: number, offX: number, offY: number,
-  cw: number, ch: number): { sums: Float64Array; counts: Uint32Array } {
+export function quicklookCellSums(layer: Float32Array | BlockSamples, width: number, height: number, f: number, offX: number,
+  offY: number, cw: number, ch: number): { sums: Float64Array; counts: Uint32Array } {
   const k = load();
   const n = width * height;
   const cells = cw * ch;
+  const values = layer instanceof Float32Array ? layer : layer.values;
+  // Slots: the f32 reflectances, the u16 staging area of DNs (if any), the f64 sums and the u32 counts.
   const valuesAt = FIRST_SLOT;
-  const sumsAt = valuesAt + 4 * n + (8 - ((4 * n) % 8)) % 8;
+  const stagingAt = valuesAt + 4 * n;
+  const stagingEnd = stagingAt + (values instanceof Uint16Array ? 2 * n : 0);
+  const sumsAt = stagingEnd + (8 - (stagingEnd % 8)) % 8;
   const countsAt = sumsAt + 8 * cells;
   const end = countsAt + 4 * cells;
   const buffer = ensureWasmMemory(k, end);
-  new Float32Array(buffer, valuesAt, n).set(values);
+  if (values instanceof Uint16Array) {
+    const s = layer as BlockSamples;
+    new Uint16Array(buffer, stagingAt, n).set(values);
+    // The band's radiometry counts land in COUNTS, unused here (runFusedKernel zeroes them before its own use).
+    k.dnToReflectance(stagingAt, valuesAt, n, s.scale, s.offset, s.nodata, COUNTS, s.predictedRow);
+  } else {
+    // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
+    new Float32Array(buffer, valuesAt, n).set(values);
+  }
   new Float64Array(buffer, sumsAt, cells).fill(0);
   new Uint32Array(buffer, countsAt, cells).fill(0);
   k.cellSums(valuesAt, width, height, f, offX, offY, cw, sumsAt, countsAt);
