@@ -7,10 +7,17 @@ scene: agricultural parcels with sharp edges (a jittered Voronoi of random field
 variation, rivers, and sensor noise; the after date has cleared and regrown parcels. They compress like real
 L2A bands (roughly 45-60 % of raw), not like random noise or constants.
 
-Usage: /usr/bin/python3 bench/make_synthetic.py SIZE OUT_DIR
+With --layout l2a the pair looks like an Earth Search L2A tile: 1024x1024 tiles, B02 and B03 as well (true-colour
+quicklooks), and SCL.tif per date at 20 m (ceil(SIZE/2) pixels, uint8, nodata 0, same origin): classes 4/5/6 from
+the same parcels and river, plus a few percent of cloud (8 medium, 9 high probability) with shadows (3) beside
+them, different per date. The 10 m bands are bright under the clouds (semi-transparent edges that SCL does not
+flag, as in real scenes: what the 2-pixel cloud buffer is for) and dark in the shadows. Outside clouds and shadows
+B04/B08 hold exactly the values of the default layout (the extras draw from their own random generator).
+
+Usage: /usr/bin/python3 bench/make_synthetic.py SIZE OUT_DIR [--layout default|l2a]
 """
+import argparse
 import os
-import sys
 
 import numpy as np
 from osgeo import gdal
@@ -55,10 +62,69 @@ def parcels(rng, size, n_fields):
     return ids
 
 
+# Per band: bare-soil DN, change with vegetation vigour, noise sigma, DN over water. B02/B03 only in the l2a layout.
+BANDS = {'B04': (1400, -1000, 35, 300), 'B08': (2200, 2800, 60, 150)}
+L2A_BANDS = {'B02': (900, -300, 30, 500), 'B03': (1100, 200, 30, 450)}
+CLOUD_DN = {'B02': 6500, 'B03': 6300, 'B04': 6100, 'B08': 6600}  # an opaque cloud is bright and nearly grey
+SHADOW_FACTOR = 0.45
+SHADOW_OFFSET = (-30, -40)  # rows, columns at 10 m: shadows 300 m north, 400 m west of their clouds (morning sun)
+CLOUD_COVER = {'before': 0.03, 'after': 0.05}  # share of the scene with some cloud (opacity > 0)
+
+
+def shifted(a, dy, dx):
+    """`a` moved by (dy, dx) pixels, zero-filled: out[y, x] = a[y - dy, x - dx]."""
+    h, w = a.shape
+    out = np.zeros_like(a)
+    out[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    return out
+
+
+def clouds(rng, size, cover):
+    """Cloud opacity in [0, 1] (0 = clear; soft edges) over about `cover` of the scene, and their shadows (bool)."""
+    field = smooth_field(rng, size, max(4, size // 150))      # ~1.5 km blobs
+    field += 0.35 * smooth_field(rng, size, max(8, size // 40))  # ragged edges
+    lo, hi = np.quantile(field.ravel()[::97], [1 - cover, 1 - 0.4 * cover])
+    opacity = np.clip((field - lo) / (hi - lo), 0, 1).astype(np.float32)
+    del field
+    shadow = shifted(opacity > 0.2, *SHADOW_OFFSET) & (opacity == 0)
+    return opacity, shadow
+
+
+def scene_classification(veg, river, opacity, shadow):
+    """SCL at 20 m (the 10 m layers sampled every other pixel): 4 vegetation, 5 bare soil, 6 water, 3 cloud shadow,
+    8/9 cloud medium/high probability. Thin cloud edges (opacity <= 0.3) stay unflagged, as in real SCL."""
+    s = (slice(None, None, 2), slice(None, None, 2))
+    scl = np.where(veg[s] > 0.35, 4, 5).astype(np.uint8)
+    scl[river[s]] = 6
+    scl[shadow[s]] = 3
+    op = opacity[s]
+    scl[op > 0.3] = 8
+    scl[op > 0.7] = 9
+    return scl
+
+
+def write_cog(path, arr, gt, blocksize, predictor=True):
+    mem = gdal.GetDriverByName('MEM').Create('', arr.shape[1], arr.shape[0], 1,
+                                             gdal.GDT_Byte if arr.dtype == np.uint8 else gdal.GDT_UInt16)
+    mem.SetGeoTransform(gt)
+    mem.SetProjection('EPSG:32633')
+    b = mem.GetRasterBand(1)
+    b.WriteArray(arr)
+    b.SetNoDataValue(0)
+    gdal.Translate(path, mem, format='COG', creationOptions=[
+        'COMPRESS=DEFLATE', f'PREDICTOR={"YES" if predictor else "NO"}', f'BLOCKSIZE={blocksize}',
+        'NUM_THREADS=ALL_CPUS', 'OVERVIEWS=NONE'])
+
+
 def main():
-    size = int(sys.argv[1])
-    out = sys.argv[2]
+    ap = argparse.ArgumentParser(description='Synthetic Sentinel-2-like tile pair for the s2change benchmark.')
+    ap.add_argument('size', type=int)
+    ap.add_argument('out')
+    ap.add_argument('--layout', choices=('default', 'l2a'), default='default')
+    args = ap.parse_args()
+    size, out, l2a = args.size, args.out, args.layout == 'l2a'
     rng = np.random.default_rng(42)
+    extra = np.random.default_rng(1042)  # clouds, B02, B03: B04/B08 draw the same numbers in both layouts
     n_fields = max(16, int((size / 120) ** 2))  # ~1.2 km parcels
     # Parcels on a 4x coarser lattice, repeated: sharp (stair-stepped) edges at a fraction of the cost.
     f = 4
@@ -76,6 +142,7 @@ def main():
     river = np.abs(yy - size * (0.45 + 0.1 * np.sin(xx / (size / 7)))) < max(3, size / 900)
     del yy, xx
     gt = (500000.0, 10.0, 0.0, 4200000.0, 0.0, -10.0)
+    blocksize = 1024 if l2a else 512
     for date in ('before', 'after'):
         d = os.path.join(out, date)
         os.makedirs(d, exist_ok=True)
@@ -83,21 +150,21 @@ def main():
         if date == 'after':
             v[cleared[pid]] *= 0.15
             v[regrown[pid]] = np.minimum(1, v[regrown[pid]] + 0.5)
-        for band, (soil, green, sigma) in {'B04': (1400, -1000, 35), 'B08': (2200, 2800, 60)}.items():
-            noise = rng.normal(0, sigma, (size, size)).astype(np.float32)
+        if l2a:
+            opacity, shadow = clouds(extra, size, CLOUD_COVER[date])
+            cloudy = opacity > 0
+            write_cog(os.path.join(d, 'SCL.tif'), scene_classification(v, river, opacity, shadow),
+                      (gt[0], 20.0, 0.0, gt[3], 0.0, -20.0), 1024, predictor=False)
+        for band, (soil, green, sigma, water) in {**BANDS, **(L2A_BANDS if l2a else {})}.items():
+            noise = (rng if band in BANDS else extra).normal(0, sigma, (size, size)).astype(np.float32)
             val = soil + green * v + 600 * (terrain - 0.5) + noise
-            val[river] = 300 if band == 'B04' else 150
+            val[river] = water
+            if l2a:
+                val[shadow] *= SHADOW_FACTOR
+                val[cloudy] += (CLOUD_DN[band] + noise[cloudy] - val[cloudy]) * opacity[cloudy]
             arr = np.clip(np.rint(val), 1, 65535).astype(np.uint16)
             del noise, val
-            mem = gdal.GetDriverByName('MEM').Create('', size, size, 1, gdal.GDT_UInt16)
-            mem.SetGeoTransform(gt)
-            mem.SetProjection('EPSG:32633')
-            b = mem.GetRasterBand(1)
-            b.WriteArray(arr)
-            b.SetNoDataValue(0)
-            gdal.Translate(os.path.join(d, f'{band}.tif'), mem, format='COG',
-                           creationOptions=['COMPRESS=DEFLATE', 'PREDICTOR=YES', 'BLOCKSIZE=512', 'NUM_THREADS=ALL_CPUS', 'OVERVIEWS=NONE'])
-            mem = None
+            write_cog(os.path.join(d, f'{band}.tif'), arr, gt, blocksize)
             del arr
     open(os.path.join(out, 'DONE'), 'w').write(f'{size}\n')
 

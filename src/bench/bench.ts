@@ -3,6 +3,9 @@
  * bench/make_synthetic.py with GDAL, cached outside the repo), then the block engine (vegetation preset) and the
  * equivalent GDAL + numpy script (bench/gdal_baseline.py), each run several times in child processes under
  * /usr/bin/time -v: median wall time, ours/GDAL ratio, peak RSS, and whether the class areas agree.
+ *
+ * Two layouts of the synthetic pair: `default` (B04 + B08, 512² tiles) and `l2a` (what Earth Search serves: 1024²
+ * tiles, B02/B03 for the true-colour quicklooks, SCL at 20 m with clouds and shadows, masked on both sides).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +18,10 @@ const PYTHON = '/usr/bin/python3';
 const TIME = '/usr/bin/time';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** Layouts of the synthetic pair (see bench/make_synthetic.py --layout). */
+export const BENCH_LAYOUTS = ['default', 'l2a'] as const;
+export type BenchLayout = (typeof BENCH_LAYOUTS)[number];
+
 export interface BenchOptions {
   sizes: number[];
   runs: number;
@@ -22,6 +29,8 @@ export interface BenchOptions {
   cacheDir?: string;
   /** Skip the float product on both sides. */
   noFloat?: boolean;
+  /** Layout of the synthetic pair (default 'default': B04 + B08 only). */
+  layout?: BenchLayout;
   /** Worker threads for s2change (default: one per core). */
   threads?: number;
   log?: (msg: string) => void;
@@ -36,7 +45,10 @@ export interface RunStats {
 export interface SizeResult {
   size: number;
   megapixels: number;
-  /** The block engine alone (`dist/bench/engine-run.js`): change.tif + dndvi.tif, nothing else. */
+  /**
+   * The block engine alone (`dist/bench/engine-run.js`): change.tif + dndvi.tif, nothing else (with the l2a layout
+   * it reads SCL.tif from the same folders and masks, as detect does; B02/B03 are unused as it draws no quicklook).
+   */
   s2change: RunStats;
   /**
    * The whole `s2change detect --preset vegetation` command (routed to the block engine), which also writes the
@@ -49,8 +61,17 @@ export interface SizeResult {
   ratio: number;
   /** s2change detect (whole command) median / GDAL median. */
   ratioDetect?: number;
-  /** Loss and gain pixel counts of both sides (they use the same rule; float rounding may move a few pixels). */
-  classCounts: { s2change: { loss: number; gain: number }; gdal: { loss: number; gain: number } };
+  /**
+   * Loss, gain and nodata (incl. cloud-masked) pixel counts of both sides: the same rule, so float rounding at the
+   * threshold may move a few loss/gain pixels; nodata must be equal.
+   */
+  classCounts: { s2change: ClassCounts; gdal: ClassCounts };
+}
+
+export interface ClassCounts {
+  loss: number;
+  gain: number;
+  nodata: number;
 }
 
 export interface BenchReport {
@@ -58,6 +79,7 @@ export interface BenchReport {
   machine: { cpus: number; model: string; memoryGB: number; node: string; gdal: string };
   command: string;
   noFloat: boolean;
+  layout: BenchLayout;
   results: SizeResult[];
 }
 
@@ -78,13 +100,19 @@ function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: stri
   });
 }
 
+/** Folder-name suffix of a layout's cached pairs and outputs: s2048 (default), s2048-l2a. */
+function layoutSuffix(layout: BenchLayout): string {
+  return layout === 'default' ? '' : `-${layout}`;
+}
+
 /** Make (once) the synthetic pair of size x size pixels; returns its folder. */
-export async function ensureSyntheticPair(size: number, cacheDir: string, log: (m: string) => void): Promise<string> {
-  const dir = path.join(cacheDir, `s${size}`);
+export async function ensureSyntheticPair(size: number, cacheDir: string, log: (m: string) => void,
+  layout: BenchLayout = 'default'): Promise<string> {
+  const dir = path.join(cacheDir, `s${size}${layoutSuffix(layout)}`);
   if (existsSync(path.join(dir, 'DONE'))) return dir;
   mkdirSync(cacheDir, { recursive: true });
-  log(`generating the synthetic ${size}x${size} tile pair in ${dir} (once)...`);
-  const r = await exec(PYTHON, [path.join(REPO, 'bench', 'make_synthetic.py'), String(size), dir]);
+  log(`generating the synthetic ${size}x${size} tile pair (${layout} layout) in ${dir} (once)...`);
+  const r = await exec(PYTHON, [path.join(REPO, 'bench', 'make_synthetic.py'), String(size), dir, '--layout', layout]);
   if (r.code !== 0) throw new Error(`bench/make_synthetic.py failed (${r.code}):\n${r.stderr}`);
   return dir;
 }
@@ -126,10 +154,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const engine = path.join(REPO, 'dist', 'bench', 'engine-run.js');
   if (!existsSync(engine)) throw new UsageError('s2change is not built', { input: 'bench', expected: engine, found: 'nothing', fix: 'npm run build' });
   const cacheDir = opts.cacheDir ?? benchCacheDir();
+  const layout = opts.layout ?? 'default';
   const outRoot = path.join(cacheDir, 'out');
   const results: SizeResult[] = [];
   for (const size of opts.sizes) {
-    const data = await ensureSyntheticPair(size, cacheDir, log);
+    const data = await ensureSyntheticPair(size, cacheDir, log, layout);
     const before = path.join(data, 'before');
     const after = path.join(data, 'after');
     const ours: { seconds: number; rssMB: number }[] = [];
@@ -142,7 +171,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       const contenders = ['ours', 'gdal', 'detect'];
       const order = contenders.map((_, k) => contenders[(k + i) % contenders.length]!);
       for (const who of order) {
-        const out = path.join(outRoot, `${who}-${size}`);
+        const out = path.join(outRoot, `${who}-${size}${layoutSuffix(layout)}`);
         rmSync(out, { recursive: true, force: true });
         mkdirSync(out, { recursive: true });
         if (who === 'detect') {
@@ -158,15 +187,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
           oursOut = r.stdout;
           log(`${size}: s2change run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
         } else {
-          const r = await timed(PYTHON, [path.join(REPO, 'bench', 'gdal_baseline.py'), before, after, out, ...(opts.noFloat ? ['--no-float'] : [])]);
+          // --scl: the l2a pair must be cloud-masked (the script would silently skip a missing SCL.tif otherwise).
+          const r = await timed(PYTHON, [path.join(REPO, 'bench', 'gdal_baseline.py'), before, after, out,
+            ...(opts.noFloat ? ['--no-float'] : []), ...(layout === 'l2a' ? ['--scl'] : [])]);
           theirs.push(r);
           theirsOut = r.stdout;
           log(`${size}: GDAL+numpy run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
         }
       }
     }
-    const o = JSON.parse(oursOut.trim().split('\n').at(-1)!) as { areas: [number, number][] };
-    const g = JSON.parse(theirsOut.trim().split('\n').at(-1)!.replace(/'/g, '"')) as { loss: number; gain: number };
+    const o = JSON.parse(oursOut.trim().split('\n').at(-1)!) as { areas: [number, number][]; valid: number };
+    const g = JSON.parse(theirsOut.trim().split('\n').at(-1)!.replace(/'/g, '"')) as ClassCounts;
     const count = (v: number) => o.areas.find((a) => a[0] === v)?.[1] ?? 0;
     const s = stats(ours);
     const t = stats(theirs);
@@ -175,17 +206,29 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       size, megapixels: Number((size * size / 1e6).toFixed(1)), s2change: s, s2changeDetect: c, gdal: t,
       ratio: Number((s.medianSeconds / t.medianSeconds).toFixed(2)),
       ratioDetect: c ? Number((c.medianSeconds / t.medianSeconds).toFixed(2)) : undefined,
-      classCounts: { s2change: { loss: count(1), gain: count(2) }, gdal: { loss: g.loss, gain: g.gain } },
+      classCounts: {
+        s2change: { loss: count(1), gain: count(2), nodata: size * size - o.valid },
+        gdal: { loss: g.loss, gain: g.gain, nodata: g.nodata },
+      },
     });
   }
   const gdalVersion = (await exec('gdalinfo', ['--version'])).stdout.trim();
   return {
     date: new Date().toISOString(),
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, gdal: gdalVersion },
-    command: `s2change bench speed --size ${opts.sizes.join(',')} --runs ${opts.runs}${opts.noFloat ? ' --no-float' : ''}`,
+    command: `s2change bench speed --size ${opts.sizes.join(',')} --runs ${opts.runs}${opts.noFloat ? ' --no-float' : ''}${layout === 'default' ? '' : ` --layout ${layout}`}`,
     noFloat: Boolean(opts.noFloat),
+    layout,
     results,
   };
+}
+
+/** Check a --layout value. */
+export function parseLayout(text: string): BenchLayout {
+  if (!(BENCH_LAYOUTS as readonly string[]).includes(text)) {
+    throw new UsageError('invalid --layout', { input: `--layout ${text}`, expected: BENCH_LAYOUTS.join(' | '), found: text, fix: 'e.g. --layout l2a' });
+  }
+  return text as BenchLayout;
 }
 
 /** Parse "2048,5490" into sizes. */

@@ -1,7 +1,8 @@
 /**
  * One timed run of the block engine for the benchmark (a child process, so that /usr/bin/time measures its
  * wall time and peak RSS alone): `node dist/bench/engine-run.js BEFORE AFTER OUT [--no-float] [--threads N]`.
- * Runs the vegetation preset (fixed |ΔNDVI| ≥ 0.2) and prints the areas as JSON.
+ * Runs the vegetation preset (fixed |ΔNDVI| ≥ 0.2) and prints the areas as JSON. The folders are opened as scenes,
+ * as `detect` opens them: an SCL.tif beside the bands (the l2a layout) masks clouds and shadows here too.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

@@ -17,16 +17,17 @@ export function registerBench(program: Command): Command {
     .option('--runs <n>', 'runs of each pipeline per size (median reported)', '3')
     .option('--no-float', 'skip the float dNDVI product on both sides')
     .option('--threads <n>', `s2change worker threads (default ${availableParallelism()})`)
+    .option('--layout <name>', 'synthetic pair: default (B04, B08; 512² tiles) | l2a (+ B02, B03, SCL with clouds at 20 m; 1024² tiles, as Earth Search)', 'default')
     .option('--cache <dir>', 'where the synthetic tiles are cached', benchCacheDir())
     .option('--json', 'print only the JSON report on stdout')
-    .action(async (o: { size: string; runs: string; float: boolean; threads?: string; cache: string; json?: boolean }) => {
-      const { parseSizes, runBench } = await import('../bench/bench.js');
+    .action(async (o: { size: string; runs: string; float: boolean; threads?: string; layout: string; cache: string; json?: boolean }) => {
+      const { parseLayout, parseSizes, runBench } = await import('../bench/bench.js');
       const runs = Number(o.runs);
       if (!Number.isInteger(runs) || runs < 1) {
         throw new UsageError('invalid --runs', { input: `--runs ${o.runs}`, expected: 'an integer ≥ 1', found: o.runs, fix: 'e.g. --runs 3' });
       }
       const report = await runBench({
-        sizes: parseSizes(o.size), runs, cacheDir: o.cache, noFloat: !o.float,
+        sizes: parseSizes(o.size), runs, cacheDir: o.cache, noFloat: !o.float, layout: parseLayout(o.layout),
         threads: o.threads !== undefined ? Number(o.threads) : undefined,
         log: o.json ? () => {} : (m) => process.stderr.write(`${m}\n`),
       });
