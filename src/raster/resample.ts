@@ -10,8 +10,9 @@ export type ResampleMethod = 'nearest' | 'bilinear';
 /**
  * The per-pixel form of `pixelMappingOf`: for every pixel centre of `dst`, the (fractional) pixel coordinates in
  * `src` where it falls, as two Float64Arrays `u` (column) and `v` (row), both in "pixel corner" units (the centre of
- * src pixel (0,0) is 0.5, 0.5). Across CRSs the exact transform is evaluated on a mesh every `step` pixels and interpolated bilinearly in between,
- * as GDAL's approximate transformer does (error far below a pixel for UTM ↔ UTM / lat-lon at scene scales).
+ * src pixel (0,0) is 0.5, 0.5). Across CRSs the exact transform is evaluated on a mesh every `step` pixels and
+ * interpolated bilinearly in between, as GDAL's approximate transformer does (error far below a pixel for UTM ↔ UTM
+ * / lat-lon at scene scales).
  */
 export function pixelMapping(src: Grid, dst: Grid, step = 16): { u: Float64Array; v: Float64Array } {
   const n = dst.width * dst.height;
