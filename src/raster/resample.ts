@@ -137,7 +137,7 @@ export function resample(data: Float32Array, src: Grid, dst: Grid, method: Resam
  */
 function nearestSeparable(data: Float32Array, W: number, H: number, columns: Float64Array, rows: Float64Array,
   out: Float32Array, width: number): Float32Array {
-  const sourceIndex = (p: number, n: number) => (p >= 0 && p <= n ? Math.min(n - 1, Math.floor(p)) : -1);
+  const sourceIndex = (p: number, n: number) => (p >= 0 && p <= n ? nearestPixel(p, n) : -1);
   const xi = Int32Array.from(columns, (cu) => sourceIndex(cu, W));
   let c0 = 0;
   while (c0 < width && xi[c0]! < 0) c0++;
@@ -161,10 +161,15 @@ function nearestSeparable(data: Float32Array, W: number, H: number, columns: Flo
   return out;
 }
 
+/** The pixel (0 .. n-1) that contains position p of [0, n] (the far edge belongs to the last pixel). */
+function nearestPixel(p: number, n: number): number {
+  return Math.min(n - 1, Math.floor(p));
+}
+
 /** The value of `data` (W x H) at fractional pixel position (cu, rv): nearest or bilinear, NaN outside. */
 function sampleAt(data: Float32Array, W: number, H: number, cu: number, rv: number, bilinear: boolean): number {
   if (!(cu >= 0 && rv >= 0 && cu <= W && rv <= H)) return NaN;
-  if (!bilinear) return data[Math.min(H - 1, Math.floor(rv)) * W + Math.min(W - 1, Math.floor(cu))]!;
+  if (!bilinear) return data[nearestPixel(rv, H) * W + nearestPixel(cu, W)]!;
   // Bilinear between pixel centres (centre of pixel i is at i + 0.5), clamped at the edges.
   const fx = cu - 0.5;
   const fy = rv - 0.5;
