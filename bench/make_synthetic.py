@@ -12,7 +12,9 @@ quicklooks), and SCL.tif per date at 20 m (ceil(SIZE/2) pixels, uint8, nodata 0,
 the same parcels and river, plus a few percent of cloud (8 medium, 9 high probability) with shadows (3) beside
 them, different per date. The 10 m bands are bright under the clouds (semi-transparent edges that SCL does not
 flag, as in real scenes: what the 2-pixel cloud buffer is for) and dark in the shadows. Outside clouds and shadows
-B04/B08 hold exactly the values of the default layout (the extras draw from their own random generator).
+B04/B08 hold exactly the values of the default layout (the extras draw from their own random generator). Like
+Earth Search's COGs, the l2a files carry internal overviews (GDAL's COG driver, OVERVIEWS=AUTO: 2x, 4x, ... down to
+one tile; AVERAGE for reflectance, NEAREST for SCL); the default layout has none, as the issue's pair.
 
 Usage: /usr/bin/python3 bench/make_synthetic.py SIZE OUT_DIR [--layout default|l2a]
 """
@@ -103,7 +105,8 @@ def scene_classification(veg, river, opacity, shadow):
     return scl
 
 
-def write_cog(path, arr, gt, blocksize, predictor=True):
+def write_cog(path, arr, gt, blocksize, predictor=True, overviews=None):
+    """A COG; `overviews` None for none, else GDAL's overview resampling ('AVERAGE' for reflectance, 'NEAREST' for classes)."""
     mem = gdal.GetDriverByName('MEM').Create('', arr.shape[1], arr.shape[0], 1,
                                              gdal.GDT_Byte if arr.dtype == np.uint8 else gdal.GDT_UInt16)
     mem.SetGeoTransform(gt)
@@ -113,7 +116,8 @@ def write_cog(path, arr, gt, blocksize, predictor=True):
     b.SetNoDataValue(0)
     gdal.Translate(path, mem, format='COG', creationOptions=[
         'COMPRESS=DEFLATE', f'PREDICTOR={"YES" if predictor else "NO"}', f'BLOCKSIZE={blocksize}',
-        'NUM_THREADS=ALL_CPUS', 'OVERVIEWS=NONE'])
+        'NUM_THREADS=ALL_CPUS',
+        *(['OVERVIEWS=NONE'] if overviews is None else ['OVERVIEWS=AUTO', f'OVERVIEW_RESAMPLING={overviews}'])])
 
 
 def main():
@@ -154,7 +158,7 @@ def main():
             opacity, shadow = clouds(extra, size, CLOUD_COVER[date])
             cloudy = opacity > 0
             write_cog(os.path.join(d, 'SCL.tif'), scene_classification(v, river, opacity, shadow),
-                      (gt[0], 20.0, 0.0, gt[3], 0.0, -20.0), 1024, predictor=False)
+                      (gt[0], 20.0, 0.0, gt[3], 0.0, -20.0), 1024, predictor=False, overviews='NEAREST')
         for band, (soil, green, sigma, water) in {**BANDS, **(L2A_BANDS if l2a else {})}.items():
             noise = (rng if band in BANDS else extra).normal(0, sigma, (size, size)).astype(np.float32)
             val = soil + green * v + 600 * (terrain - 0.5) + noise
@@ -164,9 +168,14 @@ def main():
                 val[cloudy] += (CLOUD_DN[band] + noise[cloudy] - val[cloudy]) * opacity[cloudy]
             arr = np.clip(np.rint(val), 1, 65535).astype(np.uint16)
             del noise, val
-            write_cog(os.path.join(d, f'{band}.tif'), arr, gt, blocksize)
+            write_cog(os.path.join(d, f'{band}.tif'), arr, gt, blocksize, overviews='AVERAGE' if l2a else None)
             del arr
-    open(os.path.join(out, 'DONE'), 'w').write(f'{size}\n')
+    open(os.path.join(out, 'DONE'), 'w').write(done_marker(size, args.layout) + '\n')
+
+
+def done_marker(size, layout):
+    """What DONE holds: the benchmark regenerates a cached pair whose marker differs (an older generator's)."""
+    return f'{size} {layout} v2' if layout == 'l2a' else f'{size}'
 
 
 if __name__ == '__main__':

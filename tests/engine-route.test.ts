@@ -138,9 +138,10 @@ describe.skipIf(!hasGdal() || !existsSync(R29))('block engine quicklook arrays',
     const out = path.join(tmp, 'ql');
     mkdirSync(out, { recursive: true });
     const classesPath = path.join(out, 'change.tif');
-    // 1098 px / maxSize 250 → factor 5, which does not divide the 128 px blocks: many cells straddle blocks.
+    // 1098 px / maxSize 250 → factor 5, which does not divide the 128 px blocks: many cells straddle blocks. The
+    // RGB of the blocks, not of the COG's overviews (tests/quicklook-overviews.test.ts checks those).
     const r = await detectBlocks({ before: R29, after: R29, preset: 'vegetation', classesPath, productPath: null, scene: { offset: 0 },
-      blockSize: 128, threads: 0, progress: false, quicklook: { maxSize: 250 } });
+      blockSize: 128, threads: 0, progress: false, quicklook: { maxSize: 250, overviews: false } });
     const q = r.quicklook!;
     expect(q.factor).toBe(5);
     expect([q.width, q.height]).toEqual([220, 220]);

@@ -105,11 +105,19 @@ function layoutSuffix(layout: BenchLayout): string {
   return layout === 'default' ? '' : `-${layout}`;
 }
 
+/** What a finished pair's DONE file holds (bench/make_synthetic.py `done_marker`). */
+function doneMarker(size: number, layout: BenchLayout): string {
+  return layout === 'l2a' ? `${size} l2a v2` : `${size}`;
+}
+
 /** Make (once) the synthetic pair of size x size pixels; returns its folder. */
 export async function ensureSyntheticPair(size: number, cacheDir: string, log: (m: string) => void,
   layout: BenchLayout = 'default'): Promise<string> {
   const dir = path.join(cacheDir, `s${size}${layoutSuffix(layout)}`);
-  if (existsSync(path.join(dir, 'DONE'))) return dir;
+  const done = path.join(dir, 'DONE');
+  if (existsSync(done) && readFileSync(done, 'utf8').trim() === doneMarker(size, layout)) return dir;
+  // Missing, half-made or made by an older generator (e.g. l2a pairs without overviews): made again.
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(cacheDir, { recursive: true });
   log(`generating the synthetic ${size}x${size} tile pair (${layout} layout) in ${dir} (once)...`);
   const r = await exec(PYTHON, [path.join(REPO, 'bench', 'make_synthetic.py'), String(size), dir, '--layout', layout]);

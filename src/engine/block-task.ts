@@ -26,6 +26,7 @@ import { sclCloudMask } from './mask-kernel.js';
 import { undoHorizontal } from '../io/tiff/codecs.js';
 import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
+import { readRgbStrip, rgbOverviews } from './quicklook-rgb.js';
 
 /** How a worker opens one date: the same arguments `detect()` gives `openScene`. */
 export interface SceneSpec {
@@ -72,6 +73,12 @@ export interface QuicklookPlan {
   factor: number;
   afterRgb: LayerName[] | null;
   beforeRgb: LayerName[] | null;
+  /**
+   * RGB layers of a date read from the inputs' overviews by 'overview-rgb' tasks instead of reduced by the blocks
+   * (`quicklook-rgb.ts`); null or absent: none. A date has layers in one of the two fields, not both.
+   */
+  afterOverviewRgb?: LayerName[] | null;
+  beforeOverviewRgb?: LayerName[] | null;
 }
 
 /**
@@ -99,7 +106,15 @@ export type EngineTask =
   | MinAreaTask
   | SceneTask
   /** SHA-256 of a finished output file (done by an idle worker while the main thread makes the pictures). */
-  | { kind: 'hash'; path: string; size: number };
+  | { kind: 'hash'; path: string; size: number }
+  /** Rows [y0, y1) of a date's quicklook RGB, read from its overviews (`QuicklookPlan.afterOverviewRgb`). */
+  | { kind: 'overview-rgb'; role: 'after' | 'before'; y0: number; y1: number };
+
+/** Result of an 'overview-rgb' task: R, G, B reflectance of the rows, quicklook width x (y1 − y0) each. */
+export interface OverviewRgbResult {
+  kind: 'overview-rgb';
+  rgb: Float32Array[];
+}
 
 /** Result of a 'hash' task. */
 export interface HashResult {
@@ -282,12 +297,25 @@ export async function readReflectance(ref: BandRef, grid: Grid): Promise<Float32
 }
 
 /** Run one task. */
-export async function runTask(ctx: EngineContext, task: EngineTask): Promise<BlockResult | TileResult | HashResult> {
+export async function runTask(ctx: EngineContext, task: EngineTask): Promise<EngineResult> {
   if (task.kind === 'hash') return { kind: 'hash', sha256: await sha256OfFile(task.path, task.size) };
+  if (task.kind === 'overview-rgb') return runOverviewRgb(ctx, task);
   if (task.kind === 'min-area') return runMinAreaTask(ctx, task);
   if (task.kind === 'scene') return runSceneTask(ctx, task);
   if (task.kind === 'block' && task.fitted) return classifyFitted(ctx, task, task.fitted);
   return task.kind === 'block' ? runBlock(ctx, task) : runTile(ctx, task);
+}
+
+/** What a task returns. */
+export type EngineResult = BlockResult | TileResult | HashResult | OverviewRgbResult;
+
+async function runOverviewRgb(ctx: EngineContext, t: Extract<EngineTask, { kind: 'overview-rgb' }>): Promise<OverviewRgbResult> {
+  const q = ctx.config.quicklook;
+  const scene = t.role === 'after' ? ctx.after : ctx.before;
+  const layers = t.role === 'after' ? q?.afterOverviewRgb : q?.beforeOverviewRgb;
+  const refs = q && scene && layers ? rgbOverviews(scene, layers, ctx.config.target, q.factor) : null;
+  if (!refs) throw new Error(`internal: no overviews planned for the ${t.role} quicklook`);
+  return { kind: 'overview-rgb', rgb: await readRgbStrip(refs, ctx.config.target, q!.factor, t.y0, t.y1) };
 }
 
 function runTile(ctx: EngineContext, t: Extract<EngineTask, { kind: 'tile' }>): TileResult {

@@ -5,13 +5,13 @@
  */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { serializeError } from '../io/tiff/sandbox-protocol.js';
-import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineContext, type EngineTask, type HashResult, type TileResult, type WorkerFailure } from './block-task.js';
+import { openEngineContext, runTask, type EngineConfig, type EngineContext, type EngineResult, type EngineTask, type WorkerFailure } from './block-task.js';
 
 let context: Promise<EngineContext> | null = null;
 
 /** Piscina entry point: one task in, one result out. */
-export default async function handle(task: EngineTask): Promise<BlockResult | TileResult | HashResult | WorkerFailure> {
-  let result: BlockResult | TileResult | HashResult;
+export default async function handle(task: EngineTask): Promise<EngineResult | WorkerFailure> {
+  let result: EngineResult;
   try {
     context ??= openEngineContext(workerData as EngineConfig);
     result = await runTask(await context, task);
@@ -21,16 +21,17 @@ export default async function handle(task: EngineTask): Promise<BlockResult | Ti
   }
   const buffers = transferable(result);
   if (!buffers.length) return result;
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: result }) as unknown as BlockResult | TileResult;
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: result }) as unknown as EngineResult;
 }
 
 /**
  * The ArrayBuffers of the result's typed arrays that are safe to transfer: plain ArrayBuffers larger than Node's
  * Buffer pool (a pooled slab may back other Buffers), each once.
  */
-function transferable(result: BlockResult | TileResult | HashResult): ArrayBuffer[] {
+function transferable(result: EngineResult): ArrayBuffer[] {
   if (result.kind === 'hash') return [];
   const views: (ArrayBufferView | null | undefined)[] = result.kind === 'tile' ? [result.bytes, result.piece]
+    : result.kind === 'overview-rgb' ? result.rgb
     : [result.classBytes, result.productBytes, result.classPiece, result.productPiece, result.histogram, result.classPixels, result.classM2];
   const out = new Set<ArrayBuffer>();
   for (const v of views) {

@@ -18,8 +18,9 @@ import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.j
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
-import type { BlockResult, EngineConfig, HashResult, OtsuPlan, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
-import { quicklookSize } from '../report/quicklook.js';
+import type { BlockResult, EngineConfig, HashResult, OtsuPlan, OverviewRgbResult, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
+import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
+import { OVERVIEW_RGB_ROWS, quicklookGrid, rgbOverviews } from './quicklook-rgb.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, type TaskRunner } from './pool.js';
 import { MinAreaMerge } from './min-area.js';
@@ -59,9 +60,10 @@ export interface BlockDetectOptions extends DetectOptions {
   productCog?: Omit<CogOptions, 'blockSize' | 'nodata'>;
   /**
    * Also reduce RGB, the product and the classes for PNG quicklooks of at most `maxSize` px (default 2048) on the
-   * long side, by the integer factor `quicklookSize` gives for the whole grid.
+   * long side, by the integer factor `quicklookSize` gives for the whole grid. A date's RGB is read from its inputs'
+   * COG overviews instead when every RGB band has one no coarser than a quicklook cell, unless `overviews` is false.
    */
-  quicklook?: { maxSize?: number } | null;
+  quicklook?: { maxSize?: number; overviews?: boolean } | null;
   /**
    * Work to overlap with the last writes (the COGs are assembled from their spools then): called once every block
    * is done, with the finished quicklook arrays and the preset's product (written or not), e.g. to encode the PNGs.
@@ -79,8 +81,9 @@ export interface BlockQuicklook {
   width: number;
   height: number;
   factor: number;
-  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
-  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  /** `source` 'overviews': read from the inputs' overviews (`quicklook-rgb.ts`), else reduced from full resolution. */
+  after: RgbLayers | null;
+  before: RgbLayers | null;
   /** The first float product, NaN-aware mean per cell. */
   product: Float32Array | null;
   /** Class at each cell's centre pixel. */
@@ -169,7 +172,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
   const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
     ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
-  const { target, bandsUsed, warnings, inputs, georeferenced, rgb, inputTile } = await planTarget(preset, beforeSpec, afterSpec, opts, true);
+  const { target, bandsUsed, warnings, inputs, georeferenced, rgb, inputTile } = await planTarget(preset, beforeSpec, afterSpec, opts, true,
+    opts.quicklook ? { maxSize: opts.quicklook.maxSize ?? QUICKLOOK_MAX_SIZE, overviews: opts.quicklook.overviews ?? true } : null);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
 
   // Threshold metadata and product name from the preset itself, on one dummy pixel.
@@ -194,7 +198,13 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const config: EngineConfig = {
     before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands },
     target, cloudBuffer: opts.cloudBuffer ?? 2, classesHeader, productHeader, overviews: levels.length > 1, otsu,
-    quicklook: opts.quicklook ? { factor: quicklookSize(target.width, target.height, opts.quicklook.maxSize).factor, afterRgb: rgb.after, beforeRgb: beforeSpec ? rgb.before : null } : null,
+    quicklook: rgb.factor ? {
+      factor: rgb.factor,
+      afterRgb: rgb.after && !rgb.after.fromOverviews ? rgb.after.layers : null,
+      beforeRgb: beforeSpec && rgb.before && !rgb.before.fromOverviews ? rgb.before.layers : null,
+      afterOverviewRgb: rgb.after?.fromOverviews ? rgb.after.layers : null,
+      beforeOverviewRgb: beforeSpec && rgb.before?.fromOverviews ? rgb.before.layers : null,
+    } : null,
     minAreaM2: minAreaHa ? minAreaHa * 10_000 : null, // as detect() computes it
   };
   const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2) : null;
@@ -246,7 +256,9 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     const quicklook = config.quicklook
       ? new QuicklookAssembler(target.width, target.height, config.quicklook, (scene ? scene.product : productInfo) !== null) : null;
 
-    // Pass 2: classify, encode, write.
+    // Pass 2: classify, encode, write (and the quicklook RGB of dates with overviews, read beside it).
+    const overviewRgb = config.quicklook ? readOverviewRgb(runner, target, config.quicklook) : null;
+    overviewRgb?.catch(() => undefined); // awaited after the pass; a failure must not go unhandled meanwhile
     const durable = { sync: opts.syncOutputs === true };
     const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader, durable);
     writers.push(classesWriter);
@@ -313,7 +325,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         warnings.push(`${role} (${input}): ${(100 * neg / finite).toFixed(1)} % of ${band} reflectances are negative — the radiometric offset is probably wrong (check --offset; baseline 04.00+ products need −1000 only once).`);
       }
     }
-    const quicklookArrays = quicklook?.finish() ?? null;
+    const quicklookArrays = quicklook?.finish(await overviewRgb) ?? null;
     const productNamed = productInfo ? { name: productInfo.name, description: productInfo.description } : null;
     // The COGs are hashed by the (now idle) workers while this thread makes the pictures.
     const hashFile = async (path: string, size: number) => ((await runner.run({ kind: 'hash', path, size })) as HashResult).sha256;
@@ -367,7 +379,8 @@ export async function blockTargetGrid(opts: DetectOptions): Promise<Grid> {
  * Open both scenes, choose bands and the target grid exactly as `detect()` does, then close them. With `preflight`,
  * every input file first goes through the same budgeted decode sandbox as `detect()` (`preflightDecode`).
  */
-async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: DetectOptions, preflight = false) {
+async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpec: SceneSpec, opts: DetectOptions, preflight = false,
+  quicklook: { maxSize: number; overviews: boolean } | null = null) {
   const after = await openScene(afterSpec.src, afterSpec.opts);
   let before: Scene | null = null;
   try {
@@ -380,11 +393,16 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       if (skipped) preflightWarnings.push(skipped);
     }
     const { bandsUsed, target } = planGrid(preset, before, after, opts);
+    const factor = quicklook ? quicklookSize(target.width, target.height, quicklook.maxSize).factor : 0;
+    const rgbOf = (scene: Scene | null) => {
+      const layers = scene ? quicklookLayers(scene) : null;
+      return layers ? { layers, fromOverviews: quicklook !== null && quicklook.overviews && rgbOverviews(scene!, layers, target, factor) !== null } : null;
+    };
     return {
       target, bandsUsed, inputTile: alignedInputTile([before, after], bandsUsed, target), warnings: [...(before?.warnings ?? []), ...after.warnings, ...preflightWarnings],
       inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],
       georeferenced: after.georeferenced && (before?.georeferenced ?? true),
-      rgb: { before: before ? quicklookLayers(before) : null, after: quicklookLayers(after) },
+      rgb: { factor, before: rgbOf(before), after: rgbOf(after) },
     };
   } finally {
     await after.close();
@@ -487,6 +505,36 @@ async function encodeOverview(runner: TaskRunner, output: 'classes' | 'product',
   await writer.writeEncoded(level, row, col, r.bytes);
 }
 
+/** A date's quicklook RGB and the bands it shows. */
+type RgbLayers = { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string };
+
+/** The quicklook RGB of the dates read from overviews (null where the blocks reduce it). */
+interface OverviewRgb {
+  after: RgbLayers | null;
+  before: RgbLayers | null;
+}
+
+/**
+ * The quicklook RGB of each date the plan reads from overviews, in strips of `OVERVIEW_RGB_ROWS` cell rows on the
+ * pool (two strips in flight, beside the classify pass's blocks).
+ */
+async function readOverviewRgb(runner: TaskRunner, target: Grid, plan: QuicklookPlan): Promise<OverviewRgb> {
+  const q = quicklookGrid(target, plan.factor);
+  const read = async (role: 'after' | 'before', layers: LayerName[] | null | undefined): Promise<RgbLayers | null> => {
+    if (!layers) return null;
+    const rgb = [0, 1, 2].map(() => new Float32Array(q.width * q.height)) as RgbLayers['rgb'];
+    const strips = Array.from({ length: Math.ceil(q.height / OVERVIEW_RGB_ROWS) }, (_, k) => k * OVERVIEW_RGB_ROWS);
+    await forEachBounded(strips, 2, async (y0) => {
+      const y1 = Math.min(q.height, y0 + OVERVIEW_RGB_ROWS);
+      const r = await runner.run({ kind: 'overview-rgb', role, y0, y1 }) as OverviewRgbResult;
+      r.rgb.forEach((band, c) => rgb[c]!.set(band, y0 * q.width));
+    });
+    return { rgb, rgbBands: layers.join(','), source: 'overviews' };
+  };
+  const [after, before] = await Promise.all([read('after', plan.afterOverviewRgb), read('before', plan.beforeOverviewRgb)]);
+  return { after, before };
+}
+
 /**
  * Puts the blocks' quicklook cells together. Cells inside one block are final when it arrives; cells cut by block
  * edges are summed across their blocks and finished at the end (a few per block edge), so the main thread holds
@@ -537,20 +585,22 @@ class QuicklookAssembler {
     }
   }
 
-  finish(): BlockQuicklook {
+  /** The reduced arrays; a date's RGB comes from `fromOverviews` when the plan read it there. */
+  finish(fromOverviews: OverviewRgb | null): BlockQuicklook {
     for (const [o, acc] of this.partial) {
       for (let l = 0; l < this.layers.length; l++) this.layers[l]![o] = acc[2 * l + 1] ? acc[2 * l]! / acc[2 * l + 1]! : NaN;
     }
     this.partial.clear();
     let next = 0;
-    const take = (names: LayerName[] | null) => {
+    const take = (names: LayerName[] | null | undefined, overview: RgbLayers | null | undefined) => {
+      if (overview) return overview;
       if (!names) return null;
       const rgb = this.layers.slice(next, next + 3) as [Float32Array, Float32Array, Float32Array];
       next += 3;
       return { rgb, rgbBands: names.join(',') };
     };
-    const after = take(this.plan.afterRgb);
-    const before = take(this.plan.beforeRgb);
+    const after = take(this.plan.afterRgb, fromOverviews?.after);
+    const before = take(this.plan.beforeRgb, fromOverviews?.before);
     return { width: this.width, height: this.height, factor: this.plan.factor, after, before,
       product: this.withProduct ? this.layers[next]! : null, classes: this.classes };
   }

@@ -7,12 +7,12 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { reviveError } from '../io/tiff/sandbox-protocol.js';
-import { openEngineContext, runTask, type BlockResult, type EngineConfig, type EngineTask, type HashResult, type TileResult, type WorkerFailure } from './block-task.js';
+import { openEngineContext, runTask, type EngineConfig, type EngineResult, type EngineTask, type WorkerFailure } from './block-task.js';
 
 /** Runs engine tasks; `close()` ends the workers. */
 export interface TaskRunner {
   readonly threads: number;
-  run(task: EngineTask): Promise<BlockResult | TileResult | HashResult>;
+  run(task: EngineTask): Promise<EngineResult>;
   close(): Promise<void>;
 }
 
@@ -42,7 +42,7 @@ export async function createTaskRunner(config: EngineConfig, threads = available
   return {
     threads,
     run: async (task) => {
-      const r = await pool.run(task) as BlockResult | TileResult | HashResult | WorkerFailure;
+      const r = await pool.run(task) as EngineResult | WorkerFailure;
       if (r.kind === 'failure') throw reviveError(r.error);
       return r;
     },

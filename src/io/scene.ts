@@ -12,6 +12,7 @@ import {
 import { canonicalBand, type BandName } from '../indices/bands.js';
 import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
 import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
+import { tiffOverviews, type BandOverview } from './overviews.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -45,6 +46,8 @@ export interface BandRef {
    * (`predicted`) for the caller to undo in its own pass; null for any other window (use `readStored`).
    */
   readStoredTile?(window: Window): Promise<{ data: SampleArray; predicted: boolean } | null>;
+  /** The band's reduced-resolution copies in its file (COG overviews), finest first; absent or empty for none. */
+  readonly overviews?: readonly BandOverview[];
 }
 
 export interface Scene {
@@ -99,7 +102,7 @@ export async function openScene(src: string, opts: SceneOptions = {}): Promise<S
     const file = await openTiffFile(opts.sclPath, opts.limits);
     const img = fullResolution(file, opts.sclPath);
     const bands = new Map(scene.bands);
-    bands.set('SCL', tiffBand('SCL', opts.sclPath, img, 0,
+    bands.set('SCL', tiffBand('SCL', opts.sclPath, file, img, 0,
       { scale: 1, offset: 0, nodata: img.nodata ?? 0, source: 'class band: values used as stored' }, 'class'));
     return {
       ...scene, bands, provenance: { ...scene.provenance, scl: path.basename(opts.sclPath) },
@@ -183,7 +186,7 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
       const radiometry = kind === 'class'
         ? { scale: 1, offset: 0, nodata: img.nodata ?? 0, source: 'class band: values used as stored' }
         : integerRadiometry(img, 0, opts, meta.offset, meta.source);
-      bands.set(layer, tiffBand(layer, href, img, 0, radiometry, kind));
+      bands.set(layer, tiffBand(layer, href, file, img, 0, radiometry, kind));
     }
   } catch (err) {
     await Promise.all(files.map((f) => f.close()));
@@ -212,7 +215,7 @@ async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile
       const radiometry = kind === 'class'
         ? { scale: 1, offset: 0, nodata: img.nodata ?? 0, source: 'class band: values used as stored' }
         : floatScale ?? integerRadiometry(img, sample, opts, 0, 'no product metadata: offset 0 assumed (processing baseline before 04.00)');
-      bands.set(layer, tiffBand(layer, file, img, sample, radiometry, kind));
+      bands.set(layer, tiffBand(layer, file, tiff, img, sample, radiometry, kind));
     });
     return {
       input: file, format: 'multiband-tiff', bands, georeferenced: true, warnings,
@@ -344,10 +347,10 @@ async function folderProductMetadata(dir: string): Promise<{ offset: number; sou
   return { offset: 0, source: 'no product metadata beside the files: offset 0 assumed (processing baseline before 04.00); pass --offset -1000 for baseline 04.00+ products', provenance: {} };
 }
 
-function tiffBand(name: LayerName, href: string, img: TiffImage, sample: number, radiometry: Radiometry,
+function tiffBand(name: LayerName, href: string, file: TiffFile, img: TiffImage, sample: number, radiometry: Radiometry,
   kind: 'reflectance' | 'class'): BandRef {
   return {
-    name, href, sample, grid: img.grid!, radiometry, kind,
+    name, href, sample, grid: img.grid!, radiometry, kind, overviews: tiffOverviews(file, img, sample),
     async readStored(window) {
       const [a] = await img.readWindow(window, [sample]);
       return a!;

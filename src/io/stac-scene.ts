@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { LimitExceededError, MissingBandError, NetworkError, StacError, isS2ChangeError } from '../errors.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from './scene.js';
+import { tiffOverviews } from './overviews.js';
 import { normalizeItem, radiometryFor, type StacItemSummary } from './stac-search.js';
 import { openTiff, type TiffFile } from './tiff/index.js';
 import { fileSource } from './file-source.js';
@@ -207,7 +208,7 @@ export async function sceneFromItem(item: StacItemSummary, input: string, opts: 
         radiometry = { scale: opts.scale ?? r.scale, offset: opts.offset ?? r.offset, nodata: asset.nodata ?? img.nodata ?? 0, source: r.source };
       }
       bands.set(layer, {
-        name: layer, href, sample: 0, grid: img.grid, radiometry, kind,
+        name: layer, href, sample: 0, grid: img.grid, radiometry, kind, overviews: tiffOverviews(file, img, 0),
         async readStored(w) {
           const [a] = await img.readWindow(w, [0]);
           return a!;

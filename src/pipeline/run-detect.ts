@@ -16,7 +16,7 @@ import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js
 import { openTiffFile } from '../io/tiff/index.js';
 import { blockEngineRefusal, blockTargetGrid, detectBlocks, type BlockDetectResult } from '../engine/detect-blocks.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
-import { classOverlayPng, indexPng, stretchRange, trueColourPng } from '../report/quicklook.js';
+import { classOverlayPng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourPng } from '../report/quicklook.js';
 import { renderReport, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
@@ -47,8 +47,6 @@ export interface RunDetectOptions extends DetectOptions {
 export type DetectEngine = 'auto' | 'blocks' | 'whole';
 
 export { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS };
-/** Long side of the PNG quicklooks (pixels). */
-const QUICKLOOK_MAX = 2048;
 
 /** What `detect --json` prints and summary.json holds (plus `outputs`). */
 export interface RunSummary {
@@ -122,7 +120,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const r: BlockDetectResult = await out.writeWith('change.tif', async (classesPath) => {
     const res = await detectBlocks({
       ...opts, classesPath, productPath: opts.writeIndex === false ? null : productTmp, threads: opts.threads,
-      quicklook: { maxSize: QUICKLOOK_MAX },
+      quicklook: { maxSize: QUICKLOOK_MAX_SIZE },
       classesCog: {
         colormap: colourTable(palette), bandDescriptions: [`${preset.name} classes`],
         metadata: { S2CHANGE_PRESET: preset.name, S2CHANGE_CLASSES: JSON.stringify(classNames) },
@@ -171,7 +169,8 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
 
   const q = r.quicklook!;
   await writeReport(out, { ...r, preset }, summary, pictures.images!, opts,
-    [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine`]);
+    [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine${
+      q.after?.source === 'overviews' || q.before?.source === 'overviews' ? ' (true colour from the inputs\' COG overviews, not the full-resolution bands)' : ''}`]);
   summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
   return summary;
 }
@@ -278,11 +277,17 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
 
 /** What the pictures are drawn from: full arrays (whole path) or arrays the block engine already reduced. */
 interface PictureArrays {
-  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
-  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string } | null;
+  /** `source` 'overviews': the block engine read the date's RGB from the inputs' COG overviews. */
+  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string } | null;
+  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string } | null;
   classes: Uint8Array;
   /** The preset's float product; `written` false when --no-index kept it out of --out. */
   product: { name: string; description: string; values: Float32Array; written: boolean } | null;
+}
+
+/** What a true-colour picture shows, and where it was read. */
+function rgbCaption(d: NonNullable<PictureArrays['after']>): string {
+  return `${d.rgbBands} as red, green, blue (2–98 % stretch shared by both dates${d.source === 'overviews' ? '; read from the inputs\' COG overviews' : ''})`;
 }
 
 /**
@@ -313,11 +318,11 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   ]);
   if (beforePng && a.before) {
     await out.writeFile('before.png', beforePng);
-    images.push({ title: 'Before', caption: `${a.before.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: beforePng });
+    images.push({ title: 'Before', caption: rgbCaption(a.before), png: beforePng });
   }
   if (afterPng && a.after) {
     await out.writeFile('after.png', afterPng);
-    images.push({ title: 'After', caption: `${a.after.rgbBands} as red, green, blue (2–98 % stretch shared by both dates)`, png: afterPng });
+    images.push({ title: 'After', caption: rgbCaption(a.after), png: afterPng });
   }
   await out.writeFile('change.png', overlay);
   images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });

@@ -21,8 +21,11 @@ async function loadSharp(): Promise<(input?: Buffer | Uint8Array, options?: Shar
   return (await import('sharp')).default;
 }
 
+/** Default long side of a quicklook (pixels). */
+export const QUICKLOOK_MAX_SIZE = 2048;
+
 /** Output size after reduction by the integer factor used for quicklooks. */
-export function quicklookSize(width: number, height: number, maxSize = 2048): { width: number; height: number; factor: number } {
+export function quicklookSize(width: number, height: number, maxSize = QUICKLOOK_MAX_SIZE): { width: number; height: number; factor: number } {
   if (!(maxSize >= 1)) throw new RangeError(`maxSize must be at least 1, got ${maxSize}`);
   const factor = Math.max(1, Math.ceil(Math.max(width, height) / maxSize));
   return { width: Math.ceil(width / factor), height: Math.ceil(height / factor), factor };

@@ -1,0 +1,107 @@
+/**
+ * True-colour quicklooks read from the inputs' COG overviews (src/engine/quicklook-rgb.ts), on the real 29RKH L2A
+ * tile (100 m pixels, internal overviews 549² and 275²): the overview chosen, its pixels read by GDAL and
+ * interpolated by numpy at the cell centres must equal what the engine put in the picture; and the picture must
+ * stay close to the full-resolution f x f means the blocks compute for inputs without overviews.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { detectBlocks } from '../src/engine/detect-blocks.js';
+import { openScene } from '../src/io/scene.js';
+import { overviewBand } from '../src/io/overviews.js';
+import { dataDir, GDAL_SKIP_REASON, hasGdal, pythonJson } from './helpers/gdal.js';
+
+const R29 = path.join(dataDir(), 's2-l2a-cog-29RKH/tests/fixtures/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A');
+const dir = mkdtempSync(path.join(tmpdir(), 's2change-qlov-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * numpy oracle: band `sys.argv[1]`'s overview `argv[2]` (GDAL's index) as reflectance (DN × 1e-4, DN 0 nodata), sampled
+ * bilinearly (NaN neighbours left out, weights renormalised, clamped at the edges) at the centres of the f x f cells
+ * of the full-resolution grid; prints the values (null for NaN) and the overview's size.
+ */
+const ORACLE = `
+import sys, json, numpy as np
+from osgeo import gdal
+ds = gdal.Open(sys.argv[1]); k = int(sys.argv[2]); f = int(sys.argv[3])
+b = ds.GetRasterBand(1); ov = b.GetOverview(k)
+W, H = ds.RasterXSize, ds.RasterYSize; w, h = ov.XSize, ov.YSize
+a = ov.ReadAsArray().astype(np.float64)
+refl = np.where(a == 0, np.nan, (a * 1e-4).astype(np.float32).astype(np.float64))
+qw, qh = -(-W // f), -(-H // f)
+# cell centres in full-resolution pixel units, then in overview pixels (GDAL: the overview spans the same extent)
+u = ((np.arange(qw) + 0.5) * f) * (w / W) - 0.5
+v = ((np.arange(qh) + 0.5) * f) * (h / H) - 0.5
+def axis(c, n):
+    c0 = np.floor(c).astype(int); t = c - c0
+    t = np.where(c0 < 0, 0, t); c0 = np.maximum(c0, 0)
+    t = np.where(c0 >= n - 1, 0, t); c0 = np.minimum(c0, n - 1)
+    return c0, np.minimum(c0 + 1, n - 1), t
+x0, x1, ax = axis(u, w); y0, y1, ay = axis(v, h)
+acc = np.zeros((qh, qw)); ws = np.zeros((qh, qw))
+for yy, wy in ((y0, 1 - ay), (y1, ay)):
+    for xx, wx in ((x0, 1 - ax), (x1, ax)):
+        p = refl[np.ix_(yy, xx)]; wt = np.outer(wy, wx)
+        ok = ~np.isnan(p) & (wt > 0)
+        acc += np.where(ok, p * wt, 0); ws += np.where(ok, wt, 0)
+out = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), np.nan)
+print(json.dumps({"size": [w, h], "values": [None if np.isnan(x) else float(x) for x in out.ravel()]}))
+`;
+
+describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (29RKH)${hasGdal() ? '' : ` — ${GDAL_SKIP_REASON}`}`, () => {
+  it('picks the coarsest overview no coarser than a quicklook cell', async () => {
+    const scene = await openScene(R29, { offset: 0 });
+    try {
+      const b02 = scene.bands.get('B02')!;
+      expect(b02.overviews!.map((o) => [o.grid.width, o.grid.height])).toEqual([[549, 549], [275, 275]]);
+      expect(overviewBand(b02, 150)).toBeNull(); // finer than every overview
+      expect(overviewBand(b02, 250)!.grid.width).toBe(549); // 200 m fits, 399 m does not
+      expect(overviewBand(b02, 500)!.grid.width).toBe(275);
+      expect(overviewBand(b02, 500)!.radiometry).toEqual(b02.radiometry);
+    } finally {
+      await scene.close();
+    }
+  });
+
+  it('the engine\'s before/after RGB equal GDAL\'s overview pixels interpolated by numpy, and stay close to the full-resolution means', async () => {
+    const run = (name: string, maxSize: number, overviews: boolean) => detectBlocks({
+      before: R29, after: R29, preset: 'vegetation', scene: { offset: 0 }, classesPath: path.join(dir, `${name}.tif`), productPath: null,
+      threads: 0, progress: false, quicklook: { maxSize, overviews },
+    });
+    // 1098 px on 256: factor 5, cells of 500 m; the 275² overview has 399 m pixels.
+    const r = await run('ov', 256, true);
+    const q = r.quicklook!;
+    expect([q.factor, q.width, q.height]).toEqual([5, 220, 220]);
+    expect(q.after!.source).toBe('overviews');
+    expect(q.before!.source).toBe('overviews');
+    for (const [c, band] of ['B04', 'B03', 'B02'].entries()) {
+      const want = pythonJson(ORACLE, [path.join(R29, `${band}.tif`), '1', '5']) as { size: number[]; values: (number | null)[] };
+      expect(want.size).toEqual([275, 275]);
+      for (const d of [q.after!, q.before!]) {
+        const got = d.rgb[c]!;
+        let worst = 0;
+        want.values.forEach((w, i) => {
+          if (w === null) expect(got[i]).toBeNaN();
+          else worst = Math.max(worst, Math.abs(got[i]! - w));
+        });
+        expect(worst, band).toBeLessThan(1e-6);
+      }
+    }
+    // The same run with the blocks' 5 x 5 means of the full-resolution bands: the same picture to within a few %.
+    const full = (await run('full', 256, false)).quicklook!;
+    expect(full.after!.source).toBeUndefined();
+    for (let c = 0; c < 3; c++) {
+      const a = q.after!.rgb[c]!;
+      const b = full.after!.rgb[c]!;
+      let diff = 0;
+      let sum = 0;
+      let n = 0;
+      for (let i = 0; i < a.length; i++) if (a[i] === a[i] && b[i] === b[i]) { diff += Math.abs(a[i]! - b[i]!); sum += b[i]!; n++; }
+      expect(n).toBeGreaterThan(0.99 * a.length);
+      expect(diff / sum).toBeLessThan(0.03);
+    }
+  }, 60_000);
+});
