@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { boundsToWindow, crsToPixel, gridBounds, pixelAreaM2, pixelToCrs, proj4Definition, type Grid } from '../src/raster/grid.js';
 import { pixelMapping, pixelMappingOf, resample } from '../src/raster/resample.js';
 import { transformBounds } from '../src/raster/reproject.js';
+import { toPhysical } from '../src/pipeline/align.js';
 import { dilate } from '../src/raster/morphology.js';
 import { sclMask } from '../src/raster/scl-mask.js';
 
@@ -44,6 +45,24 @@ describe('grid geometry', () => {
     expect(boundsToWindow(g, { minX: 15, minY: 45, maxX: 41, maxY: 95 })).toEqual({ x: 1, y: 0, width: 4, height: 6 });
     expect(boundsToWindow(g, { minX: -50, minY: -50, maxX: 500, maxY: 500 })).toEqual({ x: 0, y: 0, width: 10, height: 10 });
     expect(boundsToWindow(g, { minX: 200, minY: 0, maxX: 300, maxY: 10 })).toBeNull();
+  });
+});
+
+describe('stored values to reflectance', () => {
+  it('large 8- and 16-bit windows (a lookup table) give (DN + offset) × scale in float32, NaN for nodata, classes as stored', () => {
+    const dn = Uint16Array.from({ length: 1 << 18 }, (_, i) => (i * 7919) % 65536);
+    dn[5] = 0;
+    const out = toPhysical(dn, { radiometry: { scale: 1e-4, offset: -1000, nodata: 0, source: '' }, kind: 'reflectance' });
+    let wrong = 0;
+    for (let i = 0; i < dn.length; i++) {
+      const want = dn[i] === 0 ? NaN : Math.fround((dn[i]! - 1000) * 1e-4);
+      if (!Object.is(out[i], want)) wrong++;
+    }
+    expect(wrong).toBe(0);
+    expect(out[5]).toBeNaN();
+    const scl = Uint8Array.from({ length: 1 << 12 }, (_, i) => i % 12);
+    const classes = toPhysical(scl, { radiometry: { scale: 1, offset: 0, nodata: 0, source: '' }, kind: 'class' });
+    expect([...classes]).toEqual([...scl]); // class 0 stays 0 (the SCL mask treats it as nodata itself)
   });
 });
 

@@ -26,7 +26,7 @@ import { sclCloudMask } from './mask-kernel.js';
 import { undoHorizontal } from '../io/tiff/codecs.js';
 import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
-import { readRgbStrip, rgbOverviews } from './quicklook-rgb.js';
+import { readQuicklookLayer, rgbOverviews } from './quicklook-rgb.js';
 
 /** How a worker opens one date: the same arguments `detect()` gives `openScene`. */
 export interface SceneSpec {
@@ -107,13 +107,13 @@ export type EngineTask =
   | SceneTask
   /** SHA-256 of a finished output file (done by an idle worker while the main thread makes the pictures). */
   | { kind: 'hash'; path: string; size: number }
-  /** Rows [y0, y1) of a date's quicklook RGB, read from its overviews (`QuicklookPlan.afterOverviewRgb`). */
-  | { kind: 'overview-rgb'; role: 'after' | 'before'; y0: number; y1: number };
+  /** Layer `layer` (0 R, 1 G, 2 B) of a date's quicklook RGB, read from its overview (`QuicklookPlan.afterOverviewRgb`). */
+  | { kind: 'overview-rgb'; role: 'after' | 'before'; layer: number };
 
-/** Result of an 'overview-rgb' task: R, G, B reflectance of the rows, quicklook width x (y1 − y0) each. */
+/** Result of an 'overview-rgb' task: the layer's reflectance on the whole quicklook grid. */
 export interface OverviewRgbResult {
   kind: 'overview-rgb';
-  rgb: Float32Array[];
+  values: Float32Array;
 }
 
 /** Result of a 'hash' task. */
@@ -314,8 +314,9 @@ async function runOverviewRgb(ctx: EngineContext, t: Extract<EngineTask, { kind:
   const scene = t.role === 'after' ? ctx.after : ctx.before;
   const layers = t.role === 'after' ? q?.afterOverviewRgb : q?.beforeOverviewRgb;
   const refs = q && scene && layers ? rgbOverviews(scene, layers, ctx.config.target, q.factor) : null;
-  if (!refs) throw new Error(`internal: no overviews planned for the ${t.role} quicklook`);
-  return { kind: 'overview-rgb', rgb: await readRgbStrip(refs, ctx.config.target, q!.factor, t.y0, t.y1) };
+  const ref = refs?.[t.layer];
+  if (!ref) throw new Error(`internal: no overview planned for layer ${t.layer} of the ${t.role} quicklook`);
+  return { kind: 'overview-rgb', values: await readQuicklookLayer(ref, ctx.config.target, q!.factor) };
 }
 
 function runTile(ctx: EngineContext, t: Extract<EngineTask, { kind: 'tile' }>): TileResult {

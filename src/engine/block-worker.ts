@@ -31,7 +31,7 @@ export default async function handle(task: EngineTask): Promise<EngineResult | W
 function transferable(result: EngineResult): ArrayBuffer[] {
   if (result.kind === 'hash') return [];
   const views: (ArrayBufferView | null | undefined)[] = result.kind === 'tile' ? [result.bytes, result.piece]
-    : result.kind === 'overview-rgb' ? result.rgb
+    : result.kind === 'overview-rgb' ? [result.values]
     : [result.classBytes, result.productBytes, result.classPiece, result.productPiece, result.histogram, result.classPixels, result.classM2];
   const out = new Set<ArrayBuffer>();
   for (const v of views) {

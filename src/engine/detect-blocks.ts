@@ -20,7 +20,7 @@ import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/
 import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
 import type { BlockResult, EngineConfig, HashResult, OtsuPlan, OverviewRgbResult, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
-import { OVERVIEW_RGB_ROWS, quicklookGrid, rgbOverviews } from './quicklook-rgb.js';
+import { rgbOverviews } from './quicklook-rgb.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, type TaskRunner } from './pool.js';
 import { MinAreaMerge } from './min-area.js';
@@ -257,7 +257,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       ? new QuicklookAssembler(target.width, target.height, config.quicklook, (scene ? scene.product : productInfo) !== null) : null;
 
     // Pass 2: classify, encode, write (and the quicklook RGB of dates with overviews, read beside it).
-    const overviewRgb = config.quicklook ? readOverviewRgb(runner, target, config.quicklook) : null;
+    const overviewRgb = config.quicklook ? readOverviewRgb(runner, config.quicklook) : null;
     overviewRgb?.catch(() => undefined); // awaited after the pass; a failure must not go unhandled meanwhile
     const durable = { sync: opts.syncOutputs === true };
     const classesWriter = await createSpoolingCogWriter(opts.classesPath, classesHeader, durable);
@@ -515,24 +515,19 @@ interface OverviewRgb {
 }
 
 /**
- * The quicklook RGB of each date the plan reads from overviews, in strips of `OVERVIEW_RGB_ROWS` cell rows on the
- * pool (two strips in flight, beside the classify pass's blocks).
+ * The quicklook RGB of each date the plan reads from overviews: one pool task per layer (two in flight, beside the
+ * classify pass's blocks).
  */
-async function readOverviewRgb(runner: TaskRunner, target: Grid, plan: QuicklookPlan): Promise<OverviewRgb> {
-  const q = quicklookGrid(target, plan.factor);
-  const read = async (role: 'after' | 'before', layers: LayerName[] | null | undefined): Promise<RgbLayers | null> => {
-    if (!layers) return null;
-    const rgb = [0, 1, 2].map(() => new Float32Array(q.width * q.height)) as RgbLayers['rgb'];
-    const strips = Array.from({ length: Math.ceil(q.height / OVERVIEW_RGB_ROWS) }, (_, k) => k * OVERVIEW_RGB_ROWS);
-    await forEachBounded(strips, 2, async (y0) => {
-      const y1 = Math.min(q.height, y0 + OVERVIEW_RGB_ROWS);
-      const r = await runner.run({ kind: 'overview-rgb', role, y0, y1 }) as OverviewRgbResult;
-      r.rgb.forEach((band, c) => rgb[c]!.set(band, y0 * q.width));
-    });
-    return { rgb, rgbBands: layers.join(','), source: 'overviews' };
-  };
-  const [after, before] = await Promise.all([read('after', plan.afterOverviewRgb), read('before', plan.beforeOverviewRgb)]);
-  return { after, before };
+async function readOverviewRgb(runner: TaskRunner, plan: QuicklookPlan): Promise<OverviewRgb> {
+  const tasks = (['after', 'before'] as const).flatMap((role) =>
+    (role === 'after' ? plan.afterOverviewRgb : plan.beforeOverviewRgb) ? [0, 1, 2].map((layer) => ({ role, layer })) : []);
+  const got = { after: [] as Float32Array[], before: [] as Float32Array[] };
+  await forEachBounded(tasks, 2, async ({ role, layer }) => {
+    got[role][layer] = (await runner.run({ kind: 'overview-rgb', role, layer }) as OverviewRgbResult).values;
+  });
+  const rgb = (role: 'after' | 'before', layers: LayerName[] | null | undefined): RgbLayers | null =>
+    layers ? { rgb: got[role] as RgbLayers['rgb'], rgbBands: layers.join(','), source: 'overviews' } : null;
+  return { after: rgb('after', plan.afterOverviewRgb), before: rgb('before', plan.beforeOverviewRgb) };
 }
 
 /**

@@ -4,13 +4,10 @@
  * Reading it instead of the full-resolution B02/B03/B04 tiles costs 1/16 of their decoding, and B02/B03 are not read
  * at full resolution at all. Dates whose RGB bands have no such overview keep the blocks' f x f means.
  */
-import { sameCrs, windowGrid, type Grid } from '../raster/grid.js';
+import { sameCrs, type Grid } from '../raster/grid.js';
 import { overviewBand } from '../io/overviews.js';
 import type { BandRef, LayerName, Scene } from '../io/scene.js';
 import { readOnGrid } from '../pipeline/align.js';
-
-/** Rows of the quicklook grid one 'overview-rgb' task reads. */
-export const OVERVIEW_RGB_ROWS = 256;
 
 /** The grid of the quicklook cells: `factor` x `factor` target pixels each, from the target's origin. */
 export function quicklookGrid(target: Grid, factor: number): Grid {
@@ -41,13 +38,10 @@ export function rgbOverviews(scene: Scene, layers: readonly LayerName[], target:
 }
 
 /**
- * Rows [y0, y1) of the quicklook grid of one date's RGB layers, read from their overviews and bilinearly
- * interpolated at the cell centres (reflectance; NaN for nodata).
+ * One RGB layer on the whole quicklook grid, read from its overview (each overview tile decoded once: 15 MB of
+ * uint16 for a 4x overview of a full tile) and bilinearly interpolated at the cell centres (reflectance; NaN for
+ * nodata).
  */
-export async function readRgbStrip(refs: BandRef[], target: Grid, factor: number, y0: number, y1: number): Promise<Float32Array[]> {
-  const q = quicklookGrid(target, factor);
-  const strip = windowGrid(q, { x: 0, y: y0, width: q.width, height: y1 - y0 });
-  const out: Float32Array[] = [];
-  for (const r of refs) out.push(await readOnGrid(r, strip)); // one band at a time: a strip's window of each
-  return out;
+export function readQuicklookLayer(ref: BandRef, target: Grid, factor: number): Promise<Float32Array> {
+  return readOnGrid(ref, quicklookGrid(target, factor));
 }

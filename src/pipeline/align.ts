@@ -107,6 +107,13 @@ export function toPhysical(stored: ArrayLike<number>, ref: Pick<BandRef, 'radiom
   const { scale, offset, nodata } = ref.radiometry;
   const hasNodata = nodata !== null && !Number.isNaN(nodata);
   const isClass = ref.kind === 'class';
+  // 8- and 16-bit samples of a large window: every possible value converted once, then looked up (same numbers).
+  if ((stored instanceof Uint16Array && stored.length >= 1 << 18) || (stored instanceof Uint8Array && stored.length >= 1 << 12)) {
+    const lut = new Float32Array(stored instanceof Uint16Array ? 65536 : 256);
+    for (let v = 0; v < lut.length; v++) lut[v] = hasNodata && v === nodata && !isClass ? NaN : isClass ? v : (v + offset) * scale;
+    for (let i = 0; i < stored.length; i++) out[i] = lut[stored[i]!]!;
+    return out;
+  }
   for (let i = 0; i < stored.length; i++) {
     const v = stored[i]!;
     if (v !== v || (hasNodata && v === nodata && !isClass)) out[i] = NaN;

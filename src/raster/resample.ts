@@ -115,14 +115,9 @@ export function resample(data: Float32Array, src: Grid, dst: Grid, method: Resam
   const W = src.width;
   const H = src.height;
   const bilinear = method === 'bilinear';
-  if ('columns' in mapping && !bilinear) return nearestSeparable(data, W, H, mapping.columns, mapping.rows, out, dst.width);
   if ('columns' in mapping) {
-    const { columns, rows } = mapping;
-    for (let r = 0, k = 0; r < dst.height; r++) {
-      const rv = rows[r]!;
-      for (let c = 0; c < dst.width; c++, k++) out[k] = sampleAt(data, W, H, columns[c]!, rv, bilinear);
-    }
-    return out;
+    const separable = bilinear ? bilinearSeparable : nearestSeparable;
+    return separable(data, W, H, mapping.columns, mapping.rows, out, dst.width);
   }
   const { u, v } = mapping;
   for (let k = 0; k < out.length; k++) out[k] = sampleAt(data, W, H, u[k]!, v[k]!, bilinear);
@@ -159,6 +154,60 @@ function nearestSeparable(data: Float32Array, W: number, H: number, columns: Flo
     for (let c = c0; c < c1; c++) out[o + c] = data[row + xi[c]!]!;
   }
   return out;
+}
+
+/**
+ * Bilinear on a separable mapping: each output column's two source columns and weight, and each output row's, are
+ * found once, as `sampleAt` finds them; each value is then `sampleAt`'s own arithmetic on them (the same numbers).
+ */
+function bilinearSeparable(data: Float32Array, W: number, H: number, columns: Float64Array, rows: Float64Array,
+  out: Float32Array, width: number): Float32Array {
+  const ys = bilinearTaps(rows, H);
+  const { inside, i0: x0s, i1: x1s, a: axs } = bilinearTaps(columns, W);
+  for (let r = 0, k = 0; r < rows.length; r++) {
+    if (!ys.inside[r]) {
+      out.fill(NaN, k, k + width);
+      k += width;
+      continue;
+    }
+    const row0 = ys.i0[r]! * W;
+    const row1 = ys.i1[r]! * W;
+    const ay = ys.a[r]!;
+    for (let c = 0; c < width; c++, k++) {
+      if (!inside[c]) { out[k] = NaN; continue; }
+      const x0 = x0s[c]!, x1 = x1s[c]!, ax = axs[c]!;
+      const p00 = data[row0 + x0]!, p10 = data[row0 + x1]!, p01 = data[row1 + x0]!, p11 = data[row1 + x1]!;
+      const w00 = (1 - ax) * (1 - ay), w10 = ax * (1 - ay), w01 = (1 - ax) * ay, w11 = ax * ay;
+      let acc = 0;
+      let wsum = 0;
+      if (p00 === p00 && w00 > 0) { acc += p00 * w00; wsum += w00; }
+      if (p10 === p10 && w10 > 0) { acc += p10 * w10; wsum += w10; }
+      if (p01 === p01 && w01 > 0) { acc += p01 * w01; wsum += w01; }
+      if (p11 === p11 && w11 > 0) { acc += p11 * w11; wsum += w11; }
+      out[k] = wsum > 0 ? acc / wsum : NaN;
+    }
+  }
+  return out;
+}
+
+/** `sampleAt`'s bilinear taps along one axis of n pixels for each position: inside [0, n], the two pixels, the weight. */
+function bilinearTaps(positions: Float64Array, n: number): { inside: Uint8Array; i0: Int32Array; i1: Int32Array; a: Float64Array } {
+  const m = positions.length;
+  const taps = { inside: new Uint8Array(m), i0: new Int32Array(m), i1: new Int32Array(m), a: new Float64Array(m) };
+  for (let j = 0; j < m; j++) {
+    const p = positions[j]!;
+    if (!(p >= 0 && p <= n)) continue;
+    const f = p - 0.5;
+    let i0 = Math.floor(f);
+    let a = f - i0;
+    if (i0 < 0) { i0 = 0; a = 0; }
+    if (i0 >= n - 1) { i0 = n - 1; a = 0; }
+    taps.inside[j] = 1;
+    taps.i0[j] = i0;
+    taps.i1[j] = Math.min(i0 + 1, n - 1);
+    taps.a[j] = a;
+  }
+  return taps;
 }
 
 /** The pixel (0 .. n-1) that contains position p of [0, n] (the far edge belongs to the last pixel). */
