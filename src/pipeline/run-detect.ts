@@ -16,7 +16,7 @@ import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js
 import { openTiffFile } from '../io/tiff/index.js';
 import { blockEngineRefusal, blockTargetGrid, detectBlocks, type BlockDetectResult } from '../engine/detect-blocks.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
-import { classOverlayPng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourPng } from '../report/quicklook.js';
+import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
 import { renderReport, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
@@ -116,7 +116,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const palette = paletteForClasses(preset.name, preset.classes);
   const classNames = Object.fromEntries(preset.classes.map((c) => [c.value, c.name]));
   const productTmp = path.join(out.tmpDir, '.product.tif');
-  const pictures: { images: ReportModel['images'] | null } = { images: null };
+  const pictures: { images: ReportModel['images'] | null; trueColour: TrueColourPictures | null } = { images: null, trueColour: null };
   const r: BlockDetectResult = await out.writeWith('change.tif', async (classesPath) => {
     const res = await detectBlocks({
       ...opts, classesPath, productPath: opts.writeIndex === false ? null : productTmp, threads: opts.threads,
@@ -127,12 +127,15 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
       },
       productCog: {},
       syncOutputs: true, // fsynced while assembled; OutputDir's fsync below then finds nothing left to flush
-      // The PNG quicklooks are encoded while the COGs are assembled from their spools.
+      // The true-colour PNGs as soon as their RGB is known (during the pass when read from the inputs' overviews):
+      // then only the encoded pictures and the after RGBA are held, not six float layers.
+      whenRgbReady: async (rgb, w, h) => { pictures.trueColour = await trueColourPictures(rgb, w, h, Math.max(w, h)); },
+      // The other PNG quicklooks are encoded while the COGs are assembled from their spools.
       whileFinishing: async (q, product) => {
         pictures.images = await quicklookImages(out, preset, q!.width, q!.height, Math.max(q!.width, q!.height), {
-          before: q!.before, after: q!.after, classes: q!.classes,
+          before: null, after: null, classes: q!.classes,
           product: product && q!.product ? { ...product, values: q!.product, written: opts.writeIndex !== false } : null,
-        });
+        }, pictures.trueColour!);
       },
     });
     return res;
@@ -170,7 +173,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   const q = r.quicklook!;
   await writeReport(out, { ...r, preset }, summary, pictures.images!, opts,
     [`Engine: block engine, ${r.blocks} blocks of the target grid, ${r.threads || 1} thread(s), ${r.seconds.toFixed(1)} s; quicklooks reduced ${q.factor}x by the engine${
-      q.after?.source === 'overviews' || q.before?.source === 'overviews' ? ' (true colour from the inputs\' COG overviews, not the full-resolution bands)' : ''}`]);
+      pictures.trueColour?.fromOverviews ? ' (true colour from the inputs\' COG overviews, not the full-resolution bands)' : ''}`]);
   summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
   return summary;
 }
@@ -275,54 +278,79 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
   await writeReport(out, { ...r, ...r.result }, summary, images, opts, []);
 }
 
+/** A date's RGB for the true-colour pictures; `source` 'overviews': the block engine read it from the inputs' COG overviews. */
+type PictureRgb = { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string };
+
 /** What the pictures are drawn from: full arrays (whole path) or arrays the block engine already reduced. */
 interface PictureArrays {
-  /** `source` 'overviews': the block engine read the date's RGB from the inputs' COG overviews. */
-  before: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string } | null;
-  after: { rgb: [Float32Array, Float32Array, Float32Array]; rgbBands: string; source?: string } | null;
+  before: PictureRgb | null;
+  after: PictureRgb | null;
   classes: Uint8Array;
   /** The preset's float product; `written` false when --no-index kept it out of --out. */
   product: { name: string; description: string; values: Float32Array; written: boolean } | null;
 }
 
+/** Encoded before/after pictures with their captions, and the after picture's RGBA (change.png's background). */
+interface TrueColourPictures {
+  before: { png: Buffer; caption: string } | null;
+  after: { png: Buffer; caption: string } | null;
+  afterRgba: Uint8Array | null;
+  /** Whether a date's RGB came from the inputs' overviews. */
+  fromOverviews: boolean;
+}
+
 /** What a true-colour picture shows, and where it was read. */
-function rgbCaption(d: NonNullable<PictureArrays['after']>): string {
+function rgbCaption(d: PictureRgb): string {
   return `${d.rgbBands} as red, green, blue (2–98 % stretch shared by both dates${d.source === 'overviews' ? '; read from the inputs\' COG overviews' : ''})`;
+}
+
+/**
+ * The true-colour pictures of both dates from `w` x `h` RGB arrays reduced to at most `maxSize` px, with one
+ * stretch for both, so that a colour difference between the pictures is a difference on the ground.
+ */
+async function trueColourPictures(rgb: { before: PictureRgb | null; after: PictureRgb | null }, w: number, h: number,
+  maxSize: number | undefined): Promise<TrueColourPictures> {
+  const bands = [...(rgb.before?.rgb ?? []), ...(rgb.after?.rgb ?? [])];
+  const range = bands.length ? stretchRange(bands) : undefined;
+  const draw = async (d: PictureRgb | null) => {
+    if (!d) return null;
+    const img = trueColourRgba(...d.rgb, w, h, { range, maxSize });
+    return { png: await encodePng(img.rgba, img.width, img.height), caption: rgbCaption(d), rgba: img.rgba };
+  };
+  const [before, after] = await Promise.all([draw(rgb.before), draw(rgb.after)]);
+  return {
+    before: before && { png: before.png, caption: before.caption }, after: after && { png: after.png, caption: after.caption },
+    afterRgba: after?.rgba ?? null, fromOverviews: rgb.before?.source === 'overviews' || rgb.after?.source === 'overviews',
+  };
 }
 
 /**
  * before.png, after.png and change.png (written) and the product picture (report only), from `width` x `height`
  * arrays reduced to at most `maxSize` px (default 2048; the block path passes its own size: no further reduction).
+ * The true-colour pictures are drawn from `a` unless already drawn (`trueColour`).
  */
 async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: number, maxSize: number | undefined,
-  a: PictureArrays): Promise<ReportModel['images']> {
+  a: PictureArrays, trueColour?: TrueColourPictures): Promise<ReportModel['images']> {
   const palette = paletteForClasses(preset.name, preset.classes);
   const images: ReportModel['images'] = [];
-  // One stretch for both dates, so that a colour difference between the pictures is a difference on the ground.
-  const rgbBands = [...(a.before?.rgb ?? []), ...(a.after?.rgb ?? [])];
-  const range = rgbBands.length ? stretchRange(rgbBands) : undefined;
   // The PNGs are encoded concurrently (sharp works off the main thread), then written and listed in order.
   const main = a.product;
   const indexStyle = main ? {
     colormap: main.name === 'dnbr' ? 'dnbr' as const : main.name.startsWith('cva') ? 'blues' as const : 'rdylgn' as const,
     range: (main.name.startsWith('cva') ? [0, 0.3] : main.name === 'dnbr' ? [-0.5, 1] : [-1, 1]) as [number, number],
   } : null;
-  const [beforePng, afterPng, overlay, indexPicture] = await Promise.all([
-    a.before ? trueColourPng(...a.before.rgb, w, h, { range, maxSize }) : null,
-    a.after ? trueColourPng(...a.after.rgb, w, h, { range, maxSize }) : null,
-    classOverlayPng(a.classes, w, h, palette, {
-      maxSize,
-      background: a.after ? { red: a.after.rgb[0], green: a.after.rgb[1], blue: a.after.rgb[2], options: { range } } : undefined,
-    }),
+  const tc = trueColour ?? await trueColourPictures(a, w, h, maxSize);
+  const [overlay, indexPicture] = await Promise.all([
+    classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined }),
     main && indexStyle ? indexPng(main.values, w, h, { min: indexStyle.range[0], max: indexStyle.range[1], colormap: indexStyle.colormap, maxSize }) : null,
   ]);
-  if (beforePng && a.before) {
-    await out.writeFile('before.png', beforePng);
-    images.push({ title: 'Before', caption: rgbCaption(a.before), png: beforePng });
+  if (tc.before) {
+    await out.writeFile('before.png', tc.before.png);
+    images.push({ title: 'Before', caption: tc.before.caption, png: tc.before.png });
   }
-  if (afterPng && a.after) {
-    await out.writeFile('after.png', afterPng);
-    images.push({ title: 'After', caption: rgbCaption(a.after), png: afterPng });
+  if (tc.after) {
+    await out.writeFile('after.png', tc.after.png);
+    images.push({ title: 'After', caption: tc.after.caption, png: tc.after.png });
   }
   await out.writeFile('change.png', overlay);
   images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });

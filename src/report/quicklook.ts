@@ -170,8 +170,11 @@ export interface ClassOverlayOptions {
   maxSize?: number;
   /** Opacity of class colours over the background, 0..1 (default 0.75; 1 without a background). */
   alpha?: number;
-  /** What to draw on: an encoded image (PNG, resized to fit) or reflectance bands (stretched like `trueColourPng`). */
-  background?: Buffer | { red: Float32Array; green: Float32Array; blue: Float32Array; options?: TrueColourOptions };
+  /**
+   * What to draw on: an encoded image (PNG, resized to fit), reflectance bands (stretched like `trueColourPng`), or
+   * RGBA pixels already at the picture's size (`trueColourRgba` of the same maxSize).
+   */
+  background?: Buffer | { red: Float32Array; green: Float32Array; blue: Float32Array; options?: TrueColourOptions } | { rgba: Uint8Array };
   /** Draw nodata (255) in grey instead of leaving it transparent / showing the background. */
   showNodata?: boolean;
   /** Draw "no change" (0) in its palette colour (e.g. green "unburned" for wildfire). */
@@ -191,6 +194,9 @@ export async function classOverlayPng(classes: Uint8Array, width: number, height
   else if (Buffer.isBuffer(bg)) {
     const sharp = await loadSharp();
     base = new Uint8Array(await sharp(bg).resize(size.width, size.height, { fit: 'fill' }).ensureAlpha().raw().toBuffer());
+  } else if ('rgba' in bg) {
+    if (bg.rgba.length !== n * 4) throw new RangeError(`classOverlayPng: background has ${bg.rgba.length} bytes, expected ${n * 4} (RGBA of ${size.width} x ${size.height})`);
+    base = bg.rgba;
   } else {
     const img = trueColourRgba(bg.red, bg.green, bg.blue, width, height, { ...bg.options, maxSize: opts.maxSize });
     base = img.rgba;
