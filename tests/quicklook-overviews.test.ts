@@ -104,4 +104,26 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
       expect(diff / sum).toBeLessThan(0.03);
     }
   }, 60_000);
+
+  it('whenRgbReady gets the overview RGB first, and whileFinishing no longer carries it', async () => {
+    const events: string[] = [];
+    let seen: Float32Array | null = null;
+    const r = await detectBlocks({
+      before: R29, after: R29, preset: 'vegetation', scene: { offset: 0 }, classesPath: path.join(dir, 'early.tif'), productPath: null,
+      threads: 0, progress: false, quicklook: { maxSize: 256 },
+      whenRgbReady: async (rgb, w, h) => {
+        events.push(`rgb ${w}x${h} ${rgb.after?.source} ${rgb.before?.source}`);
+        seen = rgb.after!.rgb[1];
+      },
+      whileFinishing: async (q) => { events.push(`finishing ${q!.after === null} ${q!.before === null}`); },
+    });
+    expect(events).toEqual(['rgb 220x220 overviews overviews', 'finishing true true']);
+    expect(r.quicklook!.after).toBeNull();
+    // The same numbers as a run that keeps them (the test above checks those against GDAL + numpy).
+    const kept = await detectBlocks({
+      before: R29, after: R29, preset: 'vegetation', scene: { offset: 0 }, classesPath: path.join(dir, 'kept.tif'), productPath: null,
+      threads: 0, progress: false, quicklook: { maxSize: 256 },
+    });
+    expect([...seen!]).toEqual([...kept.quicklook!.after!.rgb[1]]);
+  }, 60_000);
 });

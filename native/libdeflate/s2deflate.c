@@ -12,6 +12,11 @@
  *                      open file, moving what follows down without copying it (ext4, xfs; offset and length
  *                      multiples of the block size). 0 on success, else the errno (EOPNOTSUPP, EINVAL, ...;
  *                      ENOSYS off Linux). The COG writer uses it to close the room it reserved for overviews.
+ *   mallocTune(arenaMax: number, mmapThreshold: number): number
+ *                      glibc mallopt(M_ARENA_MAX) and mallopt(M_MMAP_THRESHOLD): at most arenaMax malloc arenas
+ *                      for the threads created afterwards, and blocks of mmapThreshold bytes or more mapped on their
+ *                      own (given back to the system when freed). 1 when both took, 0 when one did not, -1 off
+ *                      glibc. The block engine calls it before starting its workers (see src/engine/pool.ts).
  *
  * One decompressor and one compressor per level are kept per thread (per Node-API environment), so worker
  * threads never share libdeflate state.
@@ -24,6 +29,9 @@
 #ifdef __linux__
 #include <fcntl.h>
 #include <linux/falloc.h>
+#endif
+#ifdef __GLIBC__
+#include <malloc.h>
 #endif
 
 typedef struct {
@@ -144,6 +152,24 @@ static napi_value js_collapse_range(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value js_malloc_tune(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t arenas = 0, threshold = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &arenas) != napi_ok || napi_get_value_int32(env, argv[1], &threshold) != napi_ok
+      || arenas < 1 || threshold < 1) {
+    napi_throw_type_error(env, NULL, "expected (arenaMax, mmapThreshold) positive integers");
+    return NULL;
+  }
+#ifdef __GLIBC__
+  int ok = mallopt(M_ARENA_MAX, arenas) == 1 && mallopt(M_MMAP_THRESHOLD, threshold) == 1;
+  return number(env, ok ? 1 : 0);
+#else
+  return number(env, -1);
+#endif
+}
+
 NAPI_MODULE_INIT() {
   state_t *s = (state_t *)calloc(1, sizeof(state_t));
   napi_set_instance_data(env, s, finalize_state, NULL);
@@ -152,7 +178,8 @@ NAPI_MODULE_INIT() {
     { "deflate", NULL, js_deflate, NULL, NULL, NULL, napi_default, NULL },
     { "deflateBound", NULL, js_deflate_bound, NULL, NULL, NULL, napi_default, NULL },
     { "collapseRange", NULL, js_collapse_range, NULL, NULL, NULL, napi_default, NULL },
+    { "mallocTune", NULL, js_malloc_tune, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, 5, props);
   return exports;
 }

@@ -22,7 +22,7 @@ import type { BlockResult, EngineConfig, HashResult, OtsuPlan, OverviewRgbResult
 import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
 import { rgbOverviews } from './quicklook-rgb.js';
 import { planBlocks } from './plan.js';
-import { createTaskRunner, type TaskRunner } from './pool.js';
+import { createTaskRunner, tuneMalloc, type TaskRunner } from './pool.js';
 import { MinAreaMerge } from './min-area.js';
 import { gatherSceneWide, planSceneWide, SCENE_WIDE_PRESETS, sceneWideRefusal, type ScenePasses } from './multivariate-blocks.js';
 import { ProgressReporter } from './progress.js';
@@ -164,6 +164,7 @@ export function blockEngineRefusal(opts: DetectOptions & { open?: unknown }): Us
 /** Run a per-pixel preset block by block, streaming change.tif (and the float product) to disk. */
 export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetectResult> {
   const t0 = performance.now();
+  if ((opts.threads ?? 1) > 0) tuneMalloc(); // before planning starts threads of its own
   const preset = getPreset(opts.preset);
   const log = opts.log ?? (() => {});
   const refusal = blockEngineRefusal(opts);

@@ -20,6 +20,12 @@ export interface Libdeflate {
    * the rest down without copying (ext4, xfs; block-aligned). 0 on success, else the errno. Absent from older builds.
    */
   collapseRange?(fd: number, offset: number, length: number): number;
+  /**
+   * glibc `mallopt`: at most `arenaMax` malloc arenas for threads created afterwards, and blocks of `mmapThreshold`
+   * bytes or more mapped on their own (returned to the system when freed). 1 when both took, 0 when one did not, -1
+   * off glibc. Absent from older builds.
+   */
+  mallocTune?(arenaMax: number, mmapThreshold: number): number;
 }
 
 const ADDON = '../../native/libdeflate/build/Release/s2deflate.node'; // from dist/io/ and src/io/ alike
