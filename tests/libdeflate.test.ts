@@ -56,6 +56,12 @@ describe.skipIf(!libdeflate)(`libdeflate binding${SKIP}`, () => {
     expect(() => ld.inflate(bad, new Uint8Array(1 << 20))).toThrow(/corrupt/);
     expect(() => ld.deflate(new Uint8Array(8), new Uint8Array(64), 13)).toThrow(/0\.\.12/);
   });
+
+  it('mallocTune sets glibc\'s arena limit and mmap threshold (1), and refuses non-positive values', () => {
+    const glibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+    expect(ld.mallocTune!(2, 4 * 1024 * 1024)).toBe(glibc ? 1 : -1);
+    expect(() => ld.mallocTune!(0, 1024)).toThrow(/positive/);
+  });
 });
 
 const CLI = path.resolve('dist/cli/main.js');
