@@ -1,8 +1,8 @@
 /**
  * True-colour quicklooks read from the inputs' COG overviews (src/engine/quicklook-rgb.ts), on the real 29RKH L2A
- * tile (100 m pixels, internal overviews 549² and 275²): the overview chosen, its pixels read by GDAL and
- * interpolated by numpy at the cell centres must equal what the engine put in the picture; and the picture must
- * stay close to the full-resolution f x f means the blocks compute for inputs without overviews.
+ * tile (100 m pixels, internal overviews 549² and 275²): the overview chosen, and its pixels read by GDAL and picked
+ * by numpy under the cell centres, must equal what the engine put in the picture; and the picture must stay close
+ * to the full-resolution f x f means the blocks compute for inputs without overviews.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { existsSync } from 'node:fs';
@@ -19,35 +19,23 @@ const dir = mkdtempSync(path.join(tmpdir(), 's2change-qlov-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
- * numpy oracle: band `sys.argv[1]`'s overview `argv[2]` (GDAL's index) as reflectance (DN × 1e-4, DN 0 nodata), sampled
- * bilinearly (NaN neighbours left out, weights renormalised, clamped at the edges) at the centres of the f x f cells
- * of the full-resolution grid; prints the values (null for NaN) and the overview's size.
+ * numpy oracle: band `sys.argv[1]`'s overview `argv[2]` (GDAL's index) as reflectance (DN × 1e-4 in float32, DN 0
+ * nodata), taken at the overview pixel under the centre of each f x f cell of the full-resolution grid; prints the
+ * values (null for NaN) and the overview's size.
  */
 const ORACLE = `
 import sys, json, numpy as np
 from osgeo import gdal
 ds = gdal.Open(sys.argv[1]); k = int(sys.argv[2]); f = int(sys.argv[3])
-b = ds.GetRasterBand(1); ov = b.GetOverview(k)
+ov = ds.GetRasterBand(1).GetOverview(k)
 W, H = ds.RasterXSize, ds.RasterYSize; w, h = ov.XSize, ov.YSize
-a = ov.ReadAsArray().astype(np.float64)
+a = ov.ReadAsArray()
 refl = np.where(a == 0, np.nan, (a * 1e-4).astype(np.float32).astype(np.float64))
 qw, qh = -(-W // f), -(-H // f)
-# cell centres in full-resolution pixel units, then in overview pixels (GDAL: the overview spans the same extent)
-u = ((np.arange(qw) + 0.5) * f) * (w / W) - 0.5
-v = ((np.arange(qh) + 0.5) * f) * (h / H) - 0.5
-def axis(c, n):
-    c0 = np.floor(c).astype(int); t = c - c0
-    t = np.where(c0 < 0, 0, t); c0 = np.maximum(c0, 0)
-    t = np.where(c0 >= n - 1, 0, t); c0 = np.minimum(c0, n - 1)
-    return c0, np.minimum(c0 + 1, n - 1), t
-x0, x1, ax = axis(u, w); y0, y1, ay = axis(v, h)
-acc = np.zeros((qh, qw)); ws = np.zeros((qh, qw))
-for yy, wy in ((y0, 1 - ay), (y1, ay)):
-    for xx, wx in ((x0, 1 - ax), (x1, ax)):
-        p = refl[np.ix_(yy, xx)]; wt = np.outer(wy, wx)
-        ok = ~np.isnan(p) & (wt > 0)
-        acc += np.where(ok, p * wt, 0); ws += np.where(ok, wt, 0)
-out = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), np.nan)
+# cell centres in full-resolution pixels, then in overview pixels (GDAL: the overview spans the same extent)
+xs = np.minimum(w - 1, np.floor((np.arange(qw) + 0.5) * f * w / W).astype(int))
+ys = np.minimum(h - 1, np.floor((np.arange(qh) + 0.5) * f * h / H).astype(int))
+out = refl[np.ix_(ys, xs)]
 print(json.dumps({"size": [w, h], "values": [None if np.isnan(x) else float(x) for x in out.ravel()]}))
 `;
 
@@ -66,7 +54,7 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
     }
   });
 
-  it('the engine\'s before/after RGB equal GDAL\'s overview pixels interpolated by numpy, and stay close to the full-resolution means', async () => {
+  it('the engine\'s before/after RGB equal GDAL\'s overview pixels under the cell centres (numpy), and stay close to the full-resolution means', async () => {
     const run = (name: string, maxSize: number, overviews: boolean) => detectBlocks({
       before: R29, after: R29, preset: 'vegetation', scene: { offset: 0 }, classesPath: path.join(dir, `${name}.tif`), productPath: null,
       threads: 0, progress: false, quicklook: { maxSize, overviews },
@@ -90,7 +78,8 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
         expect(worst, band).toBeLessThan(1e-6);
       }
     }
-    // The same run with the blocks' 5 x 5 means of the full-resolution bands: the same picture to within a few %.
+    // The same run with the blocks' 5 x 5 means of the full-resolution bands: the same picture to within a few %
+    // (this fixture's overviews are NEAREST, OVR_RESAMPLING_ALG in its metadata: point samples, not means).
     const full = (await run('full', 256, false)).quicklook!;
     expect(full.after!.source).toBeUndefined();
     for (let c = 0; c < 3; c++) {
@@ -101,7 +90,7 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
       let n = 0;
       for (let i = 0; i < a.length; i++) if (a[i] === a[i] && b[i] === b[i]) { diff += Math.abs(a[i]! - b[i]!); sum += b[i]!; n++; }
       expect(n).toBeGreaterThan(0.99 * a.length);
-      expect(diff / sum).toBeLessThan(0.03);
+      expect(diff / sum).toBeLessThan(0.05);
     }
   }, 60_000);
 

@@ -39,9 +39,11 @@ export function rgbOverviews(scene: Scene, layers: readonly LayerName[], target:
 
 /**
  * One RGB layer on the whole quicklook grid, read from its overview (each overview tile decoded once: 15 MB of
- * uint16 for a 4x overview of a full tile) and bilinearly interpolated at the cell centres (reflectance; NaN for
- * nodata).
+ * uint16 for a 4x overview of a full tile), each cell taking the overview pixel under its centre (reflectance; NaN
+ * for nodata). Overview pixels are already means of the full-resolution ones (GDAL's AVERAGE) or point samples of
+ * them (NEAREST, as in the 29RKH fixture), so a picture gains nothing from interpolating them again: nearest costs
+ * ~10 ns per cell here, bilinear ~30 (measured on this VM).
  */
 export function readQuicklookLayer(ref: BandRef, target: Grid, factor: number): Promise<Float32Array> {
-  return readOnGrid(ref, quicklookGrid(target, factor));
+  return readOnGrid(ref, quicklookGrid(target, factor), 'nearest');
 }

@@ -7,7 +7,7 @@ import {
   WGS84, type Bounds, type Grid, type Window,
 } from '../raster/grid.js';
 import { contiguous, plane } from '../raster/plane.js';
-import { resample } from '../raster/resample.js';
+import { resample, type ResampleMethod } from '../raster/resample.js';
 import { transformBounds } from '../raster/reproject.js';
 import type { BandRef, LayerName, Scene } from '../io/scene.js';
 
@@ -81,9 +81,11 @@ function sourceWindow(src: Grid, target: Grid, halo: number): Window | null {
 
 /**
  * Read a band onto `target`: only the source window needed, stored values → reflectance with the band's
- * radiometry (nodata → NaN), then resampled if the grids differ — bilinear for reflectance, nearest for classes.
+ * radiometry (nodata → NaN), then resampled if the grids differ — by default bilinear for reflectance, nearest for
+ * classes.
  */
-export async function readOnGrid(ref: BandRef, target: Grid): Promise<Float32Array> {
+export async function readOnGrid(ref: BandRef, target: Grid,
+  method: ResampleMethod = ref.kind === 'class' ? 'nearest' : 'bilinear'): Promise<Float32Array> {
   const win = sourceWindow(ref.grid, target, 2);
   if (!win) return new Float32Array(target.width * target.height).fill(NaN);
   const stored = await ref.readStored(win);
@@ -98,7 +100,7 @@ export async function readOnGrid(ref: BandRef, target: Grid): Promise<Float32Arr
       .lo(inner.y - win.y, inner.x - win.x);
     return contiguous(view).data;
   }
-  return resample(values, winGrid, target, ref.kind === 'class' ? 'nearest' : 'bilinear');
+  return resample(values, winGrid, target, method);
 }
 
 /** Stored values → reflectance (or class values), NaN for nodata and non-finite values. */
