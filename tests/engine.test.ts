@@ -14,7 +14,8 @@ import { detect } from '../src/pipeline/detect.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
 import { planBlocks } from '../src/engine/plan.js';
 import { sclCloudMask } from '../src/engine/mask-kernel.js';
-import { quicklookCellSums } from '../src/engine/fused-kernel.js';
+import { quicklookCellSums, runFusedKernel } from '../src/engine/fused-kernel.js';
+import { vegetationRules } from '../src/change/presets/vegetation.js';
 import type { BlockSamples } from '../src/engine/block-task.js';
 import { toPhysical } from '../src/pipeline/align.js';
 import { tryLoadWasm } from '../src/io/wasm.js';
@@ -152,6 +153,50 @@ describe('quicklook cells from stored DNs', () => {
           expect(Buffer.from(samples.values.buffer).equals(Buffer.from(values.buffer)), at).toBe(true);
         }
       }
+    }
+  });
+});
+
+describe('fused pass in strips', () => {
+  it('gives per pixel what numbers computed here give, and the same bytes and counts in any strip size (predictor 2, nodata, clouds, a physical band)', { skip: !tryLoadWasm('fused') ? 'dist/wasm/fused.wasm not built (npm run build)' : false }, () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const w = 37, h = 23, n = w * h;
+    const dn = () => Uint16Array.from({ length: n }, () => (rand() < 0.05 ? 0 : 1000 + Math.floor(rand() * 6000)));
+    const [x1, y1, x0] = [dn(), dn(), dn()];
+    const y0 = Float32Array.from(dn(), (v) => (v === 0 ? NaN : Math.fround((v - 1000) * 1e-4))); // a resampled band
+    const differenced = (d: Uint16Array) => d.map((v, i) => (i % w === 0 ? v : (v - d[i - 1]!) & 0xffff));
+    const cloud1 = Uint8Array.from({ length: n }, () => (rand() < 0.1 ? 1 : 0));
+    const cloud0 = Uint8Array.from({ length: n }, () => (rand() < 0.1 ? 1 : 0));
+    const s = (values: Uint16Array | Float32Array, predictedRow = 0): BlockSamples =>
+      values instanceof Float32Array ? { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0 } : { values, scale: 1e-4, offset: -1000, nodata: 0, predictedRow };
+    const rules = vegetationRules(0.2);
+    const run = (strip: number) => {
+      const out = { change: new Float32Array(n), classes: new Uint8Array(n) };
+      const r = runFusedKernel(s(differenced(x1), w), s(y1), s(x0), s(y0), cloud1, cloud0, true, rules, w, h, out, strip);
+      return { out, r };
+    };
+    const whole = run(1 << 20);
+    // Reference by hand: reflectance in float32, NDVI per date in float32, after − before.
+    const refl = (v: number) => (v === 0 ? NaN : Math.fround((v - 1000) * 1e-4));
+    const nd = (a: number, b: number) => Math.fround((a - b) / (a + b));
+    let nodata = 0, cloud = 0;
+    for (let i = 0; i < n; i++) {
+      const bad = [x1[i]!, y1[i]!, x0[i]!].includes(0) || Number.isNaN(y0[i]!);
+      if (bad) nodata++; else if (cloud1[i] || cloud0[i]) cloud++;
+      const want = bad || cloud1[i] || cloud0[i] ? NaN : Math.fround(nd(refl(x1[i]!), refl(y1[i]!)) - nd(refl(x0[i]!), y0[i]!));
+      if (Number.isNaN(want)) { expect(whole.out.classes[i]).toBe(255); expect(whole.out.change[i]).toBeNaN(); continue; }
+      expect(whole.out.change[i]).toBeCloseTo(want, 6);
+      expect(whole.out.classes[i]).toBe(want <= -0.2 ? 1 : want >= 0.2 ? 2 : 0);
+    }
+    expect([whole.r.nodata, whole.r.cloud]).toEqual([nodata, cloud]);
+    expect(whole.r.radiometry[3]).toBeNull(); // the physical band is counted by the caller
+    for (const strip of [w, 4 * w, 5 * w + 3, 1]) { // one row, four rows (a short last strip), not a whole row, < a row
+      const got = run(strip);
+      expect(Buffer.from(got.out.change.buffer).equals(Buffer.from(whole.out.change.buffer)), `strip ${strip}`).toBe(true);
+      expect([...got.out.classes]).toEqual([...whole.out.classes]);
+      expect([...got.r.classCounts]).toEqual([...whole.r.classCounts]);
+      expect([got.r.nodata, got.r.cloud, got.r.radiometry]).toEqual([whole.r.nodata, whole.r.cloud, whole.r.radiometry]);
     }
   });
 });

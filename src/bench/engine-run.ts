@@ -10,7 +10,7 @@ import { detectBlocks } from '../engine/detect-blocks.js';
 
 const [before, after, out, ...rest] = process.argv.slice(2);
 if (!before || !after || !out) {
-  process.stderr.write('usage: engine-run BEFORE AFTER OUT [--no-float] [--threads N] [--preset NAME]\n');
+  process.stderr.write('usage: engine-run BEFORE AFTER OUT [--no-float] [--threads N] [--inflight BLOCKS] [--preset NAME]\n');
   process.exit(2);
 }
 const flag = (name: string) => {
@@ -24,5 +24,6 @@ const r = await detectBlocks({
   productPath: rest.includes('--no-float') ? null : path.join(out, 'dndvi.tif'),
   threads: flag('--threads') !== undefined ? Number(flag('--threads')) : undefined,
   progress: rest.includes('--progress'),
+  ...(flag('--inflight') ? { maxInFlight: Number(flag('--inflight')) } : {}),
 });
 process.stdout.write(`${JSON.stringify({ seconds: r.seconds, threads: r.threads, blocks: r.blocks, areas: r.areas.map((a) => [a.value, a.pixels]), valid: r.validPixels })}\n`);

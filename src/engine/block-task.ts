@@ -362,10 +362,8 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
     const product = ctx.scratch.float32(n);
     try {
       const inputs = [a.samples[p]!, a.samples[q]!, b.samples[p]!, b.samples[q]!] as const;
-      const k = runFusedKernel(...inputs, a.cloudMask, b.cloudMask, fused.afterMinusBefore, fused.rules(t.threshold), n);
-      // Out of the kernel's memory, which the next block reuses.
-      product.set(k.change);
-      classes.set(k.classes);
+      const k = runFusedKernel(...inputs, a.cloudMask, b.cloudMask, fused.afterMinusBefore, fused.rules(t.threshold), win.width,
+        win.height, { change: product, classes });
       const classPixels = new Float64Array(256);
       const classM2 = new Float64Array(256);
       const pixelArea = projectedPixelArea(target, win.y);

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly kernel of the fused two-band, two-date pass (`wasm/fused.ts`, built into dist/wasm/fused.wasm):
  * reflectance from uint16 DNs, validity, index per date and index change, SIMD, bit-identical to the whole-array
- * path. One instance per thread, loaded on first use; its memory holds one block at a time.
+ * path. One instance per thread, loaded on first use; its memory holds one strip of a block at a time.
  */
 import type { ClassRules, RuleComparison } from '../change/class-rules.js';
 import { ensureWasmMemory, loadWasm, type WasmMemoryExports } from '../io/wasm.js';
@@ -15,12 +15,8 @@ interface FusedExports extends WasmMemoryExports {
   classCounts(classes: number, n: number, counts: number, scratch: number): void;
 }
 
-/** Per-pixel results of one block, as views into the kernel's memory: valid until the next run in this thread. */
+/** What one block's fused pass counted; its per-pixel results are written into the caller's arrays. */
 export interface FusedResult {
-  /** Index change (NaN where not valid or where an index is undefined). */
-  change: Float32Array;
-  /** The rules' class of the change; 255 where a band is nodata or either date is cloud/shadow/snow. */
-  classes: Uint8Array;
   /** Pixels per class value (256 entries, 255 included). */
   classCounts: Uint32Array;
   /** Pixels with nodata in any band, and (of the others) under cloud, shadow or snow in either date. */
@@ -33,6 +29,14 @@ export interface FusedResult {
   radiometry: ([number, number] | null)[];
 }
 
+/** Where the fused pass writes a block's per-pixel results (`width` x `height`, row-major). */
+export interface FusedOutput {
+  /** Index change (NaN where not valid or where an index is undefined). */
+  change: Float32Array;
+  /** The rules' class of the change; 255 where a band is nodata or either date is cloud/shadow/snow. */
+  classes: Uint8Array;
+}
+
 function load(): FusedExports {
   return loadWasm<FusedExports>('fused');
 }
@@ -42,27 +46,39 @@ const RULES = 64; // i32 count, i32 otherwise, then per rule i32 comparison, i32
 const MAX_RULES = 16;
 const FIRST_SLOT = RULES + 8 + 16 * MAX_RULES;
 const COMPARISONS: Record<RuleComparison, number> = { '<': 0, '<=': 1, '>=': 2, '>': 3 };
+/**
+ * Pixels per strip of the fused pass (whole rows; at least one row). The kernel's memory holds one strip, ~3.2 MB,
+ * instead of a whole block (26 MB for 1024² blocks, in every worker): every step is per pixel and its counts add up.
+ */
+export const FUSED_STRIP_PIXELS = 1 << 17;
 
 /**
- * Run the fused pass on one block of `n` pixels: the change of (x − y) / (x + y) between the dates (after − before
- * when `afterMinusBefore`) and its class under `rules`.
+ * Run the fused pass on one `width` x `height` block: the change of (x − y) / (x + y) between the dates (after −
+ * before when `afterMinusBefore`) and its class under `rules`, written into `out`. Runs in strips of whole rows of at
+ * most `stripPixels` pixels (one row when a row is longer); the samples are left as they are.
  */
 export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamples, y0: BlockSamples,
-  cloud1: Uint8Array | null, cloud0: Uint8Array | null, afterMinusBefore: boolean, rules: ClassRules, n: number): FusedResult {
+  cloud1: Uint8Array | null, cloud0: Uint8Array | null, afterMinusBefore: boolean, rules: ClassRules, width: number, height: number,
+  out: FusedOutput, stripPixels = FUSED_STRIP_PIXELS): FusedResult {
   if (rules.rules.length > MAX_RULES) throw new RangeError(`internal: at most ${MAX_RULES} class rules, got ${rules.rules.length}`);
   const k = load();
-  const f32 = 4 * n;
-  // Slots: four f32 bands, the f32 change, a u16 staging area, two u8 cloud masks and the u8 classes.
+  const inputs = [x1, y1, x0, y0];
+  for (const s of inputs) {
+    if (s.predictedRow && s.predictedRow !== width) throw new RangeError(`internal: rows of ${s.predictedRow} DNs in a block ${width} wide`);
+  }
+  const rows = Math.max(1, Math.min(height, Math.floor(stripPixels / width)));
+  const m = rows * width; // pixels of a full strip
+  const f32 = 4 * m;
+  // Slots: four f32 bands, the f32 change, a u16 staging area, two u8 cloud masks and the u8 classes of one strip.
   const bands = [0, 1, 2, 3].map((j) => FIRST_SLOT + j * f32);
   const changeAt = FIRST_SLOT + 4 * f32;
   const stagingAt = changeAt + f32;
-  const cloudAt = [stagingAt + 2 * n, stagingAt + 3 * n];
-  const classesAt = stagingAt + 4 * n;
-  const classCountsAt = classesAt + n + (-n & 3);
+  const cloudAt = [stagingAt + 2 * m, stagingAt + 3 * m];
+  const classesAt = stagingAt + 4 * m;
+  const classCountsAt = classesAt + m + (-m & 3);
   const end = classCountsAt + 4 * 256 + 4 * 4 * 256; // the counts, then the kernel's four scratch histograms
   const buffer = ensureWasmMemory(k, end);
-  const counts = new Int32Array(buffer, COUNTS, 10);
-  counts.fill(0);
+  new Int32Array(buffer, COUNTS, 10).fill(0);
   const header = new Int32Array(buffer, RULES, 2);
   header[0] = rules.rules.length;
   header[1] = rules.otherwise;
@@ -70,26 +86,32 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
     new Int32Array(buffer, RULES + 8 + 16 * k, 2).set([COMPARISONS[r.op], r.value]);
     new Float64Array(buffer, RULES + 16 + 16 * k, 1)[0] = r.bound;
   });
-  const radiometry = [x1, y1, x0, y0].map((s, j): [number, number] | null => {
-    if (s.values instanceof Uint16Array) {
-      new Uint16Array(buffer, stagingAt, n).set(s.values);
-      k.dnToReflectance(stagingAt, bands[j]!, n, s.scale, s.offset, s.nodata, COUNTS + 8 * j, s.predictedRow);
-      return [counts[2 * j]!, counts[2 * j + 1]!];
-    }
-    // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
-    new Float32Array(buffer, bands[j]!, n).set(s.values);
-    return null;
-  });
-  if (cloud1) new Uint8Array(buffer, cloudAt[0]!, n).set(cloud1);
-  if (cloud0) new Uint8Array(buffer, cloudAt[1]!, n).set(cloud0);
-  k.normalizedDifferenceChange(bands[0]!, bands[1]!, bands[2]!, bands[3]!, cloud1 ? cloudAt[0]! : 0, cloud0 ? cloudAt[1]! : 0,
-    changeAt, classesAt, n, afterMinusBefore ? 1 : 0, RULES, COUNTS + 32);
-  const classCounts = new Uint32Array(buffer, classCountsAt, 256);
-  classCounts.fill(0);
-  k.classCounts(classesAt, n, classCountsAt, classCountsAt + 4 * 256);
+  new Uint32Array(buffer, classCountsAt, 256).fill(0);
+  for (let r0 = 0; r0 < height; r0 += rows) {
+    const from = r0 * width;
+    const to = Math.min(height, r0 + rows) * width;
+    const n = to - from;
+    inputs.forEach((s, j) => {
+      if (s.values instanceof Uint16Array) {
+        new Uint16Array(buffer, stagingAt, n).set(s.values.subarray(from, to));
+        k.dnToReflectance(stagingAt, bands[j]!, n, s.scale, s.offset, s.nodata, COUNTS + 8 * j, s.predictedRow);
+      } else {
+        // Physical values (resampled bands): scale 1, offset 0, NaN nodata — the reflectance already.
+        new Float32Array(buffer, bands[j]!, n).set(s.values.subarray(from, to));
+      }
+    });
+    if (cloud1) new Uint8Array(buffer, cloudAt[0]!, n).set(cloud1.subarray(from, to));
+    if (cloud0) new Uint8Array(buffer, cloudAt[1]!, n).set(cloud0.subarray(from, to));
+    k.normalizedDifferenceChange(bands[0]!, bands[1]!, bands[2]!, bands[3]!, cloud1 ? cloudAt[0]! : 0, cloud0 ? cloudAt[1]! : 0,
+      changeAt, classesAt, n, afterMinusBefore ? 1 : 0, RULES, COUNTS + 32);
+    k.classCounts(classesAt, n, classCountsAt, classCountsAt + 4 * 256);
+    out.change.set(new Float32Array(buffer, changeAt, n), from);
+    out.classes.set(new Uint8Array(buffer, classesAt, n), from);
+  }
+  const counts = new Int32Array(buffer, COUNTS, 10);
   return {
-    change: new Float32Array(buffer, changeAt, n), classes: new Uint8Array(buffer, classesAt, n), classCounts: classCounts.slice(),
-    nodata: counts[8]!, cloud: counts[9]!, radiometry,
+    classCounts: new Uint32Array(buffer, classCountsAt, 256).slice(), nodata: counts[8]!, cloud: counts[9]!,
+    radiometry: inputs.map((s, j) => s.values instanceof Uint16Array ? [counts[2 * j]!, counts[2 * j + 1]!] : null),
   };
 }
 
