@@ -12,6 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { detectBlocks } from '../src/engine/detect-blocks.js';
 import { openScene } from '../src/io/scene.js';
 import { overviewBand } from '../src/io/overviews.js';
+import type { BandRef } from '../src/io/scene.js';
+import { quicklookGrid, readQuicklookLayer } from '../src/engine/quicklook-rgb.js';
+import { readOnGrid } from '../src/pipeline/align.js';
+import type { Grid, Window } from '../src/raster/grid.js';
 import { dataDir, GDAL_SKIP_REASON, hasGdal, pythonJson } from './helpers/gdal.js';
 
 const R29 = path.join(dataDir(), 's2-l2a-cog-29RKH/tests/fixtures/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A');
@@ -115,4 +119,45 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
     });
     expect([...seen!]).toEqual([...kept.quicklook!.after!.rgb[1]]);
   }, 60_000);
+});
+
+describe('readQuicklookLayer (strips of stored values) against readOnGrid nearest (whole window)', () => {
+  // An overview of 37 x 29 pixels of 40 m, tiled in rows of 5, whose extent the target overhangs on every side; DN 0
+  // is nodata. Cells of 6 x 10 m = 60 m.
+  const W = 37, H = 29;
+  const dn = Uint16Array.from({ length: W * H }, (_, i) => (i % 11 === 0 ? 0 : 900 + ((i * 7919) % 5000)));
+  const crs = { epsg: 32633, wkt: null, proj4: '+proj=utm +zone=33 +datum=WGS84 +units=m +no_defs' } as unknown as Grid['crs'];
+  const windows: Window[] = [];
+  const ref: BandRef = {
+    name: 'B04', href: 'memory', sample: 0, kind: 'reflectance', tile: { width: 16, height: 5 },
+    grid: { crs, transform: [500_000, 40, 0, 4_000_000, 0, -40], width: W, height: H },
+    radiometry: { scale: 1e-4, offset: -1000, nodata: 0, source: 'test' },
+    async readStored(w) {
+      windows.push(w);
+      const out = new Uint16Array(w.width * w.height);
+      for (let r = 0; r < w.height; r++) out.set(dn.subarray((w.y + r) * W + w.x, (w.y + r) * W + w.x + w.width), r * w.width);
+      return out;
+    },
+  };
+
+  it('gives the same values, NaN outside and for nodata, reading one strip of tile rows at a time', async () => {
+    const target: Grid = { crs, transform: [499_930, 10, 0, 4_000_070, 0, -10], width: 163, height: 131 };
+    const f = 6;
+    windows.length = 0;
+    const got = await readQuicklookLayer(ref, target, f);
+    for (const w of windows) expect(Math.floor(w.y / 5)).toBe(Math.floor((w.y + w.height - 1) / 5));
+    expect(windows.length).toBe(Math.ceil(H / 5));
+    const want = await readOnGrid(ref, quicklookGrid(target, f), 'nearest');
+    expect(got.length).toBe(want.length);
+    expect([...got]).toEqual([...want]);
+    // By hand: cell (2, 3) has its centre at x = 499930 + 2.5 × 60 = 500080, y = 4000070 − 3.5 × 60 = 3999860, in
+    // overview pixel (2, 3); cell (0, 0) at 499960, 4000040 lies outside.
+    const qw = Math.ceil(163 / f);
+    expect(got[3 * qw + 2]).toBeCloseTo((dn[3 * W + 2]! - 1000) * 1e-4, 7);
+    expect(got[0]).toBeNaN();
+    expect(got.some((v) => Number.isNaN(v))).toBe(true);
+    let nodataCells = 0;
+    got.forEach((v, i) => { if (Number.isNaN(v) && !Number.isNaN(want[i]!)) nodataCells++; });
+    expect(nodataCells).toBe(0);
+  });
 });
