@@ -106,7 +106,7 @@ describe.skipIf(!existsSync(R29) || !hasGdal())(`quicklook RGB from overviews (2
       threads: 0, progress: false, quicklook: { maxSize: 256 },
       whenRgbReady: async (rgb, w, h) => {
         events.push(`rgb ${w}x${h} ${rgb.after?.source} ${rgb.before?.source}`);
-        seen = rgb.after!.rgb[1];
+        seen = rgb.after!.rgb[1].slice(); // freed after the callback
       },
       whileFinishing: async (q) => { events.push(`finishing ${q!.after === null} ${q!.before === null}`); },
     });

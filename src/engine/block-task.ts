@@ -26,6 +26,7 @@ import { sclCloudMask } from './mask-kernel.js';
 import { undoHorizontal } from '../io/tiff/codecs.js';
 import type { SampleArray } from '../io/tiff/types.js';
 import { growWindow } from './plan.js';
+import { release } from '../io/release.js';
 import { readQuicklookLayer, rgbOverviews } from './quicklook-rgb.js';
 
 /** How a worker opens one date: the same arguments `detect()` gives `openScene`. */
@@ -242,6 +243,8 @@ export interface BlockSamples {
    * undo in its conversion pass), else 0.
    */
   predictedRow: number;
+  /** Whether `values` are this block's own (freshly decoded or converted), which it releases when done. */
+  owned?: boolean;
 }
 
 /**
@@ -259,7 +262,7 @@ async function readSamples(ref: BandRef, grid: Grid): Promise<BlockSamples> {
         const { scale, offset, nodata } = ref.radiometry;
         // -1: no uint16 value matches, so no pixel is nodata.
         return { values: stored, scale, offset, nodata: nodata !== null && !Number.isNaN(nodata) ? nodata : -1,
-          predictedRow: tile?.predicted ? w.width : 0 };
+          predictedRow: tile?.predicted ? w.width : 0, owned: tile !== null };
       }
       if (tile?.predicted) undoRowDifferences(stored, w.width);
       return physicalSamples(toPhysical(stored, ref));
@@ -269,7 +272,7 @@ async function readSamples(ref: BandRef, grid: Grid): Promise<BlockSamples> {
 }
 
 function physicalSamples(values: Float32Array): BlockSamples {
-  return { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0 };
+  return { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0, owned: true };
 }
 
 /** Undo TIFF predictor 2 in place on one-sample rows of `row` values. */
@@ -326,6 +329,7 @@ function runTile(ctx: EngineContext, t: Extract<EngineTask, { kind: 'tile' }>): 
   const bytes = encode(t.level, t.row, t.col, [t.data]);
   const header = classes ? ctx.config.classesHeader : ctx.config.productHeader!;
   const piece = t.reduce ? reduceBand(t.data, t.width, t.height, classes ? 'nearest' : 'average', header.nodata ?? null) : null;
+  release(t.data); // this worker's copy (in-process: the main thread's tile, which it no longer needs either)
   return { kind: 'tile', bytes, piece };
 }
 
@@ -389,6 +393,8 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
         r.cloud, radiometry, valuesRead);
     } finally {
       ctx.scratch.give(classes, product);
+      // The decoded tiles and masks are dead: their memory goes back now, not at the next collection (release.ts).
+      for (const d of [a, b]) release(d.cloudMask, ...Object.values(d.samples).map((v) => (v?.owned ? v.values : null)));
     }
   }
 
@@ -492,6 +498,7 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
   if (config.quicklook) {
     const q = config.quicklook;
     const layers: QuicklookLayer[] = [];
+    const readHere: BlockSamples[] = [];
     for (const [scene, names, lookup] of [[ctx.after, q.afterRgb, afterBand], [ctx.before, q.beforeRgb, beforeBand]] as const) {
       if (!scene || !names) continue;
       for (const l of names) {
@@ -500,10 +507,12 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
         const v = await readSamples(scene.bands.get(l)!, grid);
         valuesRead += v.values.length;
         layers.push(v);
+        readHere.push(v);
       }
     }
     if (product) layers.push(product);
     quicklook = reduceForQuicklook(layers, classes, win, target.width, target.height, q.factor);
+    release(...readHere.map((v) => (v.owned ? v.values : null)));
   }
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
     classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook, minArea };
@@ -560,7 +569,11 @@ export async function cloudMask(ctx: EngineContext, scene: Scene, win: Window): 
   const { target, cloudBuffer } = ctx.config;
   const big = growWindow(win, cloudBuffer, target.width, target.height);
   const values = await readOnGrid(scl, windowGrid(target, big));
-  return { mask: crop(sclCloudMask(values, big.width, big.height, cloudBuffer), big, win), valuesRead: values.length };
+  const valuesRead = values.length;
+  const dilated = sclCloudMask(values, big.width, big.height, cloudBuffer);
+  const mask = crop(dilated, big, win);
+  release(values, mask === dilated ? null : dilated);
+  return { mask, valuesRead };
 }
 
 /** The part of `a` (laid out on window `from`) on window `to`, inside it; `a` itself when they are the same. */

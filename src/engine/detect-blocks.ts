@@ -23,6 +23,7 @@ import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
 import { rgbOverviews } from './quicklook-rgb.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, tuneMalloc, type TaskRunner } from './pool.js';
+import { release } from '../io/release.js';
 import { MinAreaMerge } from './min-area.js';
 import { gatherSceneWide, planSceneWide, SCENE_WIDE_PRESETS, sceneWideRefusal, type ScenePasses } from './multivariate-blocks.js';
 import { ProgressReporter } from './progress.js';
@@ -72,7 +73,8 @@ export interface BlockDetectOptions extends DetectOptions {
   /**
    * Called once with the quicklook RGB of both dates (`width` x `height` cells) as soon as all of it is known: during
    * the classify pass when every date's RGB is read from overviews, else before `whileFinishing`. The RGB is then
-   * not kept (the quicklook's `after` and `before` are null): e.g. draw the true-colour pictures and drop the floats.
+   * not kept (the quicklook's `after` and `before` are null): e.g. draw the true-colour pictures. The arrays are
+   * freed once the returned promise settles (detached: copy what you keep).
    */
   whenRgbReady?: (rgb: QuicklookRgb, width: number, height: number) => Promise<void>;
   /**
@@ -270,7 +272,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     let quicklookRgb: QuicklookRgb | null = q ? await readOverviewRgb(runner, q) : null;
     let drawing: Promise<void> | null = null;
     if (quicklookRgb && opts.whenRgbReady && q && !q.afterRgb && !q.beforeRgb) {
-      drawing = opts.whenRgbReady(quicklookRgb, quicklook!.width, quicklook!.height);
+      const drawn = quicklookRgb;
+      drawing = opts.whenRgbReady(drawn, quicklook!.width, quicklook!.height).finally(() => releaseRgb(drawn));
       drawing.catch(() => undefined); // awaited after the pass; a failure must not go unhandled meanwhile
       quicklookRgb = null;
     }
@@ -345,7 +348,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     await drawing;
     const quicklookArrays = quicklook?.finish(quicklookRgb) ?? null;
     if (quicklookArrays && opts.whenRgbReady && !drawing) {
-      await opts.whenRgbReady({ after: quicklookArrays.after, before: quicklookArrays.before }, quicklookArrays.width, quicklookArrays.height);
+      const drawn = { after: quicklookArrays.after, before: quicklookArrays.before };
+      await opts.whenRgbReady(drawn, quicklookArrays.width, quicklookArrays.height).finally(() => releaseRgb(drawn));
       quicklookArrays.after = null;
       quicklookArrays.before = null;
     }
@@ -513,6 +517,7 @@ class OverviewAssembler {
     const ox = (childCol & 1) * (B / 2);
     const oy = (childRow & 1) * (B / 2);
     for (let y = 0; y < ph; y++) slot.data.set(piece.subarray(y * pw, (y + 1) * pw), (oy + y) * w + ox);
+    release(piece); // copied into its tile
     if (--slot.missing === 0) {
       this.partial.delete(key);
       this.emit(level, row, col, slot.data, w, h);
@@ -524,8 +529,14 @@ async function encodeOverview(runner: TaskRunner, output: 'classes' | 'product',
   data: Piece, width: number, height: number, levels: readonly CogLevel[], writer: SpoolingCogWriter, pyramid: OverviewAssembler): Promise<void> {
   const reduce = level + 1 < levels.length;
   const r = await runner.run({ kind: 'tile', output, level, row, col, width, height, data, reduce }) as TileResult;
+  release(data); // the worker encoded (and reduced) its copy
   if (r.piece) pyramid.add(level + 1, row, col, r.piece);
   await writer.writeEncoded(level, row, col, r.bytes);
+}
+
+/** Free the RGB layers handed to `whenRgbReady` once it is done with them (their ~13 MB each, at once: release.ts). */
+function releaseRgb(rgb: QuicklookRgb): void {
+  release(...(rgb.after?.rgb ?? []), ...(rgb.before?.rgb ?? []));
 }
 
 /** A date's quicklook RGB and the bands it shows. */

@@ -9,6 +9,7 @@ import { overviewBand } from '../io/overviews.js';
 import type { BandRef, LayerName, Scene } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
 import { pixelMappingOf } from '../raster/resample.js';
+import { release } from '../io/release.js';
 
 /** The grid of the quicklook cells: `factor` x `factor` target pixels each, from the target's origin. */
 export function quicklookGrid(target: Grid, factor: number): Grid {
@@ -85,6 +86,7 @@ export async function readQuicklookLayer(ref: BandRef, target: Grid, factor: num
     }
     const values = toPhysical(picked, ref);
     for (let j = r; j < r1; j++) out.set(values.subarray((j - r) * (c1 - c0), (j - r + 1) * (c1 - c0)), j * grid.width + c0);
+    release(stored, picked, values);
     r = r1;
   }
   return out;

@@ -12,5 +12,10 @@ export interface ByteSource {
    * (CorruptTiffError naming the source when the range runs past the end).
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * True when every `read` returns a new array of its own that no one else holds (a local file): a reader may then
+   * free it once decoded (`release`). Absent: reads may be shared or cached (HTTP, memory).
+   */
+  readonly freshReads?: boolean;
   close?(): Promise<void>;
 }

@@ -27,6 +27,7 @@ export function fileSource(path: string): ByteSource {
   };
   return {
     name: path,
+    freshReads: true,
     async size() {
       if (cachedSize === null) cachedSize = (await (await getHandle()).stat()).size;
       return cachedSize;

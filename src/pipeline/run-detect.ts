@@ -15,6 +15,7 @@ import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { openTiffFile } from '../io/tiff/index.js';
 import { blockEngineRefusal, blockTargetGrid, detectBlocks, type BlockDetectResult } from '../engine/detect-blocks.js';
+import { release } from '../io/release.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
 import { renderReport, type ReportModel } from '../report/html.js';
@@ -129,7 +130,11 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
       syncOutputs: true, // fsynced while assembled; OutputDir's fsync below then finds nothing left to flush
       // The true-colour PNGs as soon as their RGB is known (during the pass when read from the inputs' overviews):
       // then only the encoded pictures and the after RGBA are held, not six float layers.
-      whenRgbReady: async (rgb, w, h) => { pictures.trueColour = await trueColourPictures(rgb, w, h, Math.max(w, h)); },
+      whenRgbReady: async (rgb, w, h) => {
+        // The six float layers (~13 MB each on a full tile) are freed as soon as the RGBA images are made.
+        const layers = [...(rgb.after?.rgb ?? []), ...(rgb.before?.rgb ?? [])];
+        pictures.trueColour = await trueColourPictures(rgb, w, h, Math.max(w, h), () => release(...layers));
+      },
       // The other PNG quicklooks are encoded while the COGs are assembled from their spools.
       whileFinishing: async (q, product) => {
         pictures.images = await quicklookImages(out, preset, q!.width, q!.height, Math.max(q!.width, q!.height), {
@@ -306,18 +311,19 @@ function rgbCaption(d: PictureRgb): string {
 
 /**
  * The true-colour pictures of both dates from `w` x `h` RGB arrays reduced to at most `maxSize` px, with one
- * stretch for both, so that a colour difference between the pictures is a difference on the ground.
+ * stretch for both, so that a colour difference between the pictures is a difference on the ground. `rgbDone` is
+ * called once the arrays are no longer needed (both RGBA images made, before the PNGs are encoded).
  */
 async function trueColourPictures(rgb: { before: PictureRgb | null; after: PictureRgb | null }, w: number, h: number,
-  maxSize: number | undefined): Promise<TrueColourPictures> {
+  maxSize: number | undefined, rgbDone?: () => void): Promise<TrueColourPictures> {
   const bands = [...(rgb.before?.rgb ?? []), ...(rgb.after?.rgb ?? [])];
   const range = bands.length ? stretchRange(bands) : undefined;
-  const draw = async (d: PictureRgb | null) => {
-    if (!d) return null;
-    const img = trueColourRgba(...d.rgb, w, h, { range, maxSize });
-    return { png: await encodePng(img.rgba, img.width, img.height), caption: rgbCaption(d), rgba: img.rgba };
-  };
-  const [before, after] = await Promise.all([draw(rgb.before), draw(rgb.after)]);
+  const rgba = (d: PictureRgb | null) => (d ? trueColourRgba(...d.rgb, w, h, { range, maxSize }) : null);
+  const images = { before: rgba(rgb.before), after: rgba(rgb.after) };
+  rgbDone?.();
+  const draw = async (d: PictureRgb | null, img: ReturnType<typeof rgba>) =>
+    d && img ? { png: await encodePng(img.rgba, img.width, img.height), caption: rgbCaption(d), rgba: img.rgba } : null;
+  const [before, after] = await Promise.all([draw(rgb.before, images.before), draw(rgb.after, images.after)]);
   return {
     before: before && { png: before.png, caption: before.caption }, after: after && { png: after.png, caption: after.caption },
     afterRgba: after?.rgba ?? null, fromOverviews: rgb.before?.source === 'overviews' || rgb.after?.source === 'overviews',

@@ -15,6 +15,7 @@ import { interpretGeoTags, parseGdalMetadata, parseNodata, type Georef } from '.
 import { TiffBytes, walkIfds, type RawIfd } from './ifd.js';
 import { coalesceRanges, forEachConcurrent } from './read-plan.js';
 import type { ReaderLimits, SampleArray, SampleType, TiffFile, TiffImage } from './types.js';
+import { release } from '../release.js';
 
 /** Default safety limits (see ReaderLimits). */
 export const DEFAULT_LIMITS: Readonly<ReaderLimits> = Object.freeze({
@@ -382,8 +383,11 @@ class Image implements TiffImage {
       const buf = await this.bytes.read(g.offset, g.length);
       for (const m of g.members) {
         const raw = buf.subarray(m.offset - g.offset, m.offset - g.offset + m.length);
-        this.place(this.decodeChunk(m.item.index, m.item.ty, raw), m.item, win, sel, out);
+        const tile = this.decodeChunk(m.item.index, m.item.ty, raw);
+        this.place(tile, m.item, win, sel, out);
+        release(tile); // copied into the window (decodeChunk's arrays are its own)
       }
+      if (this.bytes.source.freshReads) release(buf);
     });
     return out;
   }
@@ -401,7 +405,9 @@ class Image implements TiffImage {
     const raw = await this.bytes.read(this.offsets[index], this.byteCounts[index]);
     // Only the little-endian integer predictor is handed over (the case of every GDAL-written COG band).
     const keep = Boolean(opts.keepPredictor) && this.predictor === 2 && this.bytes.littleEndian;
-    return { data: this.decodeChunk(index, y / th, raw, !keep), predicted: keep };
+    const data = this.decodeChunk(index, y / th, raw, !keep);
+    if (this.bytes.source.freshReads) release(raw); // decoded into an array of its own (decodeChunk copies uncompressed data)
+    return { data, predicted: keep };
   }
 
   /** Copy the part of one decoded chunk (null: sparse) that lies inside `win` into the output arrays. */
