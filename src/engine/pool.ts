@@ -10,6 +10,9 @@ import { libdeflate } from '../io/libdeflate.js';
 import { reviveError } from '../io/tiff/sandbox-protocol.js';
 import { openEngineContext, runTask, type EngineConfig, type EngineResult, type EngineTask, type WorkerFailure } from './block-task.js';
 
+/** Young generation of each worker's heap, MB (V8 splits it into semi-spaces of a third each). */
+const WORKER_YOUNG_GENERATION_MB = 3;
+
 /** Runs engine tasks; `close()` ends the workers. */
 export interface TaskRunner {
   readonly threads: number;
@@ -36,6 +39,11 @@ export async function createTaskRunner(config: EngineConfig, threads = available
   tuneMalloc();
   const pool = new Piscina({
     filename: script, minThreads: threads, maxThreads: threads, workerData: config, idleTimeout: 60_000,
+    // A small young generation (1 MB semi-spaces): each scavenge also frees the young ArrayBuffers that died in it,
+    // and the workers allocate little else, so with the default 16 MB semi-spaces a scavenge came rarely and their
+    // dead block buffers waited for it. Full l2a tile, alternating runs of `detect`: 402-418 -> 358-370 MB peak RSS,
+    // no change in time (docs/BENCHMARKS.md).
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     // A second task queued in each worker: it starts the moment the first ends (no round trip through this thread),
     // and its reads overlap the first one's compute. Tasks share nothing mutable across their awaits. Blocks larger
     // than 512² are few and long enough for the round trip not to matter, and a second one would cost memory.
