@@ -8,7 +8,7 @@ import type { Grid } from '../src/raster/grid.js';
 import { changePolygonsToGeoJSON, writeGeoJSON, type Position } from '../src/report/geojson.js';
 import { trueColourPng, classOverlayPng, indexPng, stretchRange, quicklookSize } from '../src/report/quicklook.js';
 import { FLOOD_PALETTE, WILDFIRE_PALETTE, paletteForClasses, rgbHex, tiffColorMap } from '../src/report/palette.js';
-import { renderReport, escapeHtml, type ReportModel } from '../src/report/html.js';
+import { renderReport, renderReportParts, escapeHtml, type ReportModel } from '../src/report/html.js';
 
 const PY = '/usr/bin/python3';
 let dir: string;
@@ -267,6 +267,20 @@ describe('renderReport', () => {
     expect(m).not.toBeNull();
     expect(Buffer.from(m![1]!, 'base64').equals(png)).toBe(true);
     expect(html).toContain('linear-gradient(to right,#f7fbff');
+  });
+
+  it('written in pieces: the same page, and pictures larger than a base64 piece decode to their bytes', () => {
+    expect([...renderReportParts(model)].join('')).toBe(html);
+    // 7.5 MB of bytes: three pieces of 3 MiB raw, each a whole number of base64 quanta.
+    const big = Buffer.alloc(7_500_001);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+    const page = [...renderReportParts({ ...model, images: [model.images[0]!, { title: 'Big', png: big }] })];
+    const text = page.join('');
+    const uris = [...text.matchAll(/src="data:image\/png;base64,([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64'));
+    expect(uris.length).toBe(2);
+    expect(uris[0]!.equals(png)).toBe(true);
+    expect(uris[1]!.equals(big)).toBe(true);
+    expect(Math.max(...page.map((p) => p.length))).toBeLessThan(4.3e6); // no piece holds the whole picture
   });
 
   it('shows the area table, valid/masked shares, thresholds and dates', () => {

@@ -176,8 +176,8 @@ export class OutputDir {
     return path.join(this.tmpDir, name);
   }
 
-  /** Write output `name` (staged until `commit`). */
-  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
+  /** Write output `name` (staged until `commit`): text, bytes, or consecutive pieces of text written in order. */
+  async writeFile(name: string, data: string | Uint8Array | Iterable<string>): Promise<void> {
     const p = this.tempPath(name);
     this.forget(name); // (re)written: a digest or early fsync from before is stale
     await this.refuseExisting(name);

@@ -18,7 +18,7 @@ import { blockEngineRefusal, blockTargetGrid, detectBlocks, type BlockDetectResu
 import { release } from '../io/release.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
-import { renderReport, type ReportModel } from '../report/html.js';
+import { renderReportParts, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
@@ -403,5 +403,5 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary:
     generatedAt: summary.createdAt,
     toolVersion: VERSION,
   };
-  await out.writeFile('report.html', renderReport(model));
+  await out.writeFile('report.html', renderReportParts(model));
 }

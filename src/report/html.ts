@@ -100,8 +100,13 @@ figcaption{font-size:.9rem;color:#444}
 code{background:#f4f4f4;padding:0 .2em}
 `;
 
-function imageHtml(img: ReportImage): string {
-  const src = `data:image/png;base64,${img.png.toString('base64')}`;
+/** Raw PNG bytes per base64 piece (a multiple of 3: the pieces join into one valid base64 text). */
+const BASE64_PIECE = 3 << 20;
+
+/** One picture as HTML, its PNG as a data URI given in base64 pieces of ~4 MB (not one string of the whole picture). */
+function* imageParts(img: ReportImage): Generator<string> {
+  yield '<figure><img src="data:image/png;base64,';
+  for (let i = 0; i < img.png.length; i += BASE64_PIECE) yield img.png.subarray(i, i + BASE64_PIECE).toString('base64');
   let legend = '';
   if (img.legend) {
     const stops = colormapStops(img.legend.colormap).map(rgbHex).join(',');
@@ -109,12 +114,33 @@ function imageHtml(img: ReportImage): string {
       + `<div class="ramp-labels"><span>${escapeHtml(fmtNum(img.legend.min))}</span>`
       + `<span>${escapeHtml(img.legend.label ?? '')}</span><span>${escapeHtml(fmtNum(img.legend.max))}</span></div>`;
   }
-  return `<figure><img src="${src}" alt="${escapeHtml(img.title)}"><figcaption><strong>${escapeHtml(img.title)}</strong>`
+  yield `" alt="${escapeHtml(img.title)}"><figcaption><strong>${escapeHtml(img.title)}</strong>`
     + `${img.caption ? ` — ${escapeHtml(img.caption)}` : ''}${legend}</figcaption></figure>`;
 }
 
+
 /** Render the report as one self-contained HTML document (no scripts, no external resources). */
 export function renderReport(model: ReportModel): string {
+  return [...renderReportParts(model)].join('');
+}
+
+/**
+ * The report as consecutive pieces of text, for writing without holding the whole page: on a full tile the page is
+ * ~23 MB (four ~5 MB pictures in base64), which as one string (plus the pictures' own base64 strings and its UTF-8
+ * copy) was the peak of a run's memory.
+ */
+export function* renderReportParts(model: ReportModel): Generator<string> {
+  const [head, tail] = pageTemplate(model);
+  yield head;
+  for (const [k, img] of model.images.entries()) {
+    if (k) yield '\n';
+    yield* imageParts(img);
+  }
+  yield tail;
+}
+
+/** The page before and after its pictures. */
+function pageTemplate(model: ReportModel): [string, string] {
   const e = escapeHtml;
   const generated = model.generatedAt instanceof Date ? model.generatedAt.toISOString() : model.generatedAt;
   const total = model.validPixels + model.maskedPixels;
@@ -134,7 +160,7 @@ export function renderReport(model: ReportModel): string {
     : '';
   const details = (model.details ?? []).map((d) => `<li>${e(d)}</li>`).join('');
 
-  return `<!DOCTYPE html>
+  return [`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -153,7 +179,7 @@ ${inputs}
 </table>
 <h2>Pictures</h2>
 <div class="images">
-${model.images.map(imageHtml).join('\n')}
+`, `
 </div>
 <h2>Legend and areas</h2>
 <table><tr><th>Class</th><th class="num">Value</th><th class="num">Pixels</th><th class="num">Hectares</th><th class="num">% of valid area</th></tr>
@@ -169,10 +195,10 @@ ${thresholds}
 ${details ? `<ul>${details}</ul>` : ''}
 </body>
 </html>
-`;
+`];
 }
 
 /** Write the report to `path` (UTF-8). */
 export async function writeReport(path: string, model: ReportModel): Promise<void> {
-  await writeFile(path, renderReport(model), 'utf8');
+  await writeFile(path, renderReportParts(model), 'utf8');
 }
