@@ -243,8 +243,6 @@ export interface BlockSamples {
    * undo in its conversion pass), else 0.
    */
   predictedRow: number;
-  /** Whether `values` are this block's own (freshly decoded or converted), which it releases when done. */
-  owned?: boolean;
 }
 
 /**
@@ -262,7 +260,7 @@ async function readSamples(ref: BandRef, grid: Grid): Promise<BlockSamples> {
         const { scale, offset, nodata } = ref.radiometry;
         // -1: no uint16 value matches, so no pixel is nodata.
         return { values: stored, scale, offset, nodata: nodata !== null && !Number.isNaN(nodata) ? nodata : -1,
-          predictedRow: tile?.predicted ? w.width : 0, owned: tile !== null };
+          predictedRow: tile?.predicted ? w.width : 0 };
       }
       if (tile?.predicted) undoRowDifferences(stored, w.width);
       return physicalSamples(toPhysical(stored, ref));
@@ -272,7 +270,7 @@ async function readSamples(ref: BandRef, grid: Grid): Promise<BlockSamples> {
 }
 
 function physicalSamples(values: Float32Array): BlockSamples {
-  return { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0, owned: true };
+  return { values, scale: 1, offset: 0, nodata: NaN, predictedRow: 0 };
 }
 
 /** Undo TIFF predictor 2 in place on one-sample rows of `row` values. */
@@ -393,8 +391,9 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
         r.cloud, radiometry, valuesRead);
     } finally {
       ctx.scratch.give(classes, product);
-      // The decoded tiles and masks are dead: their memory goes back now, not at the next collection (release.ts).
-      for (const d of [a, b]) release(d.cloudMask, ...Object.values(d.samples).map((v) => (v?.owned ? v.values : null)));
+      // The block's own reads (readStored's arrays are the caller's) and masks are dead: their memory goes back now,
+      // not at the next collection (release.ts).
+      for (const d of [a, b]) release(d.cloudMask, ...Object.values(d.samples).map((v) => v?.values));
     }
   }
 
@@ -512,7 +511,7 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
     }
     if (product) layers.push(product);
     quicklook = reduceForQuicklook(layers, classes, win, target.width, target.height, q.factor);
-    release(...readHere.map((v) => (v.owned ? v.values : null)));
+    release(...readHere.map((v) => v.values));
   }
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
     classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook, minArea };

@@ -8,7 +8,7 @@ import { sameCrs, type Grid } from '../raster/grid.js';
 import { overviewBand } from '../io/overviews.js';
 import type { BandRef, LayerName, Scene } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
-import { pixelMappingOf } from '../raster/resample.js';
+import { nearestIndices, pixelMappingOf } from '../raster/resample.js';
 import { release } from '../io/release.js';
 
 /** The grid of the quicklook cells: `factor` x `factor` target pixels each, from the target's origin. */
@@ -55,8 +55,8 @@ export async function readQuicklookLayer(ref: BandRef, target: Grid, factor: num
   if (!('columns' in mapping)) return readOnGrid(ref, grid, 'nearest');
   const { width: W, height: H } = ref.grid;
   // The overview pixel of each cell column and row (-1 outside), as nearest resampling finds it.
-  const xi = Int32Array.from(mapping.columns, (p) => (p >= 0 && p <= W ? Math.min(W - 1, Math.floor(p)) : -1));
-  const yi = Int32Array.from(mapping.rows, (p) => (p >= 0 && p <= H ? Math.min(H - 1, Math.floor(p)) : -1));
+  const xi = nearestIndices(mapping.columns, W);
+  const yi = nearestIndices(mapping.rows, H);
   const out = new Float32Array(grid.width * grid.height).fill(NaN);
   let c0 = 0;
   while (c0 < grid.width && xi[c0]! < 0) c0++;

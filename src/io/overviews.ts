@@ -9,6 +9,7 @@ import type { SampleArray, TiffFile, TiffImage } from './tiff/index.js';
 /** A reduced-resolution copy of a band inside its file (a COG overview): its grid and its stored values. */
 export interface BandOverview {
   readonly grid: Grid;
+  /** A window of the overview's stored values, in a new array the caller owns. */
   readStored(window: Window): Promise<SampleArray>;
 }
 

@@ -39,11 +39,12 @@ export interface BandRef {
   readonly kind: 'reflectance' | 'class';
   /** The file's tile size, for tiled files (the block engine aligns its blocks with it). */
   readonly tile?: { width: number; height: number };
-  /** Reads a window of the stored values. */
+  /** Reads a window of the stored values, into a new array the caller owns (it may `release` it). */
   readStored(window: Window): Promise<SampleArray>;
   /**
    * Tiled files only: a window that is exactly one whole tile, with a horizontal predictor left in place
-   * (`predicted`) for the caller to undo in its own pass; null for any other window (use `readStored`).
+   * (`predicted`) for the caller to undo in its own pass, in a new array the caller owns; null for any other window
+   * (use `readStored`).
    */
   readStoredTile?(window: Window): Promise<{ data: SampleArray; predicted: boolean } | null>;
   /** The band's reduced-resolution copies in its file (COG overviews), finest first; absent or empty for none. */

@@ -132,15 +132,14 @@ export function resample(data: Float32Array, src: Grid, dst: Grid, method: Resam
  */
 function nearestSeparable(data: Float32Array, W: number, H: number, columns: Float64Array, rows: Float64Array,
   out: Float32Array, width: number): Float32Array {
-  const sourceIndex = (p: number, n: number) => (p >= 0 && p <= n ? nearestPixel(p, n) : -1);
-  const xi = Int32Array.from(columns, (cu) => sourceIndex(cu, W));
+  const xi = nearestIndices(columns, W);
   let c0 = 0;
   while (c0 < width && xi[c0]! < 0) c0++;
   let c1 = c0;
   while (c1 < width && xi[c1]! >= 0) c1++;
   let previous = -1;
   for (let r = 0; r < rows.length; r++) {
-    const y = sourceIndex(rows[r]!, H);
+    const y = nearestIndex(rows[r]!, H);
     const o = r * width;
     if (y >= 0 && y === previous) {
       out.copyWithin(o, o - width, o);
@@ -208,6 +207,19 @@ function bilinearTaps(positions: Float64Array, n: number): { inside: Uint8Array;
     taps.a[j] = a;
   }
   return taps;
+}
+
+/** The pixel of n that nearest resampling takes at position p (`nearestPixel`), or -1 outside [0, n]. */
+function nearestIndex(p: number, n: number): number {
+  return p >= 0 && p <= n ? nearestPixel(p, n) : -1;
+}
+
+/**
+ * The source pixel nearest resampling takes at each of `positions` along an axis of `n` pixels (a separable mapping's
+ * `columns` or `rows`), -1 outside: the same pixels as `resample(…, 'nearest')`.
+ */
+export function nearestIndices(positions: Float64Array, n: number): Int32Array {
+  return Int32Array.from(positions, (p) => nearestIndex(p, n));
 }
 
 /** The pixel (0 .. n-1) that contains position p of [0, n] (the far edge belongs to the last pixel). */
