@@ -549,8 +549,8 @@ export interface QuicklookRgb {
 }
 
 /**
- * The quicklook RGB of each date the plan reads from overviews: one pool task per layer (two in flight, beside the
- * classify pass's blocks).
+ * The quicklook RGB of each date the plan reads from overviews: one pool task per layer, two in flight, before the
+ * classify pass starts (its pictures are then drawn beside the pass).
  */
 async function readOverviewRgb(runner: TaskRunner, plan: QuicklookPlan): Promise<QuicklookRgb> {
   const tasks = (['after', 'before'] as const).flatMap((role) =>

@@ -47,7 +47,7 @@ const MAX_RULES = 16;
 const FIRST_SLOT = RULES + 8 + 16 * MAX_RULES;
 const COMPARISONS: Record<RuleComparison, number> = { '<': 0, '<=': 1, '>=': 2, '>': 3 };
 /**
- * Pixels per strip of the fused pass (whole rows; at least one row). The kernel's memory holds one strip, ~3.2 MB,
+ * Pixels per strip of the fused pass (whole rows; at least one row). The kernel's memory holds one strip, ~3.3 MB,
  * instead of a whole block (26 MB for 1024² blocks, in every worker): every step is per pixel and its counts add up.
  */
 export const FUSED_STRIP_PIXELS = 1 << 17;
