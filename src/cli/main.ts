@@ -23,6 +23,7 @@ import { registerSearch } from './search-command.js';
 import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
+import { registerBatch } from './batch-command.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerPair(program);
   registerBenchAccuracy(registerBench(program));
+  registerBatch(program);
 
   program
     .command('indices')
@@ -77,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // a command that finished its work but must report failure (batch with failed jobs) sets process.exitCode
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     return reportError(err);
   }
@@ -107,7 +110,23 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * With S2CHANGE_WATCH_PARENT=1 (set by `batch` and `worker` for the detect runs they start), end like on SIGTERM
+ * when stdin closes: the parent died, even by SIGKILL, and a job must not run on unwatched. The stdin handle is
+ * unref'd so it never keeps a finished run alive.
+ */
+export function watchParent(): void {
+  if (process.env.S2CHANGE_WATCH_PARENT !== '1') return;
+  const stdin = process.stdin as NodeJS.ReadStream & { unref?: () => void };
+  const gone = (): void => void process.kill(process.pid, 'SIGTERM');
+  stdin.on('end', gone);
+  stdin.on('error', gone);
+  stdin.resume();
+  stdin.unref?.();
+}
+
 if (isEntryPoint()) {
+  watchParent();
   main(process.argv).then((code) => {
     process.exitCode = code;
   });
