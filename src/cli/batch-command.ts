@@ -34,7 +34,6 @@ export function registerBatch(program: Command): void {
     .option('--queue <url>', 'redis://HOST:PORT[/DB]: enqueue the jobs in BullMQ for `s2change worker` processes and wait for them')
     .option('--force', 'redo jobs whose folder already verifies with the same parameters')
     .option('--json', 'print batch.json on stdout')
-    .addHelpText('after', '\nExample:\n  s2change batch fires.csv --out runs/fires --concurrency 2\n  s2change batch fires.json --out /shared/runs --queue redis://10.0.0.5:6379/0   (and: s2change worker --queue … on each machine)\n')
     .action(async (jobFile: string, f: BatchFlags) => {
       const path = await import('node:path');
       const { existsSync } = await import('node:fs');
@@ -78,7 +77,6 @@ export function registerBatch(program: Command): void {
     .requiredOption('--queue <url>', 'redis://HOST:PORT[/DB], the same as the batch')
     .option('--concurrency <n>', 'jobs at a time in this worker', '1')
     .option('--stalled-after <s>', 'seconds after which the job of a worker that died is handed to another worker', '30')
-    .addHelpText('after', '\nExample:\n  s2change worker --queue redis://10.0.0.5:6379/0 --concurrency 1\n')
     .action(async (f: WorkerFlags) => {
       const { parseQueueUrl, runWorker } = await import('../batch/queue.js');
       const target = parseQueueUrl(f.queue);

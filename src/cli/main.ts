@@ -24,6 +24,7 @@ import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
 import { registerBatch } from './batch-command.js';
+import { applyHelp } from './help.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -71,6 +72,7 @@ export function buildProgram(): Command {
       if (o.json) process.stdout.write(`${JSON.stringify({ presets: rows }, null, 2)}\n`);
       else for (const r of rows) process.stdout.write(`${r.name.padEnd(11)} ${r.title} (methods: ${r.methods.join(', ')}; default ${r.defaultMethod})\n`);
     });
+  applyHelp(program);
   return program;
 }
 
@@ -126,6 +128,11 @@ export function watchParent(): void {
 }
 
 if (isEntryPoint()) {
+  // `s2change detect --help | head`: a closed stdout ends the command quietly, as for other Unix tools
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   watchParent();
   main(process.argv).then((code) => {
     process.exitCode = code;

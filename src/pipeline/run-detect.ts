@@ -42,6 +42,8 @@ export interface RunDetectOptions extends DetectOptions {
    * float32 raster is most of a whole tile's write time; `--no-index` skips it (the report still shows it).
    */
   writeIndex?: boolean;
+  /** Whole-array engine: called with the in-memory result before the files are written (the library API keeps its arrays). */
+  onWholeResult?: (r: DetectResult) => void;
 }
 
 /** Which computation path `detect` uses. */
@@ -84,6 +86,7 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   try {
     if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
+    opts.onWholeResult?.(r);
     const summary = buildSummary({ ...r, ...r.result, engine: 'whole' }, opts);
     await writeOutputs(out, r, summary, opts);
     summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
