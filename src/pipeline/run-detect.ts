@@ -10,7 +10,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset } from '../change/presets/types.js';
-import { isGeoreferenced, pixelSize } from '../raster/grid.js';
+import { isGeographic, isGeoreferenced, pixelAreaM2, pixelSize } from '../raster/grid.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { openTiffFile } from '../io/tiff/index.js';
@@ -21,6 +21,8 @@ import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange,
 import { renderReportParts, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
+import { addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
+import { acquisitionDate, type Acquired } from '../io/acquired.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 
@@ -66,6 +68,13 @@ export interface RunSummary {
   pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; validPercent: number };
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
+  /**
+   * The histogram of the run's index (its first float product) over the valid pixels, with the thresholds and the
+   * pixel area: the area beyond any threshold follows from it (`hectaresBeyond`). Null when the run has no product.
+   */
+  indexHistogram: IndexHistogram | null;
+  /** Facts about the inputs beyond `inputs`: when each date was acquired (null: the input does not say). */
+  provenance: { acquired: { before: Acquired | null; after: Acquired | null } };
   /** Which engine computed the outputs. */
   engine: 'whole' | 'blocks';
   warnings: string[];
@@ -84,7 +93,11 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   try {
     if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
-    const summary = buildSummary({ ...r, ...r.result, engine: 'whole' }, opts);
+    const product = r.result.products[0];
+    // Valid pixels are those not of the nodata class; products are NaN there too.
+    const counts = product ? addToIndexHistogram(product.values, r.result.classes.map((c) => (c === 255 ? 0 : 1))) : null;
+    const summary = buildSummary({ ...r, ...r.result, engine: 'whole', indexHistogram: counts, product: product ?? null,
+      acquired: await acquiredDates(r.inputs) }, opts);
     await writeOutputs(out, r, summary, opts);
     summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
     return summary;
@@ -154,7 +167,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
     out.recordDigest(`${prod.name}.tif`, prod);
     out.syncEarly(`${prod.name}.tif`);
   }
-  const summary = buildSummary({ ...r, engine: 'blocks' }, opts);
+  const summary = buildSummary({ ...r, engine: 'blocks', product: r.productInfo, acquired: await acquiredDates(r.inputs) }, opts);
 
   const total = r.grid.width * r.grid.height;
   if (isGeoreferenced(r.grid.crs)) {
@@ -217,6 +230,32 @@ interface RunFacts {
   warnings: string[];
   georeferenced: boolean;
   engine: 'whole' | 'blocks';
+  /** Counts of the product's index histogram (`index-histogram.ts`), null without a product. */
+  indexHistogram: Float64Array | null;
+  product: { name: string; description: string } | null;
+  acquired: RunSummary['provenance']['acquired'];
+}
+
+/** When each date was acquired, from what its input carries (`acquired.ts`). */
+async function acquiredDates(inputs: DetectResult['inputs']): Promise<RunSummary['provenance']['acquired']> {
+  const of = async (role: 'before' | 'after') => {
+    const i = inputs.find((x) => x.role === role);
+    return i ? acquisitionDate(i.input, i.provenance) : null;
+  };
+  return { before: await of('before'), after: await of('after') };
+}
+
+/** The summary's `indexHistogram` from the merged counts, with the run's thresholds and the grid's pixel area. */
+function indexHistogramOf(r: RunFacts): IndexHistogram | null {
+  if (!r.indexHistogram || !r.product) return null;
+  let m2 = 0;
+  for (let row = 0; row < r.grid.height; row++) m2 += pixelAreaM2(r.grid, row);
+  const t = r.thresholds[0];
+  return summarizeIndexHistogram(r.indexHistogram, {
+    product: r.product.name, description: r.product.description, pixelAreaM2: m2 / r.grid.height,
+    pixelAreaVaries: isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs), thresholds: r.thresholds,
+    classRules: t && r.thresholds.length === 1 && ['threshold', 'otsu', 'cva'].includes(r.method) ? classRulesOfProduct(r.product.name, t.value) : null,
+  });
 }
 
 function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
@@ -244,6 +283,8 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
+    indexHistogram: indexHistogramOf(r),
+    provenance: { acquired: r.acquired },
     engine: r.engine,
     warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
@@ -369,7 +410,7 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
 }
 
 /** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
-async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary: RunSummary, images: ReportModel['images'],
+async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHistogram' | 'product' | 'acquired'>, summary: RunSummary, images: ReportModel['images'],
   opts: RunDetectOptions, extraDetails: string[]): Promise<void> {
   const { grid } = r;
   const colormap = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
