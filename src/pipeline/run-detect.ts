@@ -19,7 +19,8 @@ import { release } from '../io/release.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
 import { renderReportParts, type ReportModel } from '../report/html.js';
-import { paletteForClasses, type ClassPalette } from '../report/palette.js';
+import { classStyle, indexStyleFor, paletteForClasses, type ClassPalette } from '../report/palette.js';
+import { classesQml, indexQml, rasterAttributeTableXml, type StyledClass } from '../report/gis-styles.js';
 import { VERSION } from '../version.js';
 import { addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
 import { acquisitionDate, type Acquired } from '../io/acquired.js';
@@ -83,7 +84,7 @@ export interface RunSummary {
   outputs?: ManifestEntry[];
 }
 
-const STANDARD_OUTPUTS = ['change.tif', 'change.geojson', 'before.png', 'after.png', 'change.png', 'report.html', SUMMARY_NAME];
+const STANDARD_OUTPUTS = ['change.tif', 'change.tif.aux.xml', 'change.qml', 'change.geojson', 'before.png', 'after.png', 'change.png', 'report.html', SUMMARY_NAME];
 
 /** Run detect and write change.tif, <index>.tif, PNGs, change.geojson, report.html and summary.json into `out`. */
 export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
@@ -168,6 +169,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
     out.syncEarly(`${prod.name}.tif`);
   }
   const summary = buildSummary({ ...r, engine: 'blocks', product: r.productInfo, acquired: await acquiredDates(r.inputs) }, opts);
+  await writeGisStyles(out, preset, r.grid, summary, r.product?.name ?? null);
 
   const total = r.grid.width * r.grid.height;
   if (isGeoreferenced(r.grid.crs)) {
@@ -180,7 +182,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
       } finally {
         await tiff.close();
       }
-      const fc = changePolygonsToGeoJSON(classes, r.grid, polygonOptions(preset, classNames));
+      const fc = changePolygonsToGeoJSON(classes, r.grid, polygonOptions(preset, classNames, opts));
       summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
       await out.writeWith('change.geojson', (p) => writeGeoJSON(p, fc));
     } else {
@@ -196,8 +198,10 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   return summary;
 }
 
-function polygonOptions(preset: Preset, classNames: Record<number, string>) {
+/** How change.geojson is made: the preset's change classes, 8-connected, `--min-area` applied to each class's regions too. */
+function polygonOptions(preset: Preset, classNames: Record<number, string>, opts: RunDetectOptions) {
   return {
+    minAreaM2: opts.minAreaHa && opts.minAreaHa > 0 ? opts.minAreaHa * 10_000 : undefined,
     classNames, skip: [0, 255, ...preset.classes.filter((c) => !preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
     connectivity: 8 as const, maxFeatures: 50_000,
   };
@@ -248,11 +252,9 @@ async function acquiredDates(inputs: DetectResult['inputs']): Promise<RunSummary
 /** The summary's `indexHistogram` from the merged counts, with the run's thresholds and the grid's pixel area. */
 function indexHistogramOf(r: RunFacts): IndexHistogram | null {
   if (!r.indexHistogram || !r.product) return null;
-  let m2 = 0;
-  for (let row = 0; row < r.grid.height; row++) m2 += pixelAreaM2(r.grid, row);
   const t = r.thresholds[0];
   return summarizeIndexHistogram(r.indexHistogram, {
-    product: r.product.name, description: r.product.description, pixelAreaM2: m2 / r.grid.height,
+    product: r.product.name, description: r.product.description, pixelAreaM2: meanPixelAreaM2(r.grid),
     pixelAreaVaries: isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs), thresholds: r.thresholds,
     classRules: t && r.thresholds.length === 1 && ['threshold', 'otsu', 'cva'].includes(r.method) ? classRulesOfProduct(r.product.name, t.value) : null,
   });
@@ -291,6 +293,34 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
   };
 }
 
+/**
+ * change.qml and change.tif.aux.xml (class names, colours, counts) beside change.tif, and `<index>.qml` beside the
+ * index COG when one is written (`index`: its file stem).
+ */
+async function writeGisStyles(out: OutputDir, preset: Preset, grid: DetectResult['grid'], summary: RunSummary, index: string | null): Promise<void> {
+  const palette = paletteForClasses(preset.name, preset.classes);
+  const m2 = meanPixelAreaM2(grid);
+  const styled: StyledClass[] = summary.areas.map((a) => ({
+    value: a.value, name: a.name, colour: classStyle(palette, a.value)?.colour ?? [0, 0, 0], transparent: a.value === 0,
+    pixels: a.pixels, hectares: a.hectares,
+  }));
+  styled.push({ value: 255, name: 'masked (cloud, shadow, snow or no data)', colour: palette.nodata.colour, transparent: true,
+    pixels: summary.pixels.masked, hectares: (summary.pixels.masked * m2) / 10_000 });
+  await out.writeFile('change.qml', classesQml(styled));
+  await out.writeFile('change.tif.aux.xml', rasterAttributeTableXml(styled));
+  if (index) {
+    const style = indexStyleFor(index);
+    await out.writeFile(`${index}.qml`, indexQml({ colormap: style.colormap, min: style.range[0], max: style.range[1] }));
+  }
+}
+
+/** The mean ground area of the grid's pixels, m² (every pixel's on projected grids). */
+function meanPixelAreaM2(grid: DetectResult['grid']): number {
+  let m2 = 0;
+  for (let row = 0; row < grid.height; row++) m2 += pixelAreaM2(grid, row);
+  return m2 / grid.height;
+}
+
 /** Whole-array outputs: both COGs and polygons from the arrays in memory, then the pictures and the report. */
 async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary, opts: RunDetectOptions): Promise<void> {
   const { grid } = r;
@@ -308,9 +338,10 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
       nodata: NaN, bandDescriptions: [prod.description], overviews: 'average',
     }));
   }
+  await writeGisStyles(out, r.preset, grid, summary, opts.writeIndex === false ? null : r.result.products[0]?.name ?? null);
 
   if (georef) {
-    const fc = changePolygonsToGeoJSON(r.result.classes, grid, polygonOptions(r.preset, classNames));
+    const fc = changePolygonsToGeoJSON(r.result.classes, grid, polygonOptions(r.preset, classNames, opts));
     summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
     await out.writeFile('change.geojson', JSON.stringify(fc));
   }
@@ -382,10 +413,7 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   const images: ReportModel['images'] = [];
   // The PNGs are encoded concurrently (sharp works off the main thread), then written and listed in order.
   const main = a.product;
-  const indexStyle = main ? {
-    colormap: main.name === 'dnbr' ? 'dnbr' as const : main.name.startsWith('cva') ? 'blues' as const : 'rdylgn' as const,
-    range: (main.name.startsWith('cva') ? [0, 0.3] : main.name === 'dnbr' ? [-0.5, 1] : [-1, 1]) as [number, number],
-  } : null;
+  const indexStyle = main ? indexStyleFor(main.name) : null;
   const tc = trueColour ?? await trueColourPictures(a, w, h, maxSize);
   const [overlay, indexPicture] = await Promise.all([
     classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined }),
