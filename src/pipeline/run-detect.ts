@@ -10,7 +10,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset } from '../change/presets/types.js';
-import { isGeographic, isGeoreferenced, pixelAreaM2, pixelSize } from '../raster/grid.js';
+import { gridBounds, isGeographic, isGeoreferenced, pixelAreaM2, pixelSize, proj4Definition } from '../raster/grid.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { openTiffFile } from '../io/tiff/index.js';
@@ -19,11 +19,15 @@ import { release } from '../io/release.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
 import { renderReportParts, type ReportModel } from '../report/html.js';
-import { classStyle, indexStyleFor, paletteForClasses, type ClassPalette } from '../report/palette.js';
+import { classStyle, indexStyleFor, MASKED_HATCH, paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { classesQml, indexQml, rasterAttributeTableXml, type StyledClass } from '../report/gis-styles.js';
 import { VERSION } from '../version.js';
 import { addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
 import { acquisitionDate, type Acquired } from '../io/acquired.js';
+import { evaluateAgainst, readLabelRaster } from './evaluate.js';
+import type { Scores } from '../eval/metrics.js';
+import { sanityWarnings } from './sanity-warnings.js';
+import proj4 from 'proj4';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 
@@ -45,12 +49,31 @@ export interface RunDetectOptions extends DetectOptions {
    * float32 raster is most of a whole tile's write time; `--no-index` skips it (the report still shows it).
    */
   writeIndex?: boolean;
+  /**
+   * Reference labels to score the change map against (the demo's events): recorded in summary.json as
+   * `accuracy` and shown in the report. `change`/`noChange`/`ignore`: the label values meaning each.
+   */
+  truth?: { path: string; change: number[]; noChange: number[]; ignore?: number[]; licence?: string };
 }
 
 /** Which computation path `detect` uses. */
 export type DetectEngine = 'auto' | 'blocks' | 'whole';
 
 export { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS };
+
+/** summary.json's `accuracy`: scores of the change classes against reference labels. */
+export interface RunAccuracy {
+  labels: string;
+  coding: { change: number[]; noChange: number[]; ignore?: number[] };
+  /** Labelled pixels compared (valid in the map, labelled change or no change). */
+  pixels: number;
+  scores: Scores;
+  confusion: { tp: number; fp: number; fn: number; tn: number };
+  /** The classes counted as change. */
+  changeClasses: readonly number[];
+  messages: string[];
+  licence?: string;
+}
 
 /** What `detect --json` prints and summary.json holds (plus `outputs`). */
 export interface RunSummary {
@@ -74,6 +97,8 @@ export interface RunSummary {
    * pixel area: the area beyond any threshold follows from it (`hectaresBeyond`). Null when the run has no product.
    */
   indexHistogram: IndexHistogram | null;
+  /** Accuracy against reference labels when the run was given them (`truth`), else absent. */
+  accuracy?: RunAccuracy;
   /** Facts about the inputs beyond `inputs`: when each date was acquired (null: the input does not say). */
   provenance: { acquired: { before: Acquired | null; after: Acquired | null } };
   /** Which engine computed the outputs. */
@@ -416,7 +441,7 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   const indexStyle = main ? indexStyleFor(main.name) : null;
   const tc = trueColour ?? await trueColourPictures(a, w, h, maxSize);
   const [overlay, indexPicture] = await Promise.all([
-    classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined }),
+    classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined, maskedHatch: MASKED_HATCH }),
     main && indexStyle ? indexPng(main.values, w, h, { min: indexStyle.range[0], max: indexStyle.range[1], colormap: indexStyle.colormap, maxSize }) : null,
   ]);
   if (tc.before) {
@@ -428,13 +453,62 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
     images.push({ title: 'After', caption: tc.after.caption, png: tc.after.png });
   }
   await out.writeFile('change.png', overlay);
-  images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });
+  images.push({ title: 'Change', caption: `${preset.title}: classes over the after image; masked pixels (cloud, shadow, snow, no data) hatched grey`, png: overlay });
   if (main && indexStyle && indexPicture) {
     const caption = main.written ? `${main.name}.tif` : `${main.name} (not written: --no-index)`;
     const [min, max] = indexStyle.range;
     images.push({ title: main.description, caption, png: indexPicture, legend: { colormap: indexStyle.colormap, min, max, label: main.name } });
   }
   return images;
+}
+
+/** What an output file is, for the report's links. */
+function describeOutput(name: string): string {
+  const known: Record<string, string> = {
+    'change.tif': 'class map (Cloud Optimized GeoTIFF, palette; 255 = masked)',
+    'change.tif.aux.xml': 'class names and counts for GDAL/QGIS/ArcGIS (raster attribute table, read beside change.tif)',
+    'change.qml': 'QGIS style for change.tif (load it in Layer Properties → Symbology → Style)',
+    'change.geojson': 'change polygons, WGS84 MultiPolygons with class and hectares',
+    'before.png': 'before picture', 'after.png': 'after picture', 'change.png': 'classes over the after picture',
+    'report.html': 'this report', [SUMMARY_NAME]: 'every number of the run, provenance and SHA-256 of each output (s2change verify)',
+  };
+  if (known[name]) return known[name]!;
+  if (name.endsWith('.qml')) return `QGIS style for ${name.replace(/\.qml$/, '.tif')}`;
+  if (name.endsWith('.tif')) return 'the index (float Cloud Optimized GeoTIFF; NaN = masked)';
+  return 'output';
+}
+
+/** Ground width of a georeferenced grid along its middle row, metres. */
+function groundWidthM(grid: DetectResult['grid']): number {
+  const t = grid.transform;
+  if (!isGeographic(grid.crs)) return Math.hypot(t[1], t[4]) * grid.width;
+  const latMid = t[3] + t[5] * grid.height / 2;
+  return Math.abs(t[1]) * grid.width * 111_320 * Math.cos((latMid * Math.PI) / 180);
+}
+
+/** Longitude/latitude bounds of a georeferenced grid (its corners and edge midpoints reprojected). */
+function wgs84Extent(grid: DetectResult['grid']): { west: number; south: number; east: number; north: number } {
+  const b = gridBounds(grid);
+  const pts: [number, number][] = [];
+  for (const fx of [0, 0.5, 1]) for (const fy of [0, 0.5, 1]) pts.push([b.minX + fx * (b.maxX - b.minX), b.minY + fy * (b.maxY - b.minY)]);
+  const conv = grid.crs.epsg === 4326 ? null : proj4(proj4Definition(grid.crs), proj4Definition({ epsg: 4326 }));
+  const ll = pts.map((p) => (conv ? conv.forward(p) as [number, number] : p));
+  return {
+    west: Math.min(...ll.map((p) => p[0])), east: Math.max(...ll.map((p) => p[0])),
+    south: Math.min(...ll.map((p) => p[1])), north: Math.max(...ll.map((p) => p[1])),
+  };
+}
+
+/** Scores of the change map in `changeTif` against reference labels (nearest-neighbour alignment, evaluate.ts). */
+async function accuracyOf(changeTif: string, preset: Preset, truth: NonNullable<RunDetectOptions['truth']>): Promise<RunAccuracy> {
+  const pred = await readLabelRaster(changeTif);
+  const coding = { change: truth.change, noChange: truth.noChange, ...(truth.ignore ? { ignore: truth.ignore } : {}) };
+  const ev = evaluateAgainst(pred, preset.changeClasses, await readLabelRaster(truth.path), coding);
+  const { tp, fp, fn, tn } = ev.confusion;
+  return {
+    labels: truth.path, coding, pixels: ev.pixels, scores: ev.scores, confusion: { tp, fp, fn, tn },
+    changeClasses: preset.changeClasses, messages: ev.messages, ...(truth.licence ? { licence: truth.licence } : {}),
+  };
 }
 
 /** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
@@ -444,10 +518,21 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
   const colormap = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
   const georef = isGeoreferenced(grid.crs);
   const fmtRadiometry = (rad: Record<string, string>) => Object.entries(rad).map(([b, v]) => `${b}: ${v}`).join('; ');
+  // Accuracy against reference labels, read back from the change.tif just written (both engines alike).
+  if (opts.truth) summary.accuracy = await accuracyOf(path.join(out.tmpDir, 'change.tif'), r.preset, opts.truth);
+  const acquired = summary.provenance.acquired;
+  const changePixels = r.areas.filter((a) => r.preset.changeClasses.includes(a.value)).reduce((t, a) => t + a.pixels, 0);
+  summary.warnings.push(...sanityWarnings({
+    preset: r.preset.name, twoDates: !r.preset.singleDate, afterInput: r.inputs.find((i) => i.role === 'after')?.input ?? '',
+    beforeInput: r.inputs.find((i) => i.role === 'before')?.input, beforeDate: acquired.before?.date, afterDate: acquired.after?.date,
+    changePixels, validPixels: r.validPixels, histogram: summary.indexHistogram,
+  }));
+  const ground = georef ? groundWidthM(grid) : undefined;
+  const palette = paletteForClasses(r.preset.name, r.preset.classes);
   const model: ReportModel = {
     title: opts.title ?? r.preset.title,
     inputs: r.inputs.map((i) => ({
-      role: i.role, name: i.input, date: typeof i.provenance.datetime === 'string' ? i.provenance.datetime : undefined,
+      role: i.role, name: i.input, date: acquired[i.role]?.datetime ?? acquired[i.role]?.date, dateSource: acquired[i.role]?.source,
       provenance: [Object.entries(i.provenance).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`).join('; '),
         `radiometry — ${fmtRadiometry(i.radiometry)}`].filter(Boolean).join(' · '),
     })),
@@ -457,10 +542,17 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     explanation: r.preset.description,
     thresholds: r.thresholds,
     classes: r.areas.map((a) => ({ ...a, colour: hex(colormap[a.value]!), description: r.preset.classes.find((c) => c.value === a.value)?.description })),
-    images,
+    images: images.map((img) => ({ ...img, groundWidthM: ground })),
     warnings: summary.warnings,
     validPixels: r.validPixels,
     maskedPixels: r.maskedPixels.total,
+    maskedBy: { nodata: r.maskedPixels.nodata, cloudShadowSnow: r.maskedPixels.cloudShadowSnow },
+    maskedHatch: [MASKED_HATCH[0], MASKED_HATCH[1]],
+    extent: georef ? wgs84Extent(grid) : null,
+    histogram: summary.indexHistogram,
+    classColours: Object.fromEntries([palette.noChange, ...palette.classes].map((c) => [c.value, c.colour])),
+    accuracy: summary.accuracy ? { ...summary.accuracy, labels: path.basename(summary.accuracy.labels) } : null,
+    outputs: [...out.stagedNames(), 'report.html', SUMMARY_NAME].filter((n, k, a) => a.indexOf(n) === k).map((name) => ({ name, what: describeOutput(name) })),
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,

@@ -195,3 +195,6 @@ export function indexStyleFor(product: string): { colormap: ColormapName; range:
   if (product.startsWith('cva')) return { colormap: 'blues', range: [0, 0.3] };
   return { colormap: 'rdylgn', range: [-1, 1] };
 }
+
+/** The stripes masked pixels (255) are drawn with in the change picture: dark and light grey. */
+export const MASKED_HATCH: readonly [Rgb, Rgb] = [[64, 64, 64], [200, 200, 200]];
