@@ -23,6 +23,7 @@ import { registerSearch } from './search-command.js';
 import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
+import { registerView } from './view-command.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerSearch(program);
   registerPair(program);
+  registerView(program);
   registerBenchAccuracy(registerBench(program));
 
   program
