@@ -5,7 +5,7 @@
  * Content-Security-Policy. Requests from other addresses, or with a Host header other than this server's own
  * (DNS rebinding), are refused with 403.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,8 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { S2ChangeError } from '../errors.js';
 import { planView, type ServedFile, type ViewPlan } from './manifest.js';
 
-/** The page bundle built by `npm run build:viewer`. */
-export const VIEWER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../viewer');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The page bundle built by `npm run build:viewer`: dist/viewer (beside dist/view, or from src/view when run from sources). */
+export const VIEWER_DIR = [path.resolve(HERE, '../viewer'), path.resolve(HERE, '../../dist/viewer')]
+  .find((d) => existsSync(path.join(d, 'index.html'))) ?? path.resolve(HERE, '../viewer');
 
 /**
  * The page's Content-Security-Policy: scripts, styles and data only from this server; images also from data:/blob:
