@@ -532,6 +532,10 @@ async function start(): Promise<void> {
   };
   window.addEventListener('hashchange', fromHash);
   fromHash();
+  // For tests and scripts: a counter of finished renders of the main map.
+  let renders = 0;
+  map.on('rendercomplete', () => { document.body.dataset.rendercomplete = String(++renders); });
+  map.render();
   document.body.dataset.ready = 'true';
 }
 
