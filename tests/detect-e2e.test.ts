@@ -105,7 +105,7 @@ print(json.dumps({"recall": float((burned & (m == 1)).sum() / (m == 1).sum()), "
       const burnedHa = summary.areas.filter((a: any) => a.value >= 1 && a.value <= 4).reduce((s: number, a: any) => s + a.hectares, 0);
       const polyHa = fc.features.reduce((s: number, f: any) => s + f.properties.area_ha, 0);
       expect(Math.abs(polyHa - burnedHa) / burnedHa).toBeLessThan(1e-3);
-      const [lon, lat] = fc.features[0].geometry.coordinates[0][0];
+      const [lon, lat] = fc.features[0].geometry.coordinates[0][0][0];
       expect(lon).toBeGreaterThan(-120); expect(lon).toBeLessThan(-119.5);
       expect(lat).toBeGreaterThan(35.6); expect(lat).toBeLessThan(35.9);
     });

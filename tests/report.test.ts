@@ -95,7 +95,7 @@ describe('changePolygonsToGeoJSON', () => {
       if (connectivity === 8) expect(res.gdal_invalid).toBeGreaterThan(0); // ... unlike GDAL's self-touching rings
       // RFC 7946 right-hand rule in lon/lat.
       for (const f of fc.features) {
-        const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
+        const polys = f.geometry.coordinates;
         for (const [outer, ...holes] of polys) {
           expect(signedArea(outer!)).toBeGreaterThan(0);
           for (const hole of holes) expect(signedArea(hole)).toBeLessThan(0);
@@ -110,7 +110,8 @@ describe('changePolygonsToGeoJSON', () => {
     await writeGeoJSON(file, fc);
     const info = execFileSync('ogrinfo', ['-ro', '-al', '-so', file], { encoding: 'utf8' });
     expect(info).toMatch(/Feature Count: 5/);
-    expect(info).toMatch(/Geometry: (Multi )?Polygon|Unknown/);
+    expect(info).toMatch(/Geometry: Multi Polygon\n/); // one geometry type, not "Unknown (any)"
+    expect(fc.features.every((f) => f.geometry.type === 'MultiPolygon')).toBe(true);
     const back = JSON.parse(readFileSync(file, 'utf8'));
     expect(back).toEqual(JSON.parse(JSON.stringify(fc)));
     const all = changePolygonsToGeoJSON(classes, grid, { classNames: names });
@@ -130,15 +131,31 @@ describe('changePolygonsToGeoJSON', () => {
   it('passes EPSG:4326 coordinates through, counter-clockwise, with ellipsoidal area', () => {
     const g: Grid = { crs: { epsg: 4326 }, transform: [10, 0.001, 0, 50, 0, -0.001], width: 2, height: 1 };
     const fc = changePolygonsToGeoJSON(Uint8Array.from([1, 0]), g, { classNames: { 1: 'change' } });
-    expect(fc.features[0]!.geometry).toEqual({ type: 'Polygon', coordinates: [[[10, 50], [10, 49.999], [10.001, 49.999], [10.001, 50], [10, 50]]] });
+    expect(fc.features[0]!.geometry).toEqual({ type: 'MultiPolygon', coordinates: [[[[10, 50], [10, 49.999], [10.001, 49.999], [10.001, 50], [10, 50]]]] });
     // 0.001° x 0.001° at 50°N: ~111.2 m (lat) x ~71.7 m (lon) ≈ 0.797 ha.
     expect(fc.features[0]!.properties.area_ha).toBeGreaterThan(0.79);
     expect(fc.features[0]!.properties.area_ha).toBeLessThan(0.80);
   });
 
+  it('--min-area: regions of one class smaller than the unit are left out and counted (ogrinfo agrees)', async () => {
+    // 10 m pixels (100 m²): a 3-pixel region of class 1 touching a 6-pixel region of class 2 (a 9-pixel patch,
+    // which the class map's filter keeps as a whole), and a lone 5-pixel region of class 1.
+    const g: Grid = { crs: { epsg: 32629 }, transform: [500000, 10, 0, 4200000, 0, -10], width: 10, height: 2 };
+    const cls = Uint8Array.from([1, 1, 1, 2, 2, 2, 0, 1, 1, 1,
+      0, 0, 0, 2, 2, 2, 0, 1, 1, 0]);
+    const fc = changePolygonsToGeoJSON(cls, g, { classNames: { 1: 'a', 2: 'b' }, minAreaM2: 500 });
+    expect(fc.features.map((f) => [f.properties.class_value, f.properties.pixels]).sort()).toEqual([[1, 5], [2, 6]]);
+    expect(fc.s2change).toMatchObject({ min_area_ha: 0.05, below_min_area_features: 1, below_min_area_ha: 0.03, total_area_ha: 0.14 });
+    const file = path.join(dir, 'mmu.geojson');
+    await writeGeoJSON(file, fc);
+    const info = execFileSync('ogrinfo', ['-ro', '-al', '-so', file], { encoding: 'utf8' });
+    expect(info).toMatch(/Feature Count: 2\n/);
+    expect(info).toMatch(/Geometry: Multi Polygon\n/);
+  });
+
   it('keeps the right-hand rule for a south-up grid (positive pixel height)', () => {
     const g: Grid = { crs: { epsg: 4326 }, transform: [10, 0.001, 0, 50, 0, 0.001], width: 1, height: 1 };
-    const ring = (changePolygonsToGeoJSON(Uint8Array.from([2]), g, { classNames: {} }).features[0]!.geometry.coordinates as Position[][])[0]!;
+    const ring = changePolygonsToGeoJSON(Uint8Array.from([2]), g, { classNames: {} }).features[0]!.geometry.coordinates[0]![0]!;
     expect(signedArea(ring)).toBeGreaterThan(0);
   });
 });

@@ -45,20 +45,16 @@ export interface DemoEventResult {
 /** Run one sample event into `outRoot/<id>` (replacing earlier demo output there). */
 export async function runEvent(ev: SampleEvent, dataRoot: string, outRoot: string): Promise<DemoEventResult> {
   const { runDetect } = await import('../pipeline/run-detect.js');
-  const { evaluateAgainst, readLabelRaster, readPrediction } = await import('../pipeline/evaluate.js');
   const at = (p?: string) => (p ? path.join(dataRoot, p) : undefined);
   const out = path.join(outRoot, ev.id);
+  // The run scores itself against the event's labels: summary.json's `accuracy` and the report's section.
   const summary = await runDetect({
     before: at(ev.before), after: at(ev.after)!, preset: ev.preset, out, overwrite: true, bands: ev.bands,
     beforeScl: at(ev.beforeScl), afterScl: at(ev.afterScl), method: ev.method, minAreaHa: ev.minAreaHa, title: ev.title,
+    truth: ev.truth ? { path: at(ev.truth.path)!, change: ev.truth.change, noChange: ev.truth.noChange, ignore: ev.truth.ignore, licence: ev.licence } : undefined,
   });
   const result: DemoEventResult = { id: ev.id, ok: true, out, summary };
-  if (ev.truth) {
-    const pred = await readPrediction(out);
-    const ev2 = evaluateAgainst(pred.raster, pred.changeClasses, await readLabelRaster(at(ev.truth.path)!),
-      { change: ev.truth.change, noChange: ev.truth.noChange, ignore: ev.truth.ignore });
-    result.accuracy = { ...ev2.scores, pixels: ev2.pixels };
-  }
+  if (summary.accuracy) result.accuracy = { ...summary.accuracy.scores, pixels: summary.accuracy.pixels };
   return result;
 }
 

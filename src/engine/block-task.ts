@@ -17,6 +17,7 @@ import {
 import { createTileEncoder, reduceBand, sha256OfFile, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
+import { addToIndexHistogram } from '../change/index-histogram.js';
 import { accumulateClassAreas, addClassCounts, projectedPixelArea } from '../raster/class-areas.js';
 import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
@@ -143,6 +144,8 @@ export interface BlockResult {
   radiometry: Record<string, [number, number]>;
   /** Histogram counts (histogram mode). */
   histogram: Float64Array | null;
+  /** Classify mode: the index histogram of the block's product (`index-histogram.ts`), null without a product. */
+  indexHistogram?: Float64Array | null;
   /** Decoded input values (for MB/s). */
   valuesRead: number;
   /** Quicklook contribution (classify mode with a quicklook plan). */
@@ -513,8 +516,10 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
     quicklook = reduceForQuicklook(layers, classes, win, target.width, target.height, q.factor);
     release(...readHere.map((v) => v.values));
   }
+  // The product is NaN wherever the pixel is invalid (masked, nodata, undefined index): only valid pixels count.
+  const indexHistogram = product ? addToIndexHistogram(product) : null;
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
-    classPixels, classM2, nodata, cloud, radiometry, histogram: null, valuesRead, quicklook, minArea };
+    classPixels, classM2, nodata, cloud, radiometry, histogram: null, indexHistogram, valuesRead, quicklook, minArea };
 }
 
 /**

@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import { Histogram } from '../change/histogram.js';
+import { mergeIndexHistograms } from '../change/index-histogram.js';
 import { getPreset } from '../change/presets/index.js';
 import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/types.js';
 import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.js';
@@ -114,6 +115,8 @@ export interface BlockDetectResult {
   product: { name: string; description: string; path: string; bytes: number; sha256: string } | null;
   /** The preset's float product, written or not (the quicklook holds its reduced values either way). */
   productInfo: { name: string; description: string } | null;
+  /** Counts of the product's index histogram over the valid pixels, merged from the blocks (null: no product). */
+  indexHistogram: Float64Array | null;
   classes: { path: string; bytes: number; sha256: string };
   blocks: number;
   threads: number;
@@ -298,6 +301,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
 
     const classPixels = new Float64Array(256);
     const classM2 = new Float64Array(256);
+    let indexHistogram: Float64Array | null = null;
     let nodata = 0;
     let cloud = 0;
     const radiometry = new Map<string, [number, number]>();
@@ -308,6 +312,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       if (!r.minArea) for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
       nodata += r.nodata;
       cloud += r.cloud;
+      if (r.indexHistogram) indexHistogram = indexHistogram ? mergeIndexHistograms(indexHistogram, r.indexHistogram) : r.indexHistogram;
       for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
         const acc = radiometry.get(k) ?? [0, 0];
         radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
@@ -369,6 +374,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
       classes: { path: opts.classesPath, bytes: classesOut.bytes, sha256: classesOut.sha256 },
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
+      indexHistogram,
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklookArrays,

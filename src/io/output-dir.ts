@@ -233,6 +233,11 @@ export class OutputDir {
     this.syncing.delete(name);
   }
 
+  /** Names of the outputs staged so far, sorted (e.g. to link them from a report before commit). */
+  stagedNames(): string[] {
+    return [...this.staged].sort();
+  }
+
   /** SHA-256 and size of every staged output so far (e.g. to put in a report before commit). */
   async manifest(): Promise<ManifestEntry[]> {
     const out: ManifestEntry[] = [];

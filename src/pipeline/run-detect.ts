@@ -10,7 +10,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset } from '../change/presets/types.js';
-import { isGeoreferenced, pixelSize } from '../raster/grid.js';
+import { gridBounds, isGeographic, isGeoreferenced, pixelAreaM2, pixelSize, proj4Definition } from '../raster/grid.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { openTiffFile } from '../io/tiff/index.js';
@@ -19,8 +19,15 @@ import { release } from '../io/release.js';
 import { changePolygonsToGeoJSON, writeGeoJSON } from '../report/geojson.js';
 import { classOverlayPng, encodePng, indexPng, QUICKLOOK_MAX_SIZE, stretchRange, trueColourRgba } from '../report/quicklook.js';
 import { renderReportParts, type ReportModel } from '../report/html.js';
-import { paletteForClasses, type ClassPalette } from '../report/palette.js';
+import { classStyle, indexStyleFor, MASKED_HATCH, paletteForClasses, type ClassPalette } from '../report/palette.js';
+import { classesQml, indexQml, rasterAttributeTableXml, type StyledClass } from '../report/gis-styles.js';
 import { VERSION } from '../version.js';
+import { addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
+import { acquisitionDate, type Acquired } from '../io/acquired.js';
+import { evaluateAgainst, readLabelRaster } from './evaluate.js';
+import type { Scores } from '../eval/metrics.js';
+import { sanityWarnings } from './sanity-warnings.js';
+import proj4 from 'proj4';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 
@@ -42,12 +49,31 @@ export interface RunDetectOptions extends DetectOptions {
    * float32 raster is most of a whole tile's write time; `--no-index` skips it (the report still shows it).
    */
   writeIndex?: boolean;
+  /**
+   * Reference labels to score the change map against (the demo's events): recorded in summary.json as
+   * `accuracy` and shown in the report. `change`/`noChange`/`ignore`: the label values meaning each.
+   */
+  truth?: { path: string; change: number[]; noChange: number[]; ignore?: number[]; licence?: string };
 }
 
 /** Which computation path `detect` uses. */
 export type DetectEngine = 'auto' | 'blocks' | 'whole';
 
 export { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS };
+
+/** summary.json's `accuracy`: scores of the change classes against reference labels. */
+export interface RunAccuracy {
+  labels: string;
+  coding: { change: number[]; noChange: number[]; ignore?: number[] };
+  /** Labelled pixels compared (valid in the map, labelled change or no change). */
+  pixels: number;
+  scores: Scores;
+  confusion: { tp: number; fp: number; fn: number; tn: number };
+  /** The classes counted as change. */
+  changeClasses: readonly number[];
+  messages: string[];
+  licence?: string;
+}
 
 /** What `detect --json` prints and summary.json holds (plus `outputs`). */
 export interface RunSummary {
@@ -66,6 +92,15 @@ export interface RunSummary {
   pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; validPercent: number };
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
+  /**
+   * The histogram of the run's index (its first float product) over the valid pixels, with the thresholds and the
+   * pixel area: the area beyond any threshold follows from it (`hectaresBeyond`). Null when the run has no product.
+   */
+  indexHistogram: IndexHistogram | null;
+  /** Accuracy against reference labels when the run was given them (`truth`), else absent. */
+  accuracy?: RunAccuracy;
+  /** Facts about the inputs beyond `inputs`: when each date was acquired (null: the input does not say). */
+  provenance: { acquired: { before: Acquired | null; after: Acquired | null } };
   /** Which engine computed the outputs. */
   engine: 'whole' | 'blocks';
   warnings: string[];
@@ -74,7 +109,7 @@ export interface RunSummary {
   outputs?: ManifestEntry[];
 }
 
-const STANDARD_OUTPUTS = ['change.tif', 'change.geojson', 'before.png', 'after.png', 'change.png', 'report.html', SUMMARY_NAME];
+const STANDARD_OUTPUTS = ['change.tif', 'change.tif.aux.xml', 'change.qml', 'change.geojson', 'before.png', 'after.png', 'change.png', 'report.html', SUMMARY_NAME];
 
 /** Run detect and write change.tif, <index>.tif, PNGs, change.geojson, report.html and summary.json into `out`. */
 export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
@@ -84,7 +119,11 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   try {
     if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
-    const summary = buildSummary({ ...r, ...r.result, engine: 'whole' }, opts);
+    const product = r.result.products[0];
+    // Valid pixels are those not of the nodata class; products are NaN there too.
+    const counts = product ? addToIndexHistogram(product.values, r.result.classes.map((c) => (c === 255 ? 0 : 1))) : null;
+    const summary = buildSummary({ ...r, ...r.result, engine: 'whole', indexHistogram: counts, product: product ?? null,
+      acquired: await acquiredDates(r.inputs) }, opts);
     await writeOutputs(out, r, summary, opts);
     summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
     return summary;
@@ -154,7 +193,8 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
     out.recordDigest(`${prod.name}.tif`, prod);
     out.syncEarly(`${prod.name}.tif`);
   }
-  const summary = buildSummary({ ...r, engine: 'blocks' }, opts);
+  const summary = buildSummary({ ...r, engine: 'blocks', product: r.productInfo, acquired: await acquiredDates(r.inputs) }, opts);
+  await writeGisStyles(out, preset, r.grid, summary, r.product?.name ?? null);
 
   const total = r.grid.width * r.grid.height;
   if (isGeoreferenced(r.grid.crs)) {
@@ -167,7 +207,7 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
       } finally {
         await tiff.close();
       }
-      const fc = changePolygonsToGeoJSON(classes, r.grid, polygonOptions(preset, classNames));
+      const fc = changePolygonsToGeoJSON(classes, r.grid, polygonOptions(preset, classNames, opts));
       summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
       await out.writeWith('change.geojson', (p) => writeGeoJSON(p, fc));
     } else {
@@ -183,8 +223,10 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   return summary;
 }
 
-function polygonOptions(preset: Preset, classNames: Record<number, string>) {
+/** How change.geojson is made: the preset's change classes, 8-connected, `--min-area` applied to each class's regions too. */
+function polygonOptions(preset: Preset, classNames: Record<number, string>, opts: RunDetectOptions) {
   return {
+    minAreaM2: opts.minAreaHa && opts.minAreaHa > 0 ? opts.minAreaHa * 10_000 : undefined,
     classNames, skip: [0, 255, ...preset.classes.filter((c) => !preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
     connectivity: 8 as const, maxFeatures: 50_000,
   };
@@ -217,6 +259,30 @@ interface RunFacts {
   warnings: string[];
   georeferenced: boolean;
   engine: 'whole' | 'blocks';
+  /** Counts of the product's index histogram (`index-histogram.ts`), null without a product. */
+  indexHistogram: Float64Array | null;
+  product: { name: string; description: string } | null;
+  acquired: RunSummary['provenance']['acquired'];
+}
+
+/** When each date was acquired, from what its input carries (`acquired.ts`). */
+async function acquiredDates(inputs: DetectResult['inputs']): Promise<RunSummary['provenance']['acquired']> {
+  const of = async (role: 'before' | 'after') => {
+    const i = inputs.find((x) => x.role === role);
+    return i ? acquisitionDate(i.input, i.provenance) : null;
+  };
+  return { before: await of('before'), after: await of('after') };
+}
+
+/** The summary's `indexHistogram` from the merged counts, with the run's thresholds and the grid's pixel area. */
+function indexHistogramOf(r: RunFacts): IndexHistogram | null {
+  if (!r.indexHistogram || !r.product) return null;
+  const t = r.thresholds[0];
+  return summarizeIndexHistogram(r.indexHistogram, {
+    product: r.product.name, description: r.product.description, pixelAreaM2: meanPixelAreaM2(r.grid),
+    pixelAreaVaries: isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs), thresholds: r.thresholds,
+    classRules: t && r.thresholds.length === 1 && ['threshold', 'otsu', 'cva'].includes(r.method) ? classRulesOfProduct(r.product.name, t.value) : null,
+  });
 }
 
 function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
@@ -244,10 +310,40 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
+    indexHistogram: indexHistogramOf(r),
+    provenance: { acquired: r.acquired },
     engine: r.engine,
     warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
+}
+
+/**
+ * change.qml and change.tif.aux.xml (class names, colours, counts) beside change.tif, and `<index>.qml` beside the
+ * index COG when one is written (`index`: its file stem).
+ */
+async function writeGisStyles(out: OutputDir, preset: Preset, grid: DetectResult['grid'], summary: RunSummary, index: string | null): Promise<void> {
+  const palette = paletteForClasses(preset.name, preset.classes);
+  const m2 = meanPixelAreaM2(grid);
+  const styled: StyledClass[] = summary.areas.map((a) => ({
+    value: a.value, name: a.name, colour: classStyle(palette, a.value)?.colour ?? [0, 0, 0], transparent: a.value === 0,
+    pixels: a.pixels, hectares: a.hectares,
+  }));
+  styled.push({ value: 255, name: 'masked (cloud, shadow, snow or no data)', colour: palette.nodata.colour, transparent: true,
+    pixels: summary.pixels.masked, hectares: (summary.pixels.masked * m2) / 10_000 });
+  await out.writeFile('change.qml', classesQml(styled));
+  await out.writeFile('change.tif.aux.xml', rasterAttributeTableXml(styled));
+  if (index) {
+    const style = indexStyleFor(index);
+    await out.writeFile(`${index}.qml`, indexQml({ colormap: style.colormap, min: style.range[0], max: style.range[1] }));
+  }
+}
+
+/** The mean ground area of the grid's pixels, m² (every pixel's on projected grids). */
+function meanPixelAreaM2(grid: DetectResult['grid']): number {
+  let m2 = 0;
+  for (let row = 0; row < grid.height; row++) m2 += pixelAreaM2(grid, row);
+  return m2 / grid.height;
 }
 
 /** Whole-array outputs: both COGs and polygons from the arrays in memory, then the pictures and the report. */
@@ -267,9 +363,10 @@ async function writeOutputs(out: OutputDir, r: DetectResult, summary: RunSummary
       nodata: NaN, bandDescriptions: [prod.description], overviews: 'average',
     }));
   }
+  await writeGisStyles(out, r.preset, grid, summary, opts.writeIndex === false ? null : r.result.products[0]?.name ?? null);
 
   if (georef) {
-    const fc = changePolygonsToGeoJSON(r.result.classes, grid, polygonOptions(r.preset, classNames));
+    const fc = changePolygonsToGeoJSON(r.result.classes, grid, polygonOptions(r.preset, classNames, opts));
     summary.polygons = { features: fc.features.length, dropped: fc.s2change.dropped_features ?? 0 };
     await out.writeFile('change.geojson', JSON.stringify(fc));
   }
@@ -341,13 +438,10 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   const images: ReportModel['images'] = [];
   // The PNGs are encoded concurrently (sharp works off the main thread), then written and listed in order.
   const main = a.product;
-  const indexStyle = main ? {
-    colormap: main.name === 'dnbr' ? 'dnbr' as const : main.name.startsWith('cva') ? 'blues' as const : 'rdylgn' as const,
-    range: (main.name.startsWith('cva') ? [0, 0.3] : main.name === 'dnbr' ? [-0.5, 1] : [-1, 1]) as [number, number],
-  } : null;
+  const indexStyle = main ? indexStyleFor(main.name) : null;
   const tc = trueColour ?? await trueColourPictures(a, w, h, maxSize);
   const [overlay, indexPicture] = await Promise.all([
-    classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined }),
+    classOverlayPng(a.classes, w, h, palette, { maxSize, background: tc.afterRgba ? { rgba: tc.afterRgba } : undefined, maskedHatch: MASKED_HATCH }),
     main && indexStyle ? indexPng(main.values, w, h, { min: indexStyle.range[0], max: indexStyle.range[1], colormap: indexStyle.colormap, maxSize }) : null,
   ]);
   if (tc.before) {
@@ -359,7 +453,7 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
     images.push({ title: 'After', caption: tc.after.caption, png: tc.after.png });
   }
   await out.writeFile('change.png', overlay);
-  images.push({ title: 'Change', caption: `${preset.title}: classes over the after image`, png: overlay });
+  images.push({ title: 'Change', caption: `${preset.title}: classes over the after image; masked pixels (cloud, shadow, snow, no data) hatched grey`, png: overlay });
   if (main && indexStyle && indexPicture) {
     const caption = main.written ? `${main.name}.tif` : `${main.name} (not written: --no-index)`;
     const [min, max] = indexStyle.range;
@@ -368,17 +462,77 @@ async function quicklookImages(out: OutputDir, preset: Preset, w: number, h: num
   return images;
 }
 
+/** What an output file is, for the report's links. */
+function describeOutput(name: string): string {
+  const known: Record<string, string> = {
+    'change.tif': 'class map (Cloud Optimized GeoTIFF, palette; 255 = masked)',
+    'change.tif.aux.xml': 'class names and counts for GDAL/QGIS/ArcGIS (raster attribute table, read beside change.tif)',
+    'change.qml': 'QGIS style for change.tif (load it in Layer Properties → Symbology → Style)',
+    'change.geojson': 'change polygons, WGS84 MultiPolygons with class and hectares',
+    'before.png': 'before picture', 'after.png': 'after picture', 'change.png': 'classes over the after picture',
+    'report.html': 'this report', [SUMMARY_NAME]: 'every number of the run, provenance and SHA-256 of each output (s2change verify)',
+  };
+  if (known[name]) return known[name]!;
+  if (name.endsWith('.qml')) return `QGIS style for ${name.replace(/\.qml$/, '.tif')}`;
+  if (name.endsWith('.tif')) return 'the index (float Cloud Optimized GeoTIFF; NaN = masked)';
+  return 'output';
+}
+
+/** Ground width of a georeferenced grid along its middle row, metres. */
+function groundWidthM(grid: DetectResult['grid']): number {
+  const t = grid.transform;
+  if (!isGeographic(grid.crs)) return Math.hypot(t[1], t[4]) * grid.width;
+  const latMid = t[3] + t[5] * grid.height / 2;
+  return Math.abs(t[1]) * grid.width * 111_320 * Math.cos((latMid * Math.PI) / 180);
+}
+
+/** Longitude/latitude bounds of a georeferenced grid (its corners and edge midpoints reprojected). */
+function wgs84Extent(grid: DetectResult['grid']): { west: number; south: number; east: number; north: number } {
+  const b = gridBounds(grid);
+  const pts: [number, number][] = [];
+  for (const fx of [0, 0.5, 1]) for (const fy of [0, 0.5, 1]) pts.push([b.minX + fx * (b.maxX - b.minX), b.minY + fy * (b.maxY - b.minY)]);
+  const conv = grid.crs.epsg === 4326 ? null : proj4(proj4Definition(grid.crs), proj4Definition({ epsg: 4326 }));
+  const ll = pts.map((p) => (conv ? conv.forward(p) as [number, number] : p));
+  return {
+    west: Math.min(...ll.map((p) => p[0])), east: Math.max(...ll.map((p) => p[0])),
+    south: Math.min(...ll.map((p) => p[1])), north: Math.max(...ll.map((p) => p[1])),
+  };
+}
+
+/** Scores of the change map in `changeTif` against reference labels (nearest-neighbour alignment, evaluate.ts). */
+async function accuracyOf(changeTif: string, preset: Preset, truth: NonNullable<RunDetectOptions['truth']>): Promise<RunAccuracy> {
+  const pred = await readLabelRaster(changeTif);
+  const coding = { change: truth.change, noChange: truth.noChange, ...(truth.ignore ? { ignore: truth.ignore } : {}) };
+  const ev = evaluateAgainst(pred, preset.changeClasses, await readLabelRaster(truth.path), coding);
+  const { tp, fp, fn, tn } = ev.confusion;
+  return {
+    labels: truth.path, coding, pixels: ev.pixels, scores: ev.scores, confusion: { tp, fp, fn, tn },
+    changeClasses: preset.changeClasses, messages: ev.messages, ...(truth.licence ? { licence: truth.licence } : {}),
+  };
+}
+
 /** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
-async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary: RunSummary, images: ReportModel['images'],
+async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHistogram' | 'product' | 'acquired'>, summary: RunSummary, images: ReportModel['images'],
   opts: RunDetectOptions, extraDetails: string[]): Promise<void> {
   const { grid } = r;
   const colormap = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
   const georef = isGeoreferenced(grid.crs);
   const fmtRadiometry = (rad: Record<string, string>) => Object.entries(rad).map(([b, v]) => `${b}: ${v}`).join('; ');
+  // Accuracy against reference labels, read back from the change.tif just written (both engines alike).
+  if (opts.truth) summary.accuracy = await accuracyOf(path.join(out.tmpDir, 'change.tif'), r.preset, opts.truth);
+  const acquired = summary.provenance.acquired;
+  const changePixels = r.areas.filter((a) => r.preset.changeClasses.includes(a.value)).reduce((t, a) => t + a.pixels, 0);
+  summary.warnings.push(...sanityWarnings({
+    preset: r.preset.name, twoDates: !r.preset.singleDate, afterInput: r.inputs.find((i) => i.role === 'after')?.input ?? '',
+    beforeInput: r.inputs.find((i) => i.role === 'before')?.input, beforeDate: acquired.before?.date, afterDate: acquired.after?.date,
+    changePixels, validPixels: r.validPixels, histogram: summary.indexHistogram,
+  }));
+  const ground = georef ? groundWidthM(grid) : undefined;
+  const palette = paletteForClasses(r.preset.name, r.preset.classes);
   const model: ReportModel = {
     title: opts.title ?? r.preset.title,
     inputs: r.inputs.map((i) => ({
-      role: i.role, name: i.input, date: typeof i.provenance.datetime === 'string' ? i.provenance.datetime : undefined,
+      role: i.role, name: i.input, date: acquired[i.role]?.datetime ?? acquired[i.role]?.date, dateSource: acquired[i.role]?.source,
       provenance: [Object.entries(i.provenance).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`).join('; '),
         `radiometry — ${fmtRadiometry(i.radiometry)}`].filter(Boolean).join(' · '),
     })),
@@ -388,10 +542,17 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary:
     explanation: r.preset.description,
     thresholds: r.thresholds,
     classes: r.areas.map((a) => ({ ...a, colour: hex(colormap[a.value]!), description: r.preset.classes.find((c) => c.value === a.value)?.description })),
-    images,
+    images: images.map((img) => ({ ...img, groundWidthM: ground })),
     warnings: summary.warnings,
     validPixels: r.validPixels,
     maskedPixels: r.maskedPixels.total,
+    maskedBy: { nodata: r.maskedPixels.nodata, cloudShadowSnow: r.maskedPixels.cloudShadowSnow },
+    maskedHatch: [MASKED_HATCH[0], MASKED_HATCH[1]],
+    extent: georef ? wgs84Extent(grid) : null,
+    histogram: summary.indexHistogram,
+    classColours: Object.fromEntries([palette.noChange, ...palette.classes].map((c) => [c.value, c.colour])),
+    accuracy: summary.accuracy ? { ...summary.accuracy, labels: path.basename(summary.accuracy.labels) } : null,
+    outputs: [...out.stagedNames(), 'report.html', SUMMARY_NAME].filter((n, k, a) => a.indexOf(n) === k).map((name) => ({ name, what: describeOutput(name) })),
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,

@@ -36,7 +36,8 @@ export interface ChangeFeatureProperties {
 
 export interface ChangeFeature {
   type: 'Feature';
-  geometry: PolygonGeometry | MultiPolygonGeometry;
+  /** Always a MultiPolygon (one part for most regions), so that the file has one geometry type for GIS tools. */
+  geometry: MultiPolygonGeometry;
   properties: ChangeFeatureProperties;
 }
 
@@ -53,6 +54,10 @@ export interface ChangeCollectionMeta {
   dropped_area_ha: number;
   /** Total area of all regions (kept and dropped), hectares. */
   total_area_ha: number;
+  /** With a minimum mapping unit: its size, and the regions smaller than it left out (not in `features`). */
+  min_area_ha?: number;
+  below_min_area_features?: number;
+  below_min_area_ha?: number;
 }
 
 export interface ChangeFeatureCollection {
@@ -72,13 +77,19 @@ export interface ChangeGeoJsonOptions {
   maxFeatures?: number;
   /** Decimal places of lon/lat (default 7, about 1 cm). */
   decimals?: number;
+  /**
+   * Minimum mapping unit (m²): regions of one class smaller than this are left out (`--min-area`; the class map's
+   * filter joins touching classes, so a region of one class inside a large patch of several can still be small).
+   */
+  minAreaM2?: number;
 }
 
 const roundHa = (m2: number): number => Math.round(m2) / 1e4;
 
 /**
  * Polygonize a class map on `grid` into an RFC 7946 FeatureCollection in WGS84 with properties
- * `{ class, class_value, area_ha, pixels }`. A region pinched at a pixel corner (8-connectivity) is a MultiPolygon.
+ * `{ class, class_value, area_ha, pixels }`; every geometry a MultiPolygon (a region pinched at a pixel corner with
+ * 8-connectivity has several parts).
  */
 export function changePolygonsToGeoJSON(classes: Uint8Array, grid: Grid, opts: ChangeGeoJsonOptions): ChangeFeatureCollection {
   const connectivity = opts.connectivity ?? 8;
@@ -107,12 +118,20 @@ export function changePolygonsToGeoJSON(classes: Uint8Array, grid: Grid, opts: C
   };
 
   let totalM2 = result.droppedAreaM2 ?? 0;
-  const features: ChangeFeature[] = result.polygons.map((p) => {
-    totalM2 += p.areaM2!;
-    const polys = p.parts.map((part) => [ringToLonLat(part.outer), ...part.holes.map(ringToLonLat)]);
-    const geometry: PolygonGeometry | MultiPolygonGeometry = polys.length === 1
-      ? { type: 'Polygon', coordinates: polys[0]! }
-      : { type: 'MultiPolygon', coordinates: polys };
+  const minM2 = opts.minAreaM2 && opts.minAreaM2 > 0 ? opts.minAreaM2 : 0;
+  let smallFeatures = 0;
+  let smallM2 = 0;
+  for (const p of result.polygons) totalM2 += p.areaM2!;
+  const kept = minM2 ? result.polygons.filter((p) => {
+    if (p.areaM2! >= minM2) return true;
+    smallFeatures++;
+    smallM2 += p.areaM2!;
+    return false;
+  }) : result.polygons;
+  const features: ChangeFeature[] = kept.map((p) => {
+    const geometry: MultiPolygonGeometry = {
+      type: 'MultiPolygon', coordinates: p.parts.map((part) => [ringToLonLat(part.outer), ...part.holes.map(ringToLonLat)]),
+    };
     return {
       type: 'Feature',
       geometry,
@@ -131,6 +150,7 @@ export function changePolygonsToGeoJSON(classes: Uint8Array, grid: Grid, opts: C
       dropped_pixels: result.droppedPixels,
       dropped_area_ha: roundHa(result.droppedAreaM2 ?? 0),
       total_area_ha: roundHa(totalM2),
+      ...(minM2 ? { min_area_ha: minM2 / 1e4, below_min_area_features: smallFeatures, below_min_area_ha: roundHa(smallM2) } : {}),
     },
   };
 }

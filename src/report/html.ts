@@ -4,6 +4,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { colormapStops, rgbHex, type ColormapName, type Rgb } from './palette.js';
+import type { IndexHistogram } from '../change/index-histogram.js';
+import { histogramSvg, scaleBarHtml } from './report-svg.js';
 
 export interface ReportInput {
   /** "before", "after", "labels", ... */
@@ -12,6 +14,8 @@ export interface ReportInput {
   name: string;
   /** Acquisition date/time (ISO 8601) if known. */
   date?: string;
+  /** Where the date was read (e.g. "dates.txt (OSCD) date_1"). */
+  dateSource?: string;
   /** Where it came from: product id, processing baseline, collection, licence. */
   provenance?: string;
 }
@@ -42,6 +46,19 @@ export interface ReportImage {
   png: Buffer;
   /** For index / difference pictures: the colour ramp and the values at its ends. */
   legend?: { colormap: ColormapName; min: number; max: number; label?: string };
+  /** Ground width the picture spans, metres: a scale bar is drawn under it. */
+  groundWidthM?: number;
+}
+
+/** Accuracy against reference labels (as summary.json's `accuracy`). */
+export interface ReportAccuracy {
+  labels: string;
+  /** Labelled pixels compared. */
+  pixels: number;
+  scores: { precision: number; recall: number; f1: number; iou: number; kappa: number; overallAccuracy?: number };
+  confusion: { tp: number; fp: number; fn: number; tn: number };
+  messages?: string[];
+  licence?: string;
 }
 
 export interface ReportModel {
@@ -64,6 +81,20 @@ export interface ReportModel {
   validPixels: number;
   /** Pixels masked (nodata, cloud, shadow, outside a scene). */
   maskedPixels: number;
+  /** The masked pixels split by cause, for the legend. */
+  maskedBy?: { nodata: number; cloudShadowSnow: number };
+  /** Colours the change picture draws masked pixels with (a hatch of these two). */
+  maskedHatch?: [Rgb, Rgb];
+  /** Longitude/latitude (WGS84) extent of the map. */
+  extent?: { west: number; south: number; east: number; north: number } | null;
+  /** The histogram of the index with the thresholds (summary.json's `indexHistogram`). */
+  histogram?: IndexHistogram | null;
+  /** Colours of the class values, for the histogram's bars. */
+  classColours?: Record<number, Rgb | string>;
+  /** Accuracy against reference labels, when the run had them. */
+  accuracy?: ReportAccuracy | null;
+  /** The run's output files (links beside the report), in order. */
+  outputs?: { name: string; what: string }[];
   /** Extra facts shown under "How this was computed", e.g. "Grid: EPSG:32629, 10 m", "Minimum mapping unit: 0.5 ha". */
   details?: string[];
   /** ISO 8601 time or a Date. */
@@ -97,6 +128,9 @@ figcaption{font-size:.9rem;color:#444}
 .swatch{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle;margin-right:.4em}
 .ramp{height:.8em;border:1px solid #555;margin-top:.3rem}.ramp-labels{display:flex;justify-content:space-between;font-size:.8rem}
 .warnings{background:#fff4e5;border-left:4px solid #f0a020;padding:.5rem 1rem}
+.scalebar{display:flex;align-items:center;gap:.4em;font-size:.8rem;margin:.15rem 0}.scalebar .bar{display:inline-block;height:.4em;background:#222;border:1px solid #fff}svg.histogram{width:100%;max-width:900px;height:auto;border:1px solid #ddd}
+details{margin:1rem 0}summary{cursor:pointer;font-weight:600}.dates{font-size:1.05rem}
+.hatch{background:repeating-linear-gradient(45deg,var(--h1) 0 3px,var(--h2) 3px 6px)}
 code{background:#f4f4f4;padding:0 .2em}
 `;
 
@@ -114,7 +148,8 @@ function* imageParts(img: ReportImage): Generator<string> {
       + `<div class="ramp-labels"><span>${escapeHtml(fmtNum(img.legend.min))}</span>`
       + `<span>${escapeHtml(img.legend.label ?? '')}</span><span>${escapeHtml(fmtNum(img.legend.max))}</span></div>`;
   }
-  yield `" alt="${escapeHtml(img.title)}"><figcaption><strong>${escapeHtml(img.title)}</strong>`
+  const bar = img.groundWidthM ? scaleBarHtml(img.groundWidthM) : null;
+  yield `" alt="${escapeHtml(img.title)}">${bar ?? ''}<figcaption><strong>${escapeHtml(img.title)}</strong>`
     + `${img.caption ? ` — ${escapeHtml(img.caption)}` : ''}${legend}</figcaption></figure>`;
 }
 
@@ -146,7 +181,12 @@ function pageTemplate(model: ReportModel): [string, string] {
   const total = model.validPixels + model.maskedPixels;
   const share = (v: number): string => (total > 0 ? `${dec2.format((100 * v) / total)} %` : 'n/a');
 
-  const inputs = model.inputs.map((i) => `<tr><td>${e(i.role)}</td><td>${e(i.name)}</td><td>${e(i.date ?? 'unknown')}</td>`
+  const dated = model.inputs.filter((i) => i.role === 'before' || i.role === 'after');
+  const dates = dated.length ? `<p class="dates">${dated.map((i) => `<strong>${e(i.role)}</strong>: ${e(i.date ?? 'date unknown')}`
+    + `${i.dateSource ? ` <small>(${e(i.dateSource)})</small>` : ''}`).join(' → ')}</p>` : '';
+  const ex = model.extent;
+  const extent = ex ? `<p class="meta">Extent (WGS84): longitude ${e(ex.west.toFixed(5))} to ${e(ex.east.toFixed(5))}, latitude ${e(ex.south.toFixed(5))} to ${e(ex.north.toFixed(5))}</p>` : '';
+  const inputs = model.inputs.map((i) => `<tr><td>${e(i.role)}</td><td>${e(i.name)}</td><td>${e(i.date ?? 'unknown')}${i.dateSource ? `<br><small>${e(i.dateSource)}</small>` : ''}</td>`
     + `<td>${e(i.provenance ?? '')}</td></tr>`).join('\n');
   const thresholds = model.thresholds.length
     ? `<table><tr><th>Threshold</th><th class="num">Value</th><th>Source</th></tr>\n${model.thresholds
@@ -155,10 +195,34 @@ function pageTemplate(model: ReportModel): [string, string] {
   const classes = model.classes.map((c) => `<tr><td><span class="swatch" style="background:${cssColour(c.colour)}"></span>${e(c.name)}`
     + `${c.description ? `<br><small>${e(c.description)}</small>` : ''}</td><td class="num">${e(c.value)}</td>`
     + `<td class="num">${int.format(c.pixels)}</td><td class="num">${dec2.format(c.hectares)}</td><td class="num">${dec2.format(c.percent)}</td></tr>`).join('\n');
+  const [h1, h2] = (model.maskedHatch ?? [[64, 64, 64], [200, 200, 200]]).map((c) => rgbHex(c));
+  const by = model.maskedBy;
+  const masked = `<tr><td><span class="swatch hatch" style="--h1:${h1};--h2:${h2}"></span>masked (not analysed)<br><small>${by
+    ? `${int.format(by.cloudShadowSnow)} cloud, shadow or snow; ${int.format(by.nodata)} no data`
+    : 'cloud, shadow, snow or no data'} — hatched in the change picture</small></td><td class="num">255</td>`
+    + `<td class="num">${int.format(model.maskedPixels)}</td><td class="num"></td><td class="num">${share(model.maskedPixels)} of all</td></tr>`;
   const warnings = model.warnings.length
     ? `<h2>Warnings</h2><div class="warnings"><ul>${model.warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul></div>`
     : '';
   const details = (model.details ?? []).map((d) => `<li>${e(d)}</li>`).join('');
+  const hist = model.histogram ? histogramSvg(model.histogram, model.classColours) : null;
+  const histogram = hist && model.histogram ? `<h2>Why the threshold is where it is</h2>
+<p>Every valid pixel counted by its ${e(model.histogram.product)} value (${e(model.histogram.description)}). The dashed lines are
+the class rules; the red one is the run's threshold (${model.histogram.thresholds.map((t) => `${e(fmtNum(t.value))}, ${t.kind === 'otsu'
+    ? 'found by Otsu\'s method: the cut that best separates the histogram into two groups' : 'fixed'}`).join('; ')}). Bars are coloured by
+the class their values fall in${model.histogram.classRules ? '' : ' (grey: the classes need more than this index, so the bars are not split by class)'}.</p>
+${hist}` : '';
+  const acc = model.accuracy;
+  const accuracy = acc ? `<h2>Accuracy against reference labels</h2>
+<p>Compared on ${int.format(acc.pixels)} labelled pixels with <code>${e(acc.labels)}</code>${acc.licence ? ` (${e(acc.licence)})` : ''}.</p>
+<table><tr><th class="num">F1</th><th class="num">Precision</th><th class="num">Recall</th><th class="num">IoU</th><th class="num">Cohen's κ</th></tr>
+<tr>${[acc.scores.f1, acc.scores.precision, acc.scores.recall, acc.scores.iou, acc.scores.kappa].map((v) => `<td class="num">${e(Number.isFinite(v) ? v.toFixed(3) : 'n/a')}</td>`).join('')}</tr></table>
+<table><tr><th></th><th class="num">labelled change</th><th class="num">labelled no change</th></tr>
+<tr><th>mapped change</th><td class="num">${int.format(acc.confusion.tp)}</td><td class="num">${int.format(acc.confusion.fp)}</td></tr>
+<tr><th>mapped no change</th><td class="num">${int.format(acc.confusion.fn)}</td><td class="num">${int.format(acc.confusion.tn)}</td></tr></table>
+${(acc.messages ?? []).map((m) => `<p class="meta">${e(m)}</p>`).join('')}` : '';
+  const outputs = model.outputs?.length ? `<h2>Outputs</h2><ul>${model.outputs
+    .map((o) => `<li><a href="${e(encodeURIComponent(o.name))}">${e(o.name)}</a> — ${e(o.what)}</li>`).join('')}</ul>` : '';
 
   return [`<!DOCTYPE html>
 <html lang="en">
@@ -171,12 +235,10 @@ function pageTemplate(model: ReportModel): [string, string] {
 </head>
 <body>
 <h1>${e(model.title)}</h1>
+${dates}
 <p class="meta">Generated ${e(generated)} by s2change ${e(model.toolVersion)} · preset <code>${e(model.preset)}</code> · method <code>${e(model.method)}</code></p>
+${extent}
 ${warnings}
-<h2>What was compared</h2>
-<table><tr><th>Role</th><th>Input</th><th>Date</th><th>Provenance</th></tr>
-${inputs}
-</table>
 <h2>Pictures</h2>
 <div class="images">
 `, `
@@ -184,15 +246,25 @@ ${inputs}
 <h2>Legend and areas</h2>
 <table><tr><th>Class</th><th class="num">Value</th><th class="num">Pixels</th><th class="num">Hectares</th><th class="num">% of valid area</th></tr>
 ${classes}
+${masked}
 </table>
 <p>Valid pixels (usable on both dates): ${int.format(model.validPixels)} (${share(model.validPixels)}).
 Masked pixels (no data, cloud, shadow): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
 Areas are measured on the ground from pixel counts, not from the map picture.</p>
-<h2>How this was computed</h2>
+${histogram}
+${accuracy}
+${outputs}
+<details>
+<summary>How this was computed, and where the inputs came from</summary>
 ${model.formula ? `<p>Index: <code>${e(model.formula)}</code></p>` : ''}
 ${model.explanation ? `<p>${e(model.explanation)}</p>` : ''}
 ${thresholds}
 ${details ? `<ul>${details}</ul>` : ''}
+<h3>What was compared</h3>
+<table><tr><th>Role</th><th>Input</th><th>Date</th><th>Provenance</th></tr>
+${inputs}
+</table>
+</details>
 </body>
 </html>
 `];

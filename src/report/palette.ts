@@ -188,3 +188,13 @@ export function colormapColour(name: ColormapName, t: number): Rgb {
   const a = stops[k]!, b = stops[k + 1]!;
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
+
+/** How a product (file stem) is drawn: colormap and the values at its ends (the report's picture and `<index>.qml`). */
+export function indexStyleFor(product: string): { colormap: ColormapName; range: [number, number] } {
+  if (product === 'dnbr') return { colormap: 'dnbr', range: [-0.5, 1] };
+  if (product.startsWith('cva')) return { colormap: 'blues', range: [0, 0.3] };
+  return { colormap: 'rdylgn', range: [-1, 1] };
+}
+
+/** The stripes masked pixels (255) are drawn with in the change picture: dark and light grey. */
+export const MASKED_HATCH: readonly [Rgb, Rgb] = [[64, 64, 64], [200, 200, 200]];

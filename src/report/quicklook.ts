@@ -14,7 +14,7 @@
  */
 import type { Sharp, SharpOptions } from 'sharp';
 import type { ClassPalette, ColormapName, Rgb } from './palette.js';
-import { colormapColour, rgbaLut } from './palette.js';
+import { colormapColour, NODATA_VALUE, rgbaLut } from './palette.js';
 
 /** sharp, loaded on first use (≈ 0.1 s), so that commands and workers that draw no picture never pay for it. */
 async function loadSharp(): Promise<(input?: Buffer | Uint8Array, options?: SharpOptions) => Sharp> {
@@ -179,6 +179,11 @@ export interface ClassOverlayOptions {
   showNodata?: boolean;
   /** Draw "no change" (0) in its palette colour (e.g. green "unburned" for wildfire). */
   showNoChange?: boolean;
+  /**
+   * Draw masked pixels (255: cloud, shadow, snow, no data) opaque in diagonal stripes of these two colours, so that
+   * "not analysed" never looks like "no change" (takes precedence over `showNodata`).
+   */
+  maskedHatch?: readonly [Rgb, Rgb];
 }
 
 /** PNG of a class map in palette colours, optionally over a background picture. Nearest neighbour when reduced. */
@@ -204,7 +209,16 @@ export async function classOverlayPng(classes: Uint8Array, width: number, height
   const a = opts.alpha ?? (bg === undefined ? 1 : 0.75);
   const lut = rgbaLut(palette, { showNodata: opts.showNodata, showNoChange: opts.showNoChange });
   const out = new Uint8Array(n * 4);
+  const hatch = opts.maskedHatch;
   for (let i = 0; i < n; i++) {
+    if (hatch && cls[i] === NODATA_VALUE) {
+      const col = hatch[((i % size.width) + Math.floor(i / size.width)) % 6 < 3 ? 0 : 1]!;
+      out[4 * i] = col[0];
+      out[4 * i + 1] = col[1];
+      out[4 * i + 2] = col[2];
+      out[4 * i + 3] = 255;
+      continue;
+    }
     const c = cls[i]! * 4;
     const ca = lut[c + 3] ? a : 0;
     const ba = base[4 * i + 3]! / 255;
