@@ -24,6 +24,7 @@ import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
 import { registerBatch } from './batch-command.js';
+import { registerView } from './view-command.js';
 import { applyHelp } from './help.js';
 import { VERSION } from '../version.js';
 
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerSearch(program);
   registerPair(program);
+  registerView(program);
   registerBenchAccuracy(registerBench(program));
   registerBatch(program);
 

@@ -1,0 +1,231 @@
+/**
+ * `s2change view` in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) on a real run: the
+ * CAL FIRE INCIDENT chip (107×226 px), detect run by the test into a temp dir, then `view --no-open` started.
+ * Oracles: the run's own files read by GDAL (`gdallocationinfo -wgs84`) for the inspector, and a second
+ * `detect --threshold X` run for the hectares the slider shows. Pictures are judged by their pixels (sharp).
+ *
+ * S2CHANGE_FIGURES=1 also writes the screenshot into docs/figures/viewer-incident.png (the README's picture).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { dataDir, hasGdal, run } from './helpers/gdal.js';
+
+const CLI = path.resolve('dist/cli/main.js');
+const CHROMIUM = '/usr/bin/chromium';
+const FIRE = path.join(dataDir(), 'wildfire-calfire-s2', 'data');
+const BEFORE = path.join(FIRE, 'pre_fire', '5_INCIDENT_20240715.tif');
+const AFTER = path.join(FIRE, 'post_fire', '5_INCIDENT_20240715.tif');
+const ready = existsSync(CLI) && existsSync(BEFORE) && existsSync(CHROMIUM) && existsSync(path.resolve('dist/viewer/index.html')) && hasGdal();
+
+interface Raw { data: Buffer; width: number; height: number; channels: number }
+
+async function raw(png: Buffer): Promise<Raw> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+/** Mean absolute difference of two same-size pictures over columns [x0, x1) (fractions of the width). */
+function meanDiff(a: Raw, b: Raw, x0: number, x1: number): number {
+  let s = 0, n = 0;
+  for (let y = 0; y < a.height; y++) {
+    for (let x = Math.floor(a.width * x0); x < Math.floor(a.width * x1); x++) {
+      const i = (y * a.width + x) * a.channels;
+      for (let c = 0; c < 3; c++) s += Math.abs(a.data[i + c]! - b.data[i + c]!);
+      n += 3;
+    }
+  }
+  return s / n;
+}
+
+function distinctColours(a: Raw): number {
+  const set = new Set<number>();
+  for (let i = 0; i < a.data.length; i += a.channels) set.add((a.data[i]! << 16) | (a.data[i + 1]! << 8) | a.data[i + 2]!);
+  return set.size;
+}
+
+/** Pixels drawn in the threshold layer's colour (0, 229, 255 at 85 % over the map's light grey). */
+function cyanPixels(a: Raw): number {
+  let n = 0;
+  for (let i = 0; i < a.data.length; i += a.channels) if (a.data[i]! < 90 && a.data[i + 1]! > 190 && a.data[i + 2]! > 215) n++;
+  return n;
+}
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.skipIf(!ready)('s2change view in Chromium', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-browser-'));
+  const out = path.join(tmp, 'incident');
+  let server: ChildProcess;
+  let url = '';
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  let summary: any;
+
+  async function settle(): Promise<void> {
+    // wait for the map's next finished render after whatever was just changed
+    const n = Number(await page.locator('body').getAttribute('data-rendercomplete') ?? '0');
+    await page.waitForFunction((k) => Number(document.body.dataset.rendercomplete ?? '0') > k, n, { timeout: 4_000 }).catch(() => undefined);
+    await page.waitForTimeout(100);
+  }
+  async function shot(): Promise<Raw> {
+    return raw(await page.locator('#map').screenshot());
+  }
+  async function onlyLayers(names: string[]): Promise<void> {
+    for (const box of await page.locator('#layers input[type=checkbox]').all()) {
+      const want = names.includes((await box.getAttribute('data-layer'))!);
+      if ((await box.isChecked()) !== want) {
+        await box.setChecked(want);
+        await settle();
+      }
+    }
+  }
+
+  beforeAll(async () => {
+    const r = cli(['detect', '--before', BEFORE, '--after', AFTER, '--preset', 'wildfire', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    server = spawn(process.execPath, [CLI, 'view', out, '--no-open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      server.stdout!.on('data', (d: Buffer) => { buf += d.toString(); const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(buf); if (m) resolve(m[0]); });
+      server.on('exit', (code) => reject(new Error(`view exited with ${code}`)));
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+    await settle();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill('SIGTERM');
+  });
+
+  it('loads with no console errors and every layer draws something', async () => {
+    expect(consoleErrors).toEqual([]);
+    expect(await page.locator('#errors').textContent()).toBe('');
+    const labels = await page.locator('#layers label').allTextContents();
+    for (const name of ['Before', 'After', 'Change classes', 'Index difference', 'Past the threshold', 'Polygons']) {
+      expect(labels.some((l) => l.includes(name)), name).toBe(true);
+    }
+    await onlyLayers([]);
+    const empty = await shot(); // background, controls and their text only
+    for (const layer of ['before', 'after', 'change', 'index', 'polygons']) {
+      await onlyLayers([layer]);
+      const pic = await shot();
+      expect(meanDiff(pic, empty, 0, 1), layer).toBeGreaterThan(1);
+      if (layer === 'before' || layer === 'after' || layer === 'index') expect(distinctColours(pic), layer).toBeGreaterThan(distinctColours(empty) + 500);
+    }
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('dragging the swipe shows before left of the divider and after right of it', async () => {
+    await onlyLayers(['before']);
+    const beforeOnly = await shot();
+    await onlyLayers(['before', 'after']);
+    const swipe = page.getByRole('slider', { name: 'Swipe' });
+    const map = (await page.locator('#map').boundingBox())!;
+    const drag = async (fraction: number) => {
+      const box = (await swipe.boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(map.x + map.width * fraction, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await settle();
+    };
+    await drag(0.5);
+    const mid = await shot();
+    // left half: before; right half: after (differs from before where the fire burned)
+    const leftSame = meanDiff(mid, beforeOnly, 0.05, 0.45);
+    const rightDiff = meanDiff(mid, beforeOnly, 0.55, 0.95);
+    expect(leftSame).toBeLessThan(1.5);
+    expect(rightDiff).toBeGreaterThan(3 * leftSame + 1);
+    await drag(0.97);
+    expect(Number(await swipe.getAttribute('aria-valuenow'))).toBeGreaterThan(90);
+    const right = await shot();
+    expect(meanDiff(right, beforeOnly, 0.55, 0.9)).toBeLessThan(1.5); // the right side now shows before too
+    await drag(0.03);
+    const left = await shot();
+    expect(meanDiff(left, beforeOnly, 0.1, 0.45)).toBeGreaterThan(3 * leftSame + 1); // and the left side shows after
+    await drag(0.5);
+  });
+
+  it('the threshold slider re-colours the map and its hectares match detect --threshold', async () => {
+    await onlyLayers(['threshold']);
+    const slider = page.getByLabel('Threshold', { exact: true });
+    const runX = Number(await slider.getAttribute('data-threshold'));
+    expect(runX).toBeCloseTo(summary.thresholds[0].value, 6);
+    const runHa = summary.areas.filter((a: any) => [1, 2, 3, 4].includes(a.value)).reduce((s: number, a: any) => s + a.hectares, 0);
+    const haAtRun = Number(await page.locator('#area').getAttribute('data-hectares'));
+    expect(Math.abs(haAtRun - runHa) / runHa).toBeLessThan(0.01);
+    const cyanAtRun = cyanPixels(await shot());
+    expect(cyanAtRun).toBeGreaterThan(1000);
+
+    await slider.focus();
+    await page.keyboard.press('PageUp'); // a tenth of the range: 20 of the 200 bins
+    await page.keyboard.press('PageUp');
+    await settle();
+    const x = Number(await slider.getAttribute('data-threshold'));
+    expect(x).toBeGreaterThan(runX + 0.1);
+    const ha = Number(await page.locator('#area').getAttribute('data-hectares'));
+    const cyan = cyanPixels(await shot());
+    expect(ha).toBeLessThan(haAtRun);
+    expect(cyan).toBeLessThan(cyanAtRun * 0.95);
+    // the coloured area shrinks as the hectares do (screen pixels are a fixed multiple of ground pixels at this zoom)
+    expect(cyan / cyanAtRun).toBeCloseTo(ha / haAtRun, 1);
+
+    const again = path.join(tmp, 'at-x');
+    const r = cli(['detect', '--before', BEFORE, '--after', AFTER, '--preset', 'wildfire', '--threshold', String(x), '--out', again, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s2 = JSON.parse(r.stdout);
+    const detectHa = s2.areas.filter((a: any) => [1, 2, 3, 4].includes(a.value)).reduce((s: number, a: any) => s + a.hectares, 0);
+    expect(detectHa).toBeGreaterThan(0);
+    expect(Math.abs(ha - detectHa) / detectHa).toBeLessThan(0.01);
+  });
+
+  it('the inspector at #inspect=LON,LAT shows what gdallocationinfo reads from the same files', async () => {
+    // the centre of pixel (col 69, row 116) of the run's grid
+    const [x0, rx, , y0, , ry] = summary.grid.transform as number[];
+    const lon = x0! + 69.5 * rx!;
+    const lat = y0! + 116.5 * ry!;
+    await page.goto(`${url}#inspect=${lon},${lat}`);
+    await page.waitForSelector('#inspector[data-ready="true"]', { timeout: 15_000 });
+    const status = page.getByRole('status');
+    expect(await status.textContent()).toContain('B08');
+    const gdal = (file: string, band: number) => Number(run('gdallocationinfo', ['-valonly', '-wgs84', '-b', String(band), file, String(lon), String(lat)]).trim());
+    const order = ['B02', 'B03', 'B04', 'B08', 'B12'];
+    for (const [role, file] of [['before', BEFORE], ['after', AFTER]] as const) {
+      for (const [i, band] of order.entries()) {
+        const cell = status.locator(`td[data-role="${role}"][data-band="${band}"]`);
+        expect(Number(await cell.getAttribute('data-dn')), `${role} ${band}`).toBe(gdal(file, i + 1));
+        expect(Number(await cell.getAttribute('data-reflectance'))).toBeCloseTo(gdal(file, i + 1) * 1e-4, 8);
+      }
+    }
+    const dnbr = gdal(path.join(out, 'dnbr.tif'), 1);
+    expect(Number(await status.locator('[data-index-difference]').getAttribute('data-index-difference'))).toBeCloseTo(dnbr, 6);
+    expect(Number(await status.locator('[data-class]').getAttribute('data-class'))).toBe(gdal(path.join(out, 'change.tif'), 1));
+    // NBR per date from the same reflectances; their difference is the run's dNBR at that pixel
+    const nbrBefore = Number(await status.locator('[data-index="NBR-before"]').getAttribute('data-value'));
+    const nbrAfter = Number(await status.locator('[data-index="NBR-after"]').getAttribute('data-value'));
+    expect(nbrBefore - nbrAfter).toBeCloseTo(dnbr, 5);
+    expect(consoleErrors).toEqual([]);
+
+    await onlyLayers(['before', 'after', 'change', 'polygons']);
+    await settle();
+    const png = path.join(tmp, 'viewer-incident.png');
+    await page.screenshot({ path: png });
+    if (process.env.S2CHANGE_FIGURES === '1') copyFileSync(png, path.resolve('docs/figures/viewer-incident.png'));
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * The `s2change view` server on a real run (the CAL FIRE INCIDENT chip, detect run by the test into a temp dir):
+ * Range answers checked against the file's own bytes, 127.0.0.1 only (listening address, Host header, a
+ * non-loopback interface refused), path traversal and unlisted files refused, the CSP header, and the CLI serving
+ * until SIGTERM.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDir } from './helpers/gdal.js';
+import { isLoopback, parseRange, startViewServer, type ViewServer } from '../src/view/server.js';
+import { parseRadiometry } from '../src/view/manifest.js';
+
+const CLI = path.resolve('dist/cli/main.js');
+const FIRE = path.join(dataDir(), 'wildfire-calfire-s2', 'data');
+const BEFORE = path.join(FIRE, 'pre_fire', '5_INCIDENT_20240715.tif');
+const AFTER = path.join(FIRE, 'post_fire', '5_INCIDENT_20240715.tif');
+const ready = existsSync(CLI) && existsSync(BEFORE) && existsSync(path.resolve('dist/viewer/index.html'));
+
+/** A raw GET: the path is sent exactly as given (no URL normalisation), with optional headers. */
+function get(port: number, rawPath: string, headers: Record<string, string> = {}, method = 'GET', host = '127.0.0.1'):
+  Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: rawPath, method, headers: { Host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('view server helpers', () => {
+  it('parses single byte ranges like RFC 9110', () => {
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-5', 100)).toEqual({ start: 95, end: 99 });
+    expect(parseRange('bytes=95-200', 100)).toEqual({ start: 95, end: 99 });
+    expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=-0', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=0-1,5-6', 100)).toBeNull();
+    expect(parseRange('items=0-1', 100)).toBeNull();
+    expect(parseRange(undefined, 100)).toBeNull();
+  });
+
+  it('knows loopback addresses only', () => {
+    for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '::1']) expect(isLoopback(a)).toBe(true);
+    for (const a of ['10.0.0.5', '192.168.1.2', '::ffff:10.0.0.5', '127.0.0.2x', undefined]) expect(isLoopback(a)).toBe(false);
+  });
+
+  it('reads the radiometry summary.json writes', () => {
+    expect(parseRadiometry('(DN − 1000) × 0.0001; nodata 0; baseline 04.00')).toEqual({ scale: 0.0001, offset: -1000, nodata: 0 });
+    expect(parseRadiometry('(DN + 0) × 0.0001; nodata null; float values')).toEqual({ scale: 0.0001, offset: 0, nodata: null });
+    expect(parseRadiometry('something else')).toBeNull();
+  });
+});
+
+describe.skipIf(!ready)('view server on a real run', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-'));
+  const out = path.join(tmp, 'incident');
+  let server: ViewServer;
+
+  beforeAll(async () => {
+    const r = spawnSync(process.execPath, [CLI, 'detect', '--before', BEFORE, '--after', AFTER, '--preset', 'wildfire', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    writeFileSync(path.join(out, 'not-an-output.txt'), 'secret');
+    server = await startViewServer({ dir: out });
+  });
+  afterAll(async () => { await server?.close(); });
+
+  it('listens on 127.0.0.1 only and says so in its URL', () => {
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+  });
+
+  it('answers Range requests with 206 and the file\'s own bytes, 416 past the end', async () => {
+    const file = readFileSync(path.join(out, 'change.tif'));
+    const a = await get(server.port, '/run/change.tif', { Range: 'bytes=10-19' });
+    expect(a.status).toBe(206);
+    expect(a.headers['content-range']).toBe(`bytes 10-19/${file.length}`);
+    expect(a.body.equals(file.subarray(10, 20))).toBe(true);
+    const tail = await get(server.port, '/run/change.tif', { Range: 'bytes=-7' });
+    expect(tail.status).toBe(206);
+    expect(tail.body.equals(file.subarray(file.length - 7))).toBe(true);
+    const whole = await get(server.port, '/run/change.tif');
+    expect(whole.status).toBe(200);
+    expect(whole.headers['accept-ranges']).toBe('bytes');
+    expect(whole.body.equals(file)).toBe(true);
+    const past = await get(server.port, '/run/change.tif', { Range: `bytes=${file.length}-` });
+    expect(past.status).toBe(416);
+    expect(past.headers['content-range']).toBe(`bytes */${file.length}`);
+    const input = readFileSync(BEFORE);
+    const inp = await get(server.port, `/input/before/${encodeURIComponent(path.basename(BEFORE))}`, { Range: 'bytes=100-1123' });
+    expect(inp.status).toBe(206);
+    expect(inp.body.equals(input.subarray(100, 1124))).toBe(true);
+  });
+
+  it('refuses other Host headers (DNS rebinding) and other methods', async () => {
+    expect((await get(server.port, '/', { Host: 'evil.example' })).status).toBe(403);
+    expect((await get(server.port, '/', { Host: `attacker.test:${server.port}` })).status).toBe(403);
+    expect((await get(server.port, '/', { Host: `localhost:${server.port}` })).status).toBe(200);
+    expect((await get(server.port, '/run/summary.json', {}, 'POST')).status).toBe(405);
+  });
+
+  it('is not reachable on a non-loopback interface', async () => {
+    const external = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (!external) return; // no other interface on this machine: the listening address test above covers it
+    await expect(get(server.port, '/', { Host: `${external.address}:${server.port}` }, 'GET', external.address)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('serves only the run\'s listed outputs and inputs: traversal and unlisted files are 404', async () => {
+    expect((await get(server.port, '/run/report.html')).status).toBe(200);
+    expect((await get(server.port, '/run/summary.json')).status).toBe(200);
+    for (const p of [
+      '/run/../../../../etc/passwd', '/run/..%2F..%2F..%2F..%2Fetc%2Fpasswd', '/run/%2e%2e/%2e%2e/etc/passwd',
+      '/input/before/..%2F..%2F..%2F..%2Fetc%2Fpasswd', '/input/before/../post_fire/5_INCIDENT_20240715.tif',
+      '/run/not-an-output.txt', '/not-an-output.txt', '/run/', '/input/', '/../package.json', '//etc/passwd',
+      '/run/change.tif%00.html', `/input/before/${encodeURIComponent(BEFORE)}`,
+    ]) {
+      const r = await get(server.port, p);
+      expect(r.status, p).toBe(404);
+      expect(r.body.toString()).not.toContain('root:');
+      expect(r.body.toString()).not.toContain('secret');
+    }
+  });
+
+  it('sends a strict Content-Security-Policy with the page and every file', async () => {
+    for (const p of ['/', '/viewer.js', '/manifest.json', '/run/change.tif']) {
+      const r = await get(server.port, p);
+      expect(r.status, p).toBe(200);
+      const csp = String(r.headers['content-security-policy']);
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("connect-src 'self'");
+      expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+    }
+    const page = (await get(server.port, '/')).body.toString();
+    expect(page).not.toMatch(/<script(?![^>]*\bsrc=)/); // no inline script
+    expect(page).not.toMatch(/https?:\/\//); // nothing from a CDN
+  });
+
+  it('describes the run for the page: band files and samples, the index and the mean pixel area', async () => {
+    const mf = JSON.parse((await get(server.port, '/manifest.json')).body.toString());
+    const before = mf.inputs.find((i: any) => i.role === 'before');
+    // band descriptions of the file, as gdalinfo lists them: B2 B3 B4 B8 B12
+    expect(before.bands.B04.sample).toBe(3);
+    expect(before.bands.B12.sample).toBe(5);
+    expect(before.bands.B08.scale).toBe(0.0001);
+    expect(mf.index).toMatchObject({ url: '/run/dnbr.tif', perDateIndex: 'NBR' });
+    const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    // 20 m pixels at 35.8° N: about 0.0324 ha each (ellipsoidal area as the run measured it)
+    expect(mf.hectaresPerPixel).toBeCloseTo(summary.areas.reduce((s: number, a: any) => s + a.hectares, 0) / summary.pixels.valid, 10);
+    expect(mf.hectaresPerPixel).toBeGreaterThan(0.030);
+    expect(mf.hectaresPerPixel).toBeLessThan(0.034);
+  });
+});
+
+describe.skipIf(!ready)('s2change view (CLI)', () => {
+  it('prints the URL, serves, and exits 0 on SIGTERM', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-cli-'));
+    const out = path.join(tmp, 'run');
+    const r = spawnSync(process.execPath, [CLI, 'detect', '--before', BEFORE, '--after', AFTER, '--preset', 'wildfire', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'view', out, '--no-open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => { buf += d.toString(); const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(buf); if (m) resolve(m[0]); });
+      child.on('exit', (code) => reject(new Error(`view exited early with ${code}`)));
+    });
+    const port = Number(new URL(url).port);
+    expect((await get(port, '/')).status).toBe(200);
+    const code = await new Promise<number | null>((resolve) => { child.removeAllListeners('exit'); child.on('exit', (c) => resolve(c)); child.kill('SIGTERM'); });
+    expect(code).toBe(0);
+  });
+
+  it('refuses a folder without summary.json with a typed error and exit 1', () => {
+    const r = spawnSync(process.execPath, [CLI, 'view', os.tmpdir(), '--no-open'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/INPUT_NOT_FOUND.*summary\.json/);
+  });
+});
