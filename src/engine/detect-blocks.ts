@@ -108,7 +108,7 @@ export interface BlockDetectResult {
   notes: string[];
   areas: ClassArea[];
   validPixels: number;
-  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
+  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number; indexUndefined: number };
   warnings: string[];
   /** The written outputs, with the SHA-256 of their bytes computed while writing. */
   product: { name: string; description: string; path: string; bytes: number; sha256: string } | null;
@@ -300,6 +300,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     const classM2 = new Float64Array(256);
     let nodata = 0;
     let cloud = 0;
+    let indexUndefined = 0;
     const radiometry = new Map<string, [number, number]>();
     const progress = new ProgressReporter(`${preset.name}`, blocks.length, stream);
     await forEachBounded(blocks, maxInFlight, async (blk) => {
@@ -308,6 +309,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       if (!r.minArea) for (let v = 0; v < 256; v++) { classPixels[v]! += r.classPixels[v]!; classM2[v]! += r.classM2[v]!; }
       nodata += r.nodata;
       cloud += r.cloud;
+      indexUndefined += r.indexUndefined ?? 0;
       for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
         const acc = radiometry.get(k) ?? [0, 0];
         radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
@@ -337,7 +339,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     }
     while (pending.size) await Promise.all([...pending]);
     const n = target.width * target.height;
-    const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings);
+    const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings, indexUndefined);
     for (const [key, [neg, finite]] of radiometry) {
       const [role, band] = key.split(':');
       const input = role === 'before' ? beforeSpec!.src : afterSpec.src;
@@ -366,7 +368,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         value: c.value, name: c.name, pixels: classPixels[c.value]!, hectares: classM2[c.value]! / 10_000,
         percent: validPixels ? (100 * classPixels[c.value]!) / validPixels : 0,
       })),
-      validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
+      validPixels, maskedPixels: { total: nodata + cloud + indexUndefined, nodata, cloudShadowSnow: cloud, indexUndefined },
       classes: { path: opts.classesPath, bytes: classesOut.bytes, sha256: classesOut.sha256 },
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,

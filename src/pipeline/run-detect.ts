@@ -63,7 +63,8 @@ export interface RunSummary {
   bbox: DetectOptions['bbox'];
   areas: DetectResult['areas'];
   classes: { value: number; name: string; description: string; colour: string }[];
-  pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; validPercent: number };
+  /** `maskedIndexUndefined`: valid bands but no finite index (e.g. NIR + SWIR = 0 on all-zero bands), class 255. */
+  pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; maskedIndexUndefined: number; validPercent: number };
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
   /** Which engine computed the outputs. */
@@ -240,7 +241,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     classes: r.preset.classes.map((c) => ({ ...c, colour: hex(palette[c.value] ?? [0, 0, 0]) })),
     pixels: {
       total, valid: r.validPixels, masked: r.maskedPixels.total, maskedNodata: r.maskedPixels.nodata,
-      maskedCloudShadowSnow: r.maskedPixels.cloudShadowSnow, validPercent: (100 * r.validPixels) / total,
+      maskedCloudShadowSnow: r.maskedPixels.cloudShadowSnow, maskedIndexUndefined: r.maskedPixels.indexUndefined, validPercent: (100 * r.validPixels) / total,
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
@@ -395,7 +396,8 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary:
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,
-      `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)`,
+      `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)${
+        r.maskedPixels.indexUndefined ? `, and ${r.maskedPixels.indexUndefined} pixels whose index is undefined (e.g. NIR + SWIR = 0)` : ''}`,
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
       ...(summary.polygons ? [`Polygons: ${summary.polygons.features} in change.geojson${summary.polygons.dropped ? ` (${summary.polygons.dropped} smallest dropped)` : ''}`] : []),
       ...extraDetails,
