@@ -81,7 +81,7 @@ const STANDARD_OUTPUTS = ['change.tif', 'change.geojson', 'before.png', 'after.p
 export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   getPreset(opts.preset); // an unknown preset is a usage error before anything is created
   // Refuse existing outputs before any work; the product name (e.g. dnbr.tif) is checked again when written.
-  const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true });
+  const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true, inputs: localInputs(opts) });
   try {
     if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
@@ -93,6 +93,17 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
     await out.abort();
     throw err;
   }
+}
+
+/** The run's inputs that are local paths (never written over: `OutputDir.open`'s `inputs`). */
+function localInputs(opts: RunDetectOptions): string[] {
+  const out: string[] = [];
+  for (const p of [opts.before, opts.after, opts.beforeScl, opts.afterScl]) {
+    if (typeof p !== 'string' || p.length === 0) continue;
+    if (p.startsWith('file://')) out.push(decodeURIComponent(new URL(p).pathname));
+    else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) out.push(p); // http(s) and other URLs are not local files
+  }
+  return out;
 }
 
 /**
