@@ -186,7 +186,7 @@ ${inputs}
 ${classes}
 </table>
 <p>Valid pixels (usable on both dates): ${int.format(model.validPixels)} (${share(model.validPixels)}).
-Masked pixels (no data, cloud, shadow): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
+Masked pixels (no data, cloud, shadow, undefined index): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
 Areas are measured on the ground from pixel counts, not from the map picture.</p>
 <h2>How this was computed</h2>
 ${model.formula ? `<p>Index: <code>${e(model.formula)}</code></p>` : ''}
