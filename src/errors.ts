@@ -29,7 +29,12 @@ export type ErrorCode =
   | 'URL_REFUSED'
   | 'STAC'
   | 'RADIOMETRY'
-  | 'LABEL_MISMATCH';
+  | 'LABEL_MISMATCH'
+  // issue #19, the output side (reliability of --out)
+  | 'OUTPUT_LOCKED'
+  | 'OUTPUT_NOT_WRITABLE'
+  | 'DISK_FULL'
+  | 'OUTPUT_OVER_INPUT';
 
 export interface ErrorDetails {
   /** The file, URL, option or band the error is about. */
@@ -212,6 +217,36 @@ export class StacError extends S2ChangeError {
 export class LabelMismatchError extends S2ChangeError {
   constructor(summary: string, details: ErrorDetails = {}) {
     super('LABEL_MISMATCH', summary, details);
+  }
+}
+
+// --- issue #19, the output side: reliability of --out ---------------------------------------------------------
+
+/** Another run holds the lock of the output folder (`OUT/.s2change.lock`). */
+export class OutputLockedError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('OUTPUT_LOCKED', summary, details);
+  }
+}
+
+/** The output folder or a file in it cannot be created or written (not a folder, read-only, no permission). */
+export class OutputNotWritableError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('OUTPUT_NOT_WRITABLE', summary, details);
+  }
+}
+
+/** The filesystem of --out is full (ENOSPC) or over quota (EDQUOT) while writing the named file. */
+export class DiskFullError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('DISK_FULL', summary, details);
+  }
+}
+
+/** --out is an input folder, or an output would replace an input file: refused even with --overwrite. Exit 2. */
+export class OutputOverInputError extends UsageError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super(summary, details, 'OUTPUT_OVER_INPUT');
   }
 }
 

@@ -78,9 +78,9 @@ export function dnToReflectance(src: usize, dst: usize, n: i32, scale: f64, offs
  * The change of a normalized difference between two dates for `n` pixels, and its class: x1, y1 (after) and x0, y0
  * (before) are f32 reflectances (NaN = nodata), cloud1/cloud0 u8 masks (0 pointer: none). Writes per pixel
  * `change` (f32: after − before when `afterMinusBefore`, else before − after; NaN where not valid or where an index
- * is undefined) and `classes` (u8: 255 where any band is nodata or either date is cloud/shadow/snow, else the class
- * the rules at `rules` give the change — see src/change/class-rules.ts; layout in src/engine/fused-kernel.ts).
- * Adds the nodata and cloud pixel counts into the two i32 at `counts`.
+ * is undefined) and `classes` (u8: 255 where any band is nodata, either date is cloud/shadow/snow or the change is
+ * not finite, else the class the rules at `rules` give the change — see src/change/class-rules.ts; layout in
+ * src/engine/fused-kernel.ts). Adds the nodata, cloud and undefined-index pixel counts into the three i32 at `counts`.
  */
 export function normalizedDifferenceChange(x1: usize, y1: usize, x0: usize, y0: usize, cloud1: usize, cloud0: usize,
   change: usize, classes: usize, n: i32, afterMinusBefore: bool, rules: usize, counts: usize): void {
@@ -132,6 +132,11 @@ const NODATA_CLASS: u8 = 255;
     store<u8>(classes + i, NODATA_CLASS);
   } else if ((cloud1 != 0 && load<u8>(cloud1 + i) != 0) || (cloud0 != 0 && load<u8>(cloud0 + i) != 0)) {
     store<i32>(counts + 4, load<i32>(counts + 4) + 1);
+    store<f32>(change + (<usize>i << 2), NAN32);
+    store<u8>(classes + i, NODATA_CLASS);
+  } else if (d - d != 0) {
+    // No finite index (x + y = 0 on a date, or an overflow): invalid like nodata, counted apart (issue #19).
+    store<i32>(counts + 8, load<i32>(counts + 8) + 1);
     store<f32>(change + (<usize>i << 2), NAN32);
     store<u8>(classes + i, NODATA_CLASS);
   } else {

@@ -10,6 +10,7 @@ import { getPreset } from '../change/presets/index.js';
 import { vegetationRules } from '../change/presets/vegetation.js';
 import { severityRules } from '../change/presets/wildfire.js';
 import type { ClassRules } from '../change/class-rules.js';
+import { maskUndefinedIndex } from '../change/presets/common.js';
 import type { Preset, PresetOptions } from '../change/presets/types.js';
 import {
   boundsToWindow, gridBounds, sameCrs, sameGrid, windowGrid, type Grid, type Window,
@@ -140,6 +141,8 @@ export interface BlockResult {
   classM2: Float64Array;
   nodata: number;
   cloud: number;
+  /** Pixels with valid bands whose index is not finite (class 255; `maskUndefinedIndex`), classify mode. */
+  indexUndefined?: number;
   /** Per `${role}:${band}`: [negative, finite] reflectance counts, for the radiometry plausibility warning. */
   radiometry: Record<string, [number, number]>;
   /** Histogram counts (histogram mode). */
@@ -376,7 +379,7 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
       else accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
       // Bands the kernel converted from DNs come counted; resampled (physical) ones are counted here.
       const counted = k.radiometry.map((c, j) => c ?? countRadiometry(physical(inputs[j]!)));
-      const r = { classPixels, classM2, nodata: k.nodata, cloud: k.cloud, product, classes, radiometry: counted };
+      const r = { classPixels, classM2, nodata: k.nodata, cloud: k.cloud, product, classes, radiometry: counted, indexUndefined: k.indexUndefined };
       const [after0, after1, before0, before1] = p === bands[0] ? [0, 1, 2, 3] : [1, 0, 3, 2];
       radiometry[`after:${bands[0]}`] = r.radiometry[after0]!;
       radiometry[`after:${bands[1]}`] = r.radiometry[after1]!;
@@ -390,8 +393,8 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
       }
       // Handed on as read (the kernel worked on copies): the quicklook converts their DNs in the kernel too.
       const samplesOf = (d: typeof a) => (band: BandName) => d.samples[band];
-      return await finishClassify(ctx, t, samplesOf(a), samplesOf(b), r.classes, r.product, r.classPixels, r.classM2, r.nodata,
-        r.cloud, radiometry, valuesRead);
+      return { ...await finishClassify(ctx, t, samplesOf(a), samplesOf(b), r.classes, r.product, r.classPixels, r.classM2, r.nodata,
+        r.cloud, radiometry, valuesRead), indexUndefined: r.indexUndefined };
     } finally {
       ctx.scratch.give(classes, product);
       // The block's own reads (readStored's arrays are the caller's) and masks are dead: their memory goes back now,
@@ -439,9 +442,11 @@ async function runBlock(ctx: EngineContext, t: Extract<EngineTask, { kind: 'bloc
     return { kind: 'block', row: t.row, col: t.col, classBytes: null, productBytes: null, classPiece: null, productPiece: null,
       classPixels, classM2, nodata, cloud, radiometry, histogram: otsuHistogram(config.otsu!, product, valid), valuesRead };
   }
+  // A pixel whose index is not finite is invalid, as on the whole-array path.
+  const indexUndefined = product ? maskUndefinedIndex(classes, product) : 0;
   accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
-  return finishClassify(ctx, t, (band) => after.arrays[band], (band) => before?.arrays[band], classes, product, classPixels,
-    classM2, nodata, cloud, radiometry, valuesRead);
+  return { ...await finishClassify(ctx, t, (band) => after.arrays[band], (band) => before?.arrays[band], classes, product, classPixels,
+    classM2, nodata, cloud, radiometry, valuesRead), indexUndefined };
 }
 
 /** Counts of the Otsu pass's histogram: the finite (and, if given, valid) values of `product`, clamped into range. */
@@ -451,7 +456,7 @@ function otsuHistogram(o: OtsuPlan, product: Float32Array, valid: Uint8Array | n
   for (let i = 0; i < product.length; i++) {
     if (valid && !valid[i]) continue;
     let v = product[i]!;
-    if (v !== v) continue;
+    if (v - v !== 0) continue; // NaN or ±Infinity: no defined index
     if (o.abs) v = Math.abs(v);
     let k = Math.floor((v - o.min) * scale);
     if (k < 0) k = 0;

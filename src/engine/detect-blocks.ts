@@ -109,7 +109,7 @@ export interface BlockDetectResult {
   notes: string[];
   areas: ClassArea[];
   validPixels: number;
-  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
+  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number; indexUndefined: number };
   warnings: string[];
   /** The written outputs, with the SHA-256 of their bytes computed while writing. */
   product: { name: string; description: string; path: string; bytes: number; sha256: string } | null;
@@ -304,6 +304,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     let indexHistogram: Float64Array | null = null;
     let nodata = 0;
     let cloud = 0;
+    let indexUndefined = 0;
     const radiometry = new Map<string, [number, number]>();
     const progress = new ProgressReporter(`${preset.name}`, blocks.length, stream);
     await forEachBounded(blocks, maxInFlight, async (blk) => {
@@ -313,6 +314,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       nodata += r.nodata;
       cloud += r.cloud;
       if (r.indexHistogram) indexHistogram = indexHistogram ? mergeIndexHistograms(indexHistogram, r.indexHistogram) : r.indexHistogram;
+      indexUndefined += r.indexUndefined ?? 0;
       for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
         const acc = radiometry.get(k) ?? [0, 0];
         radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
@@ -342,7 +344,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     }
     while (pending.size) await Promise.all([...pending]);
     const n = target.width * target.height;
-    const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings);
+    const validPixels = checkValidShare(n, nodata, cloud, beforeSpec ? `${beforeSpec.src} and ${afterSpec.src}` : afterSpec.src, warnings, indexUndefined);
     for (const [key, [neg, finite]] of radiometry) {
       const [role, band] = key.split(':');
       const input = role === 'before' ? beforeSpec!.src : afterSpec.src;
@@ -371,7 +373,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
         value: c.value, name: c.name, pixels: classPixels[c.value]!, hectares: classM2[c.value]! / 10_000,
         percent: validPixels ? (100 * classPixels[c.value]!) / validPixels : 0,
       })),
-      validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
+      validPixels, maskedPixels: { total: nodata + cloud + indexUndefined, nodata, cloudShadowSnow: cloud, indexUndefined },
       classes: { path: opts.classesPath, bytes: classesOut.bytes, sha256: classesOut.sha256 },
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
       indexHistogram,

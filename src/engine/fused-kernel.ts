@@ -22,6 +22,8 @@ export interface FusedResult {
   /** Pixels with nodata in any band, and (of the others) under cloud, shadow or snow in either date. */
   nodata: number;
   cloud: number;
+  /** Pixels with valid bands whose change is not finite (an index's x + y = 0): class 255, NaN change. */
+  indexUndefined: number;
   /**
    * [negative, valid] reflectance counts of x1, y1, x0, y0 for the bands converted here from DNs; null for bands
    * given as physical values (the caller counts those as it does for every other physical array).
@@ -33,7 +35,7 @@ export interface FusedResult {
 export interface FusedOutput {
   /** Index change (NaN where not valid or where an index is undefined). */
   change: Float32Array;
-  /** The rules' class of the change; 255 where a band is nodata or either date is cloud/shadow/snow. */
+  /** The rules' class of the change; 255 where a band is nodata, either date is cloud/shadow/snow or the change is not finite. */
   classes: Uint8Array;
 }
 
@@ -41,7 +43,7 @@ function load(): FusedExports {
   return loadWasm<FusedExports>('fused');
 }
 
-const COUNTS = 0; // 8 i32 of per-band counts, then nodata and cloud
+const COUNTS = 0; // 8 i32 of per-band counts, then nodata, cloud and undefined index
 const RULES = 64; // i32 count, i32 otherwise, then per rule i32 comparison, i32 class, f64 bound (wasm/fused.ts)
 const MAX_RULES = 16;
 const FIRST_SLOT = RULES + 8 + 16 * MAX_RULES;
@@ -78,7 +80,7 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
   const classCountsAt = classesAt + m + (-m & 3);
   const end = classCountsAt + 4 * 256 + 4 * 4 * 256; // the counts, then the kernel's four scratch histograms
   const buffer = ensureWasmMemory(k, end);
-  new Int32Array(buffer, COUNTS, 10).fill(0);
+  new Int32Array(buffer, COUNTS, 11).fill(0);
   const header = new Int32Array(buffer, RULES, 2);
   header[0] = rules.rules.length;
   header[1] = rules.otherwise;
@@ -108,9 +110,9 @@ export function runFusedKernel(x1: BlockSamples, y1: BlockSamples, x0: BlockSamp
     out.change.set(new Float32Array(buffer, changeAt, n), from);
     out.classes.set(new Uint8Array(buffer, classesAt, n), from);
   }
-  const counts = new Int32Array(buffer, COUNTS, 10);
+  const counts = new Int32Array(buffer, COUNTS, 11);
   return {
-    classCounts: new Uint32Array(buffer, classCountsAt, 256).slice(), nodata: counts[8]!, cloud: counts[9]!,
+    classCounts: new Uint32Array(buffer, classCountsAt, 256).slice(), nodata: counts[8]!, cloud: counts[9]!, indexUndefined: counts[10]!,
     radiometry: inputs.map((s, j) => s.values instanceof Uint16Array ? [counts[2 * j]!, counts[2 * j + 1]!] : null),
   };
 }

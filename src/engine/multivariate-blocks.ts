@@ -29,7 +29,7 @@ import {
   requireFittableBlocks, type Pca, type PcaKmeansModel,
 } from '../change/pca-kmeans.js';
 import { keepSample, sampleRate } from '../change/sampling.js';
-import { applyNodata, otsuOrFixed, usesOtsu } from '../change/presets/common.js';
+import { applyNodata, maskUndefinedIndex, otsuOrFixed, usesOtsu } from '../change/presets/common.js';
 import {
   identicalDates, identicalOutcome, irmadMinPChange, irmadOutcome, isMultivariate, pcaKmeansOutcome, pcaKmeansProduct,
   PRESET_IRMAD,
@@ -466,6 +466,9 @@ export async function classifyFitted(ctx: EngineContext, t: Extract<EngineTask, 
   }
   classes = crop(classes, read, block);
   if (product) product = crop(product, read, block);
+  // A pixel whose change value is not finite is invalid, as on the whole-array path (crop may return the arrays
+  // themselves: no halo; the block's own pixels are all that is counted either way).
+  const indexUndefined = product ? maskUndefinedIndex(classes, product) : 0;
   const classPixels = new Float64Array(256);
   const classM2 = new Float64Array(256);
   accumulateClassAreas(classes, block.width, block.height, target, block.y, classPixels, classM2);
@@ -474,6 +477,6 @@ export async function classifyFitted(ctx: EngineContext, t: Extract<EngineTask, 
     for (const b of bands) radiometry[`${role}:${b}`] = countRadiometry(crop(arrays[b]!, read, block));
   }
   const lookup = (arrays: BandArrays) => (band: BandName) => (arrays[band] ? crop(arrays[band], read, block) : undefined);
-  return finishClassify(ctx, t, lookup(inp.after), lookup(inp.before), classes, product, classPixels, classM2, inp.nodata, inp.cloud,
-    radiometry, inp.valuesRead);
+  return { ...await finishClassify(ctx, t, lookup(inp.after), lookup(inp.before), classes, product, classPixels, classM2, inp.nodata, inp.cloud,
+    radiometry, inp.valuesRead), indexUndefined };
 }

@@ -9,6 +9,7 @@ import type { BandArrays } from '../indices/registry.js';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset, PresetOptions, PresetResult } from '../change/presets/types.js';
 import { NODATA_CLASS } from '../change/presets/types.js';
+import { maskUndefinedIndex } from '../change/presets/common.js';
 import { removeSmallComponents } from '../raster/components.js';
 import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
@@ -79,7 +80,8 @@ export interface DetectResult {
   bandsUsed: BandName[];
   areas: ClassArea[];
   validPixels: number;
-  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number };
+  /** `indexUndefined`: valid bands but no finite index (e.g. NIR + SWIR = 0), class 255 (see `maskUndefinedIndex`). */
+  maskedPixels: { total: number; nodata: number; cloudShadowSnow: number; indexUndefined: number };
   minMappingUnit: { hectares: number; pixelsRemoved: number } | null;
   before: DateImage | null;
   after: DateImage;
@@ -153,10 +155,14 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     const m = sclMask(d.sclValues, target.width, target.height, { dilatePixels: buffer });
     for (let i = 0; i < n; i++) if (valid[i] && m[i]) { valid[i] = 0; cloud++; }
   }
-  const validPixels = checkValidShare(n, nodata, cloud, before ? `${before.input} and ${after.input}` : after.input, warnings);
+  const inputs = before ? `${before.input} and ${after.input}` : after.input;
+  checkValidShare(n, nodata, cloud, inputs, []); // nothing valid: refused before the preset runs
 
   const result = preset.run({ width: target.width, height: target.height, before: b?.arrays, after: a.arrays, valid, options: opts });
   warnings.push(...result.notes);
+  // A pixel whose index is not finite (0/0, overflow) is invalid too: class 255, counted apart.
+  const indexUndefined = result.products[0] ? maskUndefinedIndex(result.classes, result.products[0].values) : 0;
+  const validPixels = checkValidShare(n, nodata, cloud, inputs, warnings, indexUndefined);
 
   let minMappingUnit: DetectResult['minMappingUnit'] = null;
   if (opts.minAreaHa && opts.minAreaHa > 0) {
@@ -181,7 +187,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
   const describe = (scene: Scene, role: 'before' | 'after') => describeInput(scene, role, bandsUsed);
   return {
     preset, grid: target, result, bandsUsed, areas, validPixels,
-    maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud }, minMappingUnit,
+    maskedPixels: { total: nodata + cloud + indexUndefined, nodata, cloudShadowSnow: cloud, indexUndefined }, minMappingUnit,
     before: before ? await image(before, 'before') : null,
     after: await image(after, 'after'),
     inputs: [...(before ? [describe(before, 'before')] : []), describe(after, 'after')],
@@ -268,16 +274,18 @@ export function planGrid(preset: Preset, before: Scene | null, after: Scene, opt
 
 /**
  * Valid pixels left after masking; NothingValidError naming `input` when none is left, a warning below 5 %.
- * Shared by both engines.
+ * `indexUndefined`: pixels with valid bands whose index is not finite (`maskUndefinedIndex`). Shared by both engines.
  */
-export function checkValidShare(total: number, nodata: number, cloud: number, input: string, warnings: string[]): number {
-  const validPixels = total - nodata - cloud;
-  if (validPixels === 0) {
+export function checkValidShare(total: number, nodata: number, cloud: number, input: string, warnings: string[], indexUndefined = 0): number {
+  const validPixels = total - nodata - cloud - indexUndefined;
+  if (validPixels <= 0) {
     throw new NothingValidError('no valid pixel left after masking', {
       input,
-      expected: 'some pixels with data on both dates and without cloud, shadow or snow',
-      found: `${nodata} nodata and ${cloud} cloud/shadow/snow pixels of ${total}`,
-      fix: 'Choose clearer scenes, another --bbox, --cloud-buffer 0, or check the nodata value',
+      expected: 'some pixels with data on both dates, without cloud, shadow or snow, and with a finite index',
+      found: `${nodata} nodata, ${cloud} cloud/shadow/snow${indexUndefined ? ` and ${indexUndefined} undefined-index (e.g. NIR + SWIR = 0)` : ''} pixels of ${total}`,
+      fix: indexUndefined
+        ? 'Check --scale/--offset (a scale of 0 makes every reflectance 0) and that the bands are not all zeros'
+        : 'Choose clearer scenes, another --bbox, --cloud-buffer 0, or check the nodata value',
     });
   }
   if (validPixels < 0.05 * total) warnings.push(`Only ${(100 * validPixels / total).toFixed(1)} % of the area is valid after masking.`);

@@ -91,7 +91,8 @@ export interface RunSummary {
   bbox: DetectOptions['bbox'];
   areas: DetectResult['areas'];
   classes: { value: number; name: string; description: string; colour: string }[];
-  pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; validPercent: number };
+  /** `maskedIndexUndefined`: valid bands but no finite index (e.g. NIR + SWIR = 0 on all-zero bands), class 255. */
+  pixels: { total: number; valid: number; masked: number; maskedNodata: number; maskedCloudShadowSnow: number; maskedIndexUndefined: number; validPercent: number };
   minMappingUnit: DetectResult['minMappingUnit'];
   polygons: { features: number; dropped: number } | null;
   /**
@@ -117,7 +118,7 @@ const STANDARD_OUTPUTS = ['change.tif', 'change.tif.aux.xml', 'change.qml', 'cha
 export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   getPreset(opts.preset); // an unknown preset is a usage error before anything is created
   // Refuse existing outputs before any work; the product name (e.g. dnbr.tif) is checked again when written.
-  const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true });
+  const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true, inputs: localInputs(opts) });
   try {
     if ((await chooseEngine(opts)) === 'blocks') return await runBlocks(out, opts);
     const r = await detect(opts);
@@ -134,6 +135,17 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
     await out.abort();
     throw err;
   }
+}
+
+/** The run's inputs that are local paths (never written over: `OutputDir.open`'s `inputs`). */
+function localInputs(opts: RunDetectOptions): string[] {
+  const out: string[] = [];
+  for (const p of [opts.before, opts.after, opts.beforeScl, opts.afterScl]) {
+    if (typeof p !== 'string' || p.length === 0) continue;
+    if (p.startsWith('file://')) out.push(decodeURIComponent(new URL(p).pathname));
+    else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) out.push(p); // http(s) and other URLs are not local files
+  }
+  return out;
 }
 
 /**
@@ -309,7 +321,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     classes: r.preset.classes.map((c) => ({ ...c, colour: hex(palette[c.value] ?? [0, 0, 0]) })),
     pixels: {
       total, valid: r.validPixels, masked: r.maskedPixels.total, maskedNodata: r.maskedPixels.nodata,
-      maskedCloudShadowSnow: r.maskedPixels.cloudShadowSnow, validPercent: (100 * r.validPixels) / total,
+      maskedCloudShadowSnow: r.maskedPixels.cloudShadowSnow, maskedIndexUndefined: r.maskedPixels.indexUndefined, validPercent: (100 * r.validPixels) / total,
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
@@ -559,7 +571,8 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,
-      `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)`,
+      `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)${
+        r.maskedPixels.indexUndefined ? `, and ${r.maskedPixels.indexUndefined} pixels whose index is undefined (e.g. NIR + SWIR = 0)` : ''}`,
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
       ...(summary.polygons ? [`Polygons: ${summary.polygons.features} in change.geojson${summary.polygons.dropped ? ` (${summary.polygons.dropped} smallest dropped)` : ''}`] : []),
       ...extraDetails,

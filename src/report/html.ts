@@ -249,7 +249,7 @@ ${classes}
 ${masked}
 </table>
 <p>Valid pixels (usable on both dates): ${int.format(model.validPixels)} (${share(model.validPixels)}).
-Masked pixels (no data, cloud, shadow): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
+Masked pixels (no data, cloud, shadow, undefined index): ${int.format(model.maskedPixels)} (${share(model.maskedPixels)}).
 Areas are measured on the ground from pixel counts, not from the map picture.</p>
 ${histogram}
 ${accuracy}

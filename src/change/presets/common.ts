@@ -53,6 +53,24 @@ export function applyNodata(classes: Uint8Array, valid: Uint8Array): Uint8Array 
   return classes;
 }
 
+/**
+ * A pixel whose index (the decision value `values`) is not finite has no defined change: NIR + SWIR = 0 when both
+ * bands are 0 (an all-zero scene, `--scale 0`, a tile of zeros), or an overflow. Such a pixel is invalid like nodata:
+ * class 255 and NaN in the product, on every path (whole-array, blocks, the fused kernel, multivariate). Returns how
+ * many pixels that were not already 255 it made invalid.
+ */
+export function maskUndefinedIndex(classes: Uint8Array, values: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < classes.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) { // NaN or ±Infinity
+      if (classes[i] !== NODATA_CLASS) { classes[i] = NODATA_CLASS; n++; }
+      values[i] = NaN;
+    }
+  }
+  return n;
+}
+
 /** Set NaN in a product where the pixel is invalid. */
 export function maskProduct(values: Float32Array, valid: Uint8Array): Float32Array {
   for (let i = 0; i < values.length; i++) if (!valid[i]) values[i] = NaN;
