@@ -24,6 +24,7 @@ import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
 import { VERSION } from '../version.js';
+import { refuseEmptyOptionValues } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
+  refuseEmptyOptionValues(program); // --out '', --bbox '', --bands '' … are usage errors, for every command
   registerDemo(program);
   registerDetect(program);
   registerInfo(program);
