@@ -34,7 +34,10 @@ export type ErrorCode =
   | 'OUTPUT_LOCKED'
   | 'OUTPUT_NOT_WRITABLE'
   | 'DISK_FULL'
-  | 'OUTPUT_OVER_INPUT';
+  | 'OUTPUT_OVER_INPUT'
+  // Input side of reliability (issue #19 items 1, 3, 7, 9):
+  | 'INVALID_INPUT'
+  | 'TIME_LIMIT';
 
 export interface ErrorDetails {
   /** The file, URL, option or band the error is about. */
@@ -249,6 +252,28 @@ export class OutputOverInputError extends UsageError {
     super(summary, details, 'OUTPUT_OVER_INPUT');
   }
 }
+
+// --- Input side of reliability (issue #19 items 1, 3, 7, 9) ---
+
+/**
+ * An input that exists but cannot be used as given: not a regular file (a FIFO, a device, a folder where a file is
+ * expected), a JSON file (STAC item, --model, events) that does not parse or is too large. Names the file; never
+ * quotes its content.
+ */
+export class InvalidInputError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('INVALID_INPUT', summary, details);
+  }
+}
+
+/** A time limit ran out: one HTTP request (--request-time) or the whole run (--max-time). */
+export class TimeLimitError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('TIME_LIMIT', summary, details);
+  }
+}
+
+// --- end of the input-side block ---
 
 /** Guard in the style of zarrita's `isZarritaError(err, ...tags)`. */
 export function isS2ChangeError(err: unknown, ...codes: ErrorCode[]): err is S2ChangeError {

@@ -241,7 +241,7 @@ export function parseLayout(text: string): BenchLayout {
 
 /** Parse "2048,5490" into sizes. */
 export function parseSizes(text: string): number[] {
-  const sizes = text.split(',').map((s) => Number(s.trim()));
+  const sizes = text.split(',').map((s) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : NaN)); // decimal digits only (no 0x800)
   if (!sizes.length || sizes.some((s) => !Number.isInteger(s) || s < 256 || s > 20000)) {
     throw new UsageError('invalid --size', { input: `--size ${text}`, expected: 'comma-separated integers 256..20000', found: text, fix: 'e.g. --size 2048,5490,10980' });
   }

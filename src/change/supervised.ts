@@ -17,7 +17,7 @@
  * The model is plain JSON (feature spec + forest), so it can be saved, shipped and reloaded with {@link loadForest}.
  */
 import { RandomForestClassifier } from 'ml-random-forest';
-import { MissingBandError, UsageError } from '../errors.js';
+import { InvalidInputError, MissingBandError, UsageError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import { getIndex, type BandArrays } from '../indices/registry.js';
 import { hashUnit } from './sampling.js';
@@ -270,12 +270,21 @@ export function trainSupervised(spec: FeatureSpec, scenes: readonly TrainingScen
 /** Check that a parsed JSON value is a supervised model; throws a UsageError naming `source` otherwise. */
 export function checkModel(value: unknown, source: string): SupervisedModel {
   const m = value as Partial<SupervisedModel> | null;
-  if (!m || m.format !== 's2change-random-forest' || m.version !== 1 || !m.spec || !Array.isArray(m.spec.bands) || !m.forest
+  const short = (v: unknown): string => (JSON.stringify(v) ?? 'undefined').slice(0, 40);
+  if (!m || typeof m !== 'object' || m.format !== 's2change-random-forest' || m.version !== 1 || !m.spec || !Array.isArray(m.spec.bands) || !m.forest
     || (m.smoothing !== undefined && m.smoothing !== 'none' && m.smoothing !== 'majority3x3')) {
-    throw new UsageError('not an s2change supervised model', {
+    throw new InvalidInputError('not an s2change supervised model', {
       input: source, expected: 'JSON with format "s2change-random-forest", version 1, spec and forest',
-      found: m && typeof m === 'object' ? `format ${JSON.stringify(m.format)}, version ${JSON.stringify(m.version)}, smoothing ${JSON.stringify(m.smoothing)}` : typeof value,
+      found: m && typeof m === 'object' ? `format ${short(m.format)}, version ${short(m.version)}, smoothing ${short(m.smoothing)}` : `a JSON ${m === null ? 'null' : typeof value}`,
       fix: 'Train one with: s2change bench accuracy --dataset oscd --root DIR --train model.json',
+    });
+  }
+  try {
+    loadForest(m as SupervisedModel); // a damaged forest fails here, naming the file, not later as a TypeError
+  } catch (err) {
+    throw new InvalidInputError('the model\'s forest cannot be loaded', {
+      input: source, expected: 'the forest written by s2change bench accuracy --train', found: 'a damaged or incompatible forest',
+      fix: 'Train the model again with: s2change bench accuracy --dataset oscd --root DIR --train model.json', cause: err,
     });
   }
   return m as SupervisedModel;

@@ -2,7 +2,7 @@
  * `s2change bench accuracy`: score every method on every labelled item of a dataset folder.
  * Table on stdout (or JSON with --json), progress bar on stderr.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { OverlayOptions } from 'sharp';
@@ -134,14 +134,12 @@ export function registerBenchAccuracy(bench: Command): void {
         return;
       }
       let model;
-      if (f.model) {
-        const text = await readFile(f.model, 'utf8').catch(() => {
-          throw new InputNotFoundError('cannot read the model', { input: `--model ${f.model}`, expected: 'a model JSON written by --train', found: 'no readable file' });
-        });
-        model = checkModel(JSON.parse(text), f.model);
+      if (f.model !== undefined) {
+        const { readJsonFile } = await import('../io/local-file.js');
+        model = checkModel(await readJsonFile(f.model, 'the --model file (a model JSON written by --train)'), f.model);
       }
       const r = await benchAccuracy({
-        dataset, root: f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
+        dataset, root: f.root, methods: f.methods !== undefined ? parseList(f.methods, '--methods') : undefined, model, onProgress,
         keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
       });
       if (f.figure) {

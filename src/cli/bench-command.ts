@@ -4,8 +4,8 @@
  */
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../errors.js';
 import { benchCacheDir } from '../bench/bench.js';
+import { parseInteger } from './options.js';
 
 /** Register `bench speed` on the program. */
 /** Adds `bench` (with its `speed` subcommand) and returns it so other benchmarks can add theirs. */
@@ -22,13 +22,10 @@ export function registerBench(program: Command): Command {
     .option('--json', 'print only the JSON report on stdout')
     .action(async (o: { size: string; runs: string; float: boolean; threads?: string; layout: string; cache: string; json?: boolean }) => {
       const { parseLayout, parseSizes, runBench } = await import('../bench/bench.js');
-      const runs = Number(o.runs);
-      if (!Number.isInteger(runs) || runs < 1) {
-        throw new UsageError('invalid --runs', { input: `--runs ${o.runs}`, expected: 'an integer ≥ 1', found: o.runs, fix: 'e.g. --runs 3' });
-      }
+      const runs = parseInteger('--runs', o.runs, 1);
       const report = await runBench({
         sizes: parseSizes(o.size), runs, cacheDir: o.cache, noFloat: !o.float, layout: parseLayout(o.layout),
-        threads: o.threads !== undefined ? Number(o.threads) : undefined,
+        threads: o.threads !== undefined ? parseInteger('--threads', o.threads, 1, 256) : undefined,
         log: o.json ? () => {} : (m) => process.stderr.write(`${m}\n`),
       });
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -2,11 +2,10 @@
  * `s2change demo`: every sample event in data/events.json, from the shared sample data into out/<event>/,
  * with a one-line summary per event and, where the event has reference labels, its accuracy.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { homedir } from 'node:os';
-import { InputNotFoundError, S2ChangeError, UsageError } from '../errors.js';
+import { InputNotFoundError, InvalidInputError, S2ChangeError, UsageError } from '../errors.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import type { RunSummary } from '../pipeline/run-detect.js';
 import { PACKAGE_ROOT, resolveDataRoot } from './data-root.js';
@@ -42,8 +41,15 @@ export interface EventPlace {
 
 /** The sample events shipped with s2change (paths relative to the sample data folder). */
 export async function loadEvents(file = path.join(PACKAGE_ROOT, 'data', 'events.json')): Promise<SampleEvent[]> {
-  const json = JSON.parse(await readFile(file, 'utf8')) as { events: SampleEvent[] };
-  return json.events;
+  const { readJsonFile } = await import('../io/local-file.js');
+  const json = await readJsonFile(file, 'an events file ({ "events": [...] })') as { events?: unknown } | null;
+  if (!json || typeof json !== 'object' || !Array.isArray(json.events)) {
+    throw new InvalidInputError('not an events file', {
+      input: file, expected: 'JSON of the form { "events": [ { "id": …, … } ] }', found: json && typeof json === 'object' ? 'no "events" array' : `a JSON ${json === null ? 'null' : typeof json}`,
+      fix: 'See data/events.json in the package for the format',
+    });
+  }
+  return json.events as SampleEvent[];
 }
 
 export interface DemoEventResult {
@@ -96,7 +102,7 @@ export function registerDemo(program: Command): void {
       }
       let events = await loadEvents(o.events);
       if (o.only) {
-        const ids = parseList(o.only);
+        const ids = parseList(o.only, '--only');
         const unknown = ids.filter((id) => !events.some((e) => e.id === id));
         if (unknown.length) {
           throw new UsageError('unknown event id', { input: '--only', expected: events.map((e) => e.id).join(', '), found: unknown.join(', ') });

@@ -1,7 +1,6 @@
 /**
  * `s2change detect`: two scenes → change map, polygons, hectares, report.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PRESET_NAMES } from '../change/presets/names.js';
 import type { ChangeMethod } from '../change/presets/types.js';
@@ -10,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from '../pipeline/detect-limits.js';
 import type { DetectEngine, RunDetectOptions } from '../pipeline/run-detect.js';
-import { parseBbox, parseChoice, parseList, parseNumber } from './options.js';
+import { parseBbox, parseChoice, parseInteger, parseList, parseNumber } from './options.js';
 import { addPairOptions, runPairDiscovery, type PairFlags } from './pair-command.js';
 import { addNetworkOptions, remoteOptions, stacTarget } from './search-command.js';
 import { printRunLine } from './summary-line.js';
@@ -71,8 +70,30 @@ export function registerDetect(program: Command): void {
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
       const engine = parseChoice('--engine', f.engine ?? 'auto', ENGINES);
       const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
-      const supervisedModel = f.model ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
-      const bbox = f.bbox ? parseBbox(f.bbox) : null;
+      // Every value is parsed here, before any file or network access: a malformed option costs nothing.
+      const parsed = {
+        threads: f.threads !== undefined ? parseInteger('--threads', f.threads, 0, 256) : undefined,
+        decodeBudget: {
+          timeMs: parseNumber('--decode-timeout', f.decodeTimeout ?? '60000', 1),
+          memoryMb: parseNumber('--decode-memory', f.decodeMemory ?? '1024', 256),
+        },
+        threshold: f.threshold !== undefined ? parseNumber('--threshold', f.threshold) : undefined,
+        minAreaHa: parseNumber('--min-area', f.minArea ?? '0', 0),
+        bands: f.bands !== undefined ? parseList(f.bands, '--bands') : undefined,
+        beforeBands: f.beforeBands !== undefined ? parseList(f.beforeBands, '--before-bands') : undefined,
+        afterBands: f.afterBands !== undefined ? parseList(f.afterBands, '--after-bands') : undefined,
+        cvaBands: f.cvaBands !== undefined ? parseList(f.cvaBands, '--cva-bands').map(toBand) : undefined,
+        cloudBuffer: parseNumber('--cloud-buffer', f.cloudBuffer ?? '2', 0, 100),
+        scale: f.scale !== undefined ? parseNumber('--scale', f.scale, 0) : undefined,
+        offset: f.offset !== undefined ? parseNumber('--offset', f.offset) : undefined,
+        limits: f.maxPixels !== undefined || f.maxMemory !== undefined ? {
+          ...(f.maxPixels !== undefined ? { maxPixels: parseNumber('--max-pixels', f.maxPixels, 1) } : {}),
+          ...(f.maxMemory !== undefined ? { maxWindowBytes: parseNumber('--max-memory', f.maxMemory, 1) * 1024 * 1024 } : {}),
+        } : undefined,
+      };
+      const { readJsonFile } = await import('../io/local-file.js');
+      const supervisedModel = f.model !== undefined ? checkModel(await readJsonFile(f.model, 'the --model file (a model JSON from s2change bench accuracy --train)'), f.model) : undefined;
+      const bbox = f.bbox !== undefined ? parseBbox(f.bbox) : null;
       const remote = await remoteOptions(f);
       const log = (m: string): void => void process.stderr.write(`${m}\n`);
       let inputs: Pick<RunDetectOptions, 'before' | 'after' | 'open' | 'discovery'>;
@@ -92,7 +113,7 @@ export function registerDetect(program: Command): void {
           before: found.scenes.before.href, after: found.scenes.after.href,
           open: discoveredSceneOpener([found.scenes.before, found.scenes.after], remote,
             layersFor(preset, [...found.scenes.before.members, ...found.scenes.after.members],
-              { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined })),
+              { method, supervisedModel, cvaBands: parsed.cvaBands })),
           discovery: found.discovery as unknown as Record<string, unknown>,
         };
       } else {
@@ -102,33 +123,27 @@ export function registerDetect(program: Command): void {
         const before = f.before !== undefined ? itemRef(f.before, f) : undefined;
         const after = itemRef(f.after, f);
         const srcs = preset.singleDate || before === undefined ? [after] : [before, after];
-        const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined });
+        const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: parsed.cvaBands });
         inputs = { before, after, ...(open ? { open } : {}) };
       }
       const summary = await runDetect({
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
-        threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
+        threads: parsed.threads,
         method, supervisedModel,
-        decodeBudget: {
-          timeMs: parseNumber('--decode-timeout', f.decodeTimeout ?? '60000', 1),
-          memoryMb: parseNumber('--decode-memory', f.decodeMemory ?? '1024', 256),
-        },
-        threshold: f.threshold !== undefined ? parseNumber('--threshold', f.threshold) : undefined,
-        minAreaHa: parseNumber('--min-area', f.minArea ?? '0', 0),
-        bands: f.bands ? parseList(f.bands) : undefined,
-        beforeBands: f.beforeBands ? parseList(f.beforeBands) : undefined,
-        afterBands: f.afterBands ? parseList(f.afterBands) : undefined,
+        decodeBudget: parsed.decodeBudget,
+        threshold: parsed.threshold,
+        minAreaHa: parsed.minAreaHa,
+        bands: parsed.bands,
+        beforeBands: parsed.beforeBands,
+        afterBands: parsed.afterBands,
         beforeScl: f.beforeScl, afterScl: f.afterScl,
-        cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined,
-        cloudBuffer: parseNumber('--cloud-buffer', f.cloudBuffer ?? '2', 0, 100),
+        cvaBands: parsed.cvaBands,
+        cloudBuffer: parsed.cloudBuffer,
         scene: {
-          scale: f.scale !== undefined ? parseNumber('--scale', f.scale, 0) : undefined,
-          offset: f.offset !== undefined ? parseNumber('--offset', f.offset) : undefined,
-          limits: f.maxPixels || f.maxMemory ? {
-            ...(f.maxPixels ? { maxPixels: parseNumber('--max-pixels', f.maxPixels, 1) } : {}),
-            ...(f.maxMemory ? { maxWindowBytes: parseNumber('--max-memory', f.maxMemory, 1) * 1024 * 1024 } : {}),
-          } : undefined,
+          scale: parsed.scale,
+          offset: parsed.offset,
+          limits: parsed.limits,
           remote,
         },
         log,

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { parseList, parseNumber } from './options.js';
 
-const nums = (option: string, text: string) => parseList(text).map((s) => parseNumber(option, s));
+const nums = (option: string, text: string) => parseList(text, option).map((s) => parseNumber(option, s));
 
 export function registerEval(program: Command): void {
   program
@@ -21,9 +21,9 @@ export function registerEval(program: Command): void {
       const { evaluateAgainst, readLabelRaster, readPrediction } = await import('../pipeline/evaluate.js');
       const coding = {
         change: nums('--truth-change', o.truthChange), noChange: nums('--truth-nochange', o.truthNochange),
-        ignore: o.truthIgnore ? nums('--truth-ignore', o.truthIgnore) : [],
+        ignore: o.truthIgnore !== undefined ? nums('--truth-ignore', o.truthIgnore) : [],
       };
-      const pred = await readPrediction(o.pred, o.predChange ? nums('--pred-change', o.predChange) : undefined);
+      const pred = await readPrediction(o.pred, o.predChange !== undefined ? nums('--pred-change', o.predChange) : undefined);
       const truth = await readLabelRaster(o.truth);
       const ev = evaluateAgainst(pred.raster, pred.changeClasses, truth, coding);
       for (const m of ev.messages) process.stderr.write(`note: ${m}\n`);

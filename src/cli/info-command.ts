@@ -32,7 +32,7 @@ export function registerInfo(program: Command): void {
         result.decodedSample = inspected.probed;
       }
       try {
-        const scene = await openScene(src, { bands: o.bands ? parseList(o.bands) : undefined });
+        const scene = await openScene(src, { bands: o.bands !== undefined ? parseList(o.bands, '--bands') : undefined });
         try {
           result.format = scene.format;
           result.georeferenced = scene.georeferenced;

@@ -27,6 +27,7 @@ import { registerBatch } from './batch-command.js';
 import { registerView } from './view-command.js';
 import { applyHelp } from './help.js';
 import { VERSION } from '../version.js';
+import { refuseEmptyOptionValues } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
+  refuseEmptyOptionValues(program); // --out '', --bbox '', --bands '' … are usage errors, for every command
   registerDemo(program);
   registerDetect(program);
   registerInfo(program);

@@ -1,38 +1,73 @@
 /**
  * Parsing and checking command-line values. Every refusal is a UsageError (exit 2) that names the option,
  * what was expected and what was received, in the style of sharp's `is.mjs`.
+ *
+ * Numbers are plain decimals only: `12`, `-0.5`, `.25`, `1e3`. JavaScript's `Number()` also takes `0x10`, `0b11`,
+ * `0o7`, `Infinity`, `''` and `' '` (as 0) — none of which anyone means on a command line — so they are refused.
+ * An empty value (`--bbox ''`, `--out ''`) is refused for every option by `refuseEmptyOptionValues`.
  */
+import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { Bounds } from '../raster/grid.js';
 
+/** A plain decimal number: optional sign, digits with an optional fraction, optional exponent with digits. */
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The value of a plain decimal `text` (surrounding spaces allowed), or NaN for anything else. */
+export function decimalValue(text: string): number {
+  const t = text.trim();
+  return DECIMAL.test(t) ? Number(t) : NaN;
+}
+
 /** "minLon,minLat,maxLon,maxLat" in WGS84 degrees. */
 export function parseBbox(text: string): Bounds {
-  const parts = text.split(',').map((s) => Number(s.trim()));
+  const parts = text.split(',').map(decimalValue);
   const bad = parts.length !== 4 || parts.some((v) => !Number.isFinite(v));
   const [minX, minY, maxX, maxY] = parts as [number, number, number, number];
   if (bad || minX >= maxX || minY >= maxY || minX < -180 || maxX > 180 || minY < -90 || maxY > 90) {
     throw new UsageError('invalid --bbox', {
-      input: '--bbox', expected: 'four numbers minLon,minLat,maxLon,maxLat in WGS84 degrees with min < max',
+      input: '--bbox', expected: 'four decimal numbers minLon,minLat,maxLon,maxLat in WGS84 degrees with min < max',
       found: JSON.stringify(text), fix: 'Example: --bbox 19.40,41.70,19.60,41.85',
     });
   }
   return { minX, minY, maxX, maxY };
 }
 
-/** A finite number within [min, max]. */
+/** A finite plain decimal number within [min, max]. */
 export function parseNumber(option: string, text: string, min = -Infinity, max = Infinity): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) {
+  const v = decimalValue(text);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    const range = Number.isFinite(min) && Number.isFinite(max) ? ` between ${min} and ${max}`
+      : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : '';
     throw new UsageError(`invalid ${option}`, {
-      input: option, expected: `a number between ${min} and ${max}`, found: `${JSON.stringify(text)}`,
+      input: option, expected: `a decimal number${range} (digits, optional fraction and exponent; no hex, no Infinity)`,
+      found: `${JSON.stringify(text)}`,
     });
   }
   return v;
 }
 
-/** "B2,B3,B4" → ["B2","B3","B4"]. */
-export function parseList(text: string): string[] {
-  return text.split(',').map((s) => s.trim()).filter((s, i, a) => s !== '' || a.length === 1);
+/** A whole decimal number within [min, max] (e.g. --threads, --runs). */
+export function parseInteger(option: string, text: string, min = -Infinity, max = Infinity): number {
+  const v = parseNumber(option, text, min, max);
+  if (!Number.isInteger(v)) {
+    throw new UsageError(`invalid ${option}`, { input: option, expected: 'a whole number', found: JSON.stringify(text) });
+  }
+  return v;
+}
+
+/**
+ * "B2,B3,B4" → ["B2","B3","B4"]. `option` names the flag in the refusal of an empty list or an empty entry
+ * (`--bands ''`, `--bands B2,,B4`).
+ */
+export function parseList(text: string, option = 'list'): string[] {
+  const items = text.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) {
+    throw new UsageError(`invalid ${option}`, {
+      input: option, expected: 'a comma-separated list of non-empty names, e.g. B2,B3,B4', found: JSON.stringify(text),
+    });
+  }
+  return items;
 }
 
 /** One of `allowed`. */
@@ -41,4 +76,26 @@ export function parseChoice<T extends string>(option: string, text: string, allo
     throw new UsageError(`invalid ${option}`, { input: option, expected: allowed.join(' | '), found: JSON.stringify(text) });
   }
   return text as T;
+}
+
+/**
+ * Refuse an empty (or blank) value given on the command line to any option of the command about to run:
+ * `--out ''` would otherwise mean the current folder, `--bbox ''` no clipping, `--bands ''` the file's own names.
+ * Installed once on the program as a `preAction` hook; defaults are not checked (only values from the CLI).
+ */
+export function refuseEmptyOptionValues(program: Command): void {
+  program.hook('preAction', (_root, action) => {
+    for (const opt of action.options) {
+      const key = opt.attributeName();
+      if (action.getOptionValueSource(key) !== 'cli') continue;
+      const v = action.getOptionValue(key) as unknown;
+      const values = Array.isArray(v) ? v : [v];
+      if (values.some((x) => typeof x === 'string' && x.trim() === '')) {
+        throw new UsageError(`empty value for ${opt.long ?? opt.flags}`, {
+          input: opt.long ?? opt.flags, expected: `a value (${opt.description || opt.flags})`, found: 'an empty string',
+          fix: `Give ${opt.long ?? opt.flags} a value, or leave the option out`,
+        });
+      }
+    }
+  });
 }

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_STAC_API } from '../io/stac-defaults.js';
 import type { RemoteReadOptions } from '../io/stac-scene.js';
+import { UsageError } from '../errors.js';
 import { parseBbox, parseNumber } from './options.js';
 
 /** Flags of the network options. */
@@ -12,6 +13,8 @@ export interface NetworkFlags {
   stacApi?: string;
   collection?: string;
   allowPrivateNetwork?: boolean;
+  /** --allow-host, repeatable. */
+  allowHost?: string[];
   maxFetchMb?: string;
   cacheDir?: string;
   /** commander's --no-cache negation (true unless --no-cache). */
@@ -24,7 +27,8 @@ export function addNetworkOptions(cmd: Command, { reads = true }: { reads?: bool
   cmd
     .option('--stac-api <url>', `STAC API root (default ${DEFAULT_STAC_API})`)
     .option('--collection <name>', 'STAC collection (default sentinel-2-l2a)')
-    .option('--allow-private-network', 'allow URLs on loopback/private addresses (local test servers, lab mirrors)')
+    .option('--allow-private-network', 'allow URLs on loopback/private addresses (local test servers, lab mirrors); link-local and cloud metadata addresses (169.254.0.0/16, fd00:ec2::254, …) stay refused')
+    .option('--allow-host <host>', 'allow this one host (host or host:port) even on a private, loopback or link-local address, without opening the whole private network; repeatable', collectHost, [] as string[])
     .option('--timeout <s>', 'per-request timeout in seconds (default 15)');
   if (reads) {
     cmd
@@ -35,13 +39,29 @@ export function addNetworkOptions(cmd: Command, { reads = true }: { reads?: bool
   return cmd;
 }
 
+function collectHost(value: string, previous: string[]): string[] {
+  const v = value.trim();
+  if (v === '' || /[\s/?#@]/.test(v)) {
+    throw new UsageError('invalid --allow-host', {
+      input: '--allow-host', expected: 'a host name or address, optionally with :port (e.g. 10.0.0.5:8080 or mirror.lab)',
+      found: JSON.stringify(value), fix: 'Give the host alone, not a URL',
+    });
+  }
+  return [...previous, v];
+}
+
+/** The policy part of those flags (URL policy only). */
+export function policyOptions(f: NetworkFlags): { allowPrivateNetwork: boolean; allowHosts?: string[] } {
+  return { allowPrivateNetwork: !!f.allowPrivateNetwork, ...(f.allowHost?.length ? { allowHosts: f.allowHost } : {}) };
+}
+
 /** The read options those flags describe (one byte budget for the whole command). */
 export async function remoteOptions(f: NetworkFlags): Promise<RemoteReadOptions> {
   const { diskRangeCache } = await import('../io/range-cache.js');
   const { createFetchBudget } = await import('../io/stac-scene.js');
   const maxMb = f.maxFetchMb !== undefined ? parseNumber('--max-fetch-mb', f.maxFetchMb, 0) : 500;
   return {
-    allowPrivateNetwork: !!f.allowPrivateNetwork,
+    ...policyOptions(f),
     timeoutMs: f.timeout !== undefined ? parseNumber('--timeout', f.timeout, 0.1) * 1000 : undefined,
     cache: f.cache === false ? undefined : diskRangeCache(f.cacheDir ? { dir: f.cacheDir } : {}),
     budget: createFetchBudget(maxMb * 1024 * 1024),
@@ -80,7 +100,7 @@ export function registerSearch(program: Command): void {
       ...target, bbox, datetime: f.datetime,
       maxCloud: f.maxCloud !== undefined ? parseNumber('--max-cloud', f.maxCloud, 0, 100) : undefined,
       limit: parseNumber('--limit', f.limit ?? '100', 1, 10_000),
-      remote: { allowPrivateNetwork: !!f.allowPrivateNetwork, timeoutMs: f.timeout !== undefined ? parseNumber('--timeout', f.timeout, 0.1) * 1000 : undefined },
+      remote: { ...policyOptions(f), timeoutMs: f.timeout !== undefined ? parseNumber('--timeout', f.timeout, 0.1) * 1000 : undefined },
     });
     const rows = items.map((i) => ({ ...briefOf(i, params.stacApi), assets: Object.keys(i.assets) }));
     if (f.json) {

@@ -1,27 +1,24 @@
 /**
  * A ByteSource over a local file: positional reads through one node:fs/promises FileHandle.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { CorruptTiffError, InputNotFoundError } from '../errors.js';
+import type { FileHandle } from 'node:fs/promises';
+import { CorruptTiffError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
+import { openRegularFile } from './local-file.js';
 
 /**
- * Open `path` for positional reads. The file is opened lazily on first use; `read` returns exactly `length`
+ * Open `path` for positional reads. The file is opened lazily on first use (a missing file is InputNotFoundError,
+ * anything but a regular file InvalidInputError); `read` returns exactly `length`
  * bytes or throws CorruptTiffError naming the file (a range past the end means a truncated or corrupt file).
  */
 export function fileSource(path: string): ByteSource {
   let handle: Promise<FileHandle> | null = null;
   let cachedSize: number | null = null;
   const getHandle = (): Promise<FileHandle> => {
-    handle ??= open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    // A FIFO or device is refused here (InvalidInputError), without blocking in open(): see local-file.ts.
+    handle ??= openRegularFile(path).catch((err: unknown) => {
       handle = null;
-      throw new InputNotFoundError('cannot open file', {
-        input: path,
-        expected: 'a readable file',
-        found: err.code ?? String(err),
-        fix: 'Check the path and its permissions',
-        cause: err,
-      });
+      throw err;
     });
     return handle;
   };

@@ -3,7 +3,7 @@
  * Understands a folder of per-band GeoTIFFs (OSCD, SAFE-like exports, COG tiles), a multi-band GeoTIFF
  * (band descriptions or --bands), a STAC Item JSON file, and 8-bit PNG false-colour patches (OMBRIA).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputInfo } from 'sharp';
 import {
@@ -13,6 +13,7 @@ import { canonicalBand, type BandName } from '../indices/bands.js';
 import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
 import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
 import { tiffOverviews, type BandOverview } from './overviews.js';
+import { checkRegularFile, readJsonFile } from './local-file.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -128,10 +129,13 @@ async function openSceneOnly(src: string, opts: SceneOptions): Promise<Scene> {
   }
   if (st.isDirectory()) return openBandFolder(src, opts);
   if (/\.json$/i.test(src)) {
-    const scene = await loadStacItemScene(src, JSON.parse(await readFile(src, 'utf8')) as unknown, opts);
+    const scene = await loadStacItemScene(src, await readJsonFile(src, 'a STAC item'), opts);
     return scene;
   }
-  if (/\.png$/i.test(src)) return openPng(src, opts);
+  if (/\.png$/i.test(src)) {
+    await checkRegularFile(src, 'a PNG image'); // sharp would block on a FIFO in a thread no signal can stop
+    return openPng(src, opts);
+  }
   return openMultiband(src, opts);
 }
 
@@ -324,7 +328,8 @@ async function folderProductMetadata(dir: string): Promise<{ offset: number; sou
   const jsons = (await readdir(dir)).filter((n) => n.endsWith('.json'));
   for (const j of jsons) {
     try {
-      const item = JSON.parse(await readFile(path.join(dir, j), 'utf8')) as { type?: string; properties?: Record<string, unknown> };
+      const item = await readJsonFile(path.join(dir, j), 'a STAC item') as { type?: string; properties?: Record<string, unknown> } | null;
+      if (!item || typeof item !== 'object') continue;
       if (item.type !== 'Feature' || !item.properties) continue;
       const p = item.properties;
       const baseline = typeof p['s2:processing_baseline'] === 'string' ? p['s2:processing_baseline'] : null;

@@ -4,7 +4,7 @@
  * URLs through the HTTP range source (only the tiles a window needs are fetched; bytes and requests are counted).
  */
 import path from 'node:path';
-import { LimitExceededError, MissingBandError, NetworkError, StacError, isS2ChangeError } from '../errors.js';
+import { LimitExceededError, MissingBandError, NetworkError, StacError, UrlRefusedError, isS2ChangeError } from '../errors.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from './scene.js';
 import { tiffOverviews } from './overviews.js';
 import { normalizeItem, radiometryFor, type StacItemSummary } from './stac-search.js';
@@ -12,6 +12,7 @@ import { openTiff, type TiffFile } from './tiff/index.js';
 import { fileSource } from './file-source.js';
 import type { ByteSource } from './byte-source.js';
 import { httpFetch, httpSource, type HttpOptions, type HttpSource } from './http-source.js';
+import { redact } from './url-policy.js';
 import type { RangeCache } from './range-cache.js';
 
 /** What a set of remote sources did on the wire. */
@@ -130,6 +131,61 @@ export function remoteOpener(opts: RemoteReadOptions = {}): RemoteOpener {
 export interface StacSceneOptions extends SceneOptions {
   /** Opens a URL as a ByteSource (the HTTP source); without it only local assets can be read. */
   openUrl?: (url: string) => ByteSource;
+  /**
+   * Where the item itself was read from. Default 'remote' (fetched over HTTP, or a search result): its assets may
+   * only be http(s) URLs. Only an item read from a local file ('local') may name local files.
+   */
+  itemOrigin?: ItemOrigin;
+}
+
+/** Where a STAC item was read from; it decides what its asset hrefs may reach (see `assetTarget`). */
+export type ItemOrigin = 'local' | 'remote';
+
+/** What an asset href of an item may be read from: a URL (HTTP range source) or a local path (file source). */
+export type AssetTarget = { kind: 'url'; url: string } | { kind: 'file'; path: string };
+
+/**
+ * Decide what the asset `href` of an item from `origin` reads, before anything is opened. Hrefs were already
+ * resolved against the item's own location by `normalizeItem` (a remote item's relative hrefs against its URL, so
+ * `../../etc/passwd` stays on that server). A remote item reaches http(s) URLs only: `file://`, plain paths and any
+ * other scheme are `UrlRefusedError`. A local item may also name local files (`file://` or a path); other schemes
+ * (`ftp:`, `s3:`, `data:` …) are refused too. The message quotes the item's own text, never a local file's bytes.
+ */
+export function assetTarget(href: string, origin: ItemOrigin, input: string, asset: string): AssetTarget {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(href)?.[1]?.toLowerCase();
+  if (scheme === 'http' || scheme === 'https') return { kind: 'url', url: href };
+  const shown = scheme === undefined ? JSON.stringify(href.slice(0, 200)) : safeHref(href);
+  if (origin === 'remote') {
+    throw new UrlRefusedError('a remote STAC item may not name local files or non-HTTP URLs', {
+      input: `${input} (asset ${asset})`,
+      expected: 'an http(s) URL (relative hrefs resolve against the item\'s own URL)',
+      found: scheme === undefined ? `the path ${shown}` : `scheme ${scheme}:// in ${shown}`,
+      fix: 'Nothing was opened. If you trust this item and its files, download them and pass the item\'s local path',
+    });
+  }
+  if (scheme === 'file') {
+    const u = new URL(href);
+    if (u.host !== '' && u.host !== 'localhost') {
+      throw new UrlRefusedError('file:// href names another host', {
+        input: `${input} (asset ${asset})`, expected: 'file:///absolute/path or a path relative to the item', found: shown,
+        fix: 'Copy the asset to this machine and give its local path',
+      });
+    }
+    return { kind: 'file', path: decodeURIComponent(u.pathname) };
+  }
+  if (scheme === undefined) return { kind: 'file', path: href };
+  throw new UrlRefusedError('asset href scheme not supported', {
+    input: `${input} (asset ${asset})`, expected: 'an http(s) URL, a file:// URL or a path relative to the item',
+    found: `scheme ${scheme}:// in ${shown}`, fix: 'Use the asset\'s https:// URL, or download it and give its local path',
+  });
+}
+
+function safeHref(href: string): string {
+  try {
+    return redact(new URL(href));
+  } catch {
+    return JSON.stringify(href.slice(0, 200));
+  }
 }
 
 /** Build a scene from a parsed STAC item found at `itemPath` (a file path or URL). */
@@ -144,7 +200,7 @@ export async function loadStacItemScene(itemPath: string, json: unknown, opts: S
       input: itemPath, expected: 'a STAC Item (type "Feature") with band assets', found: String((err as Error).message), cause: err,
     });
   }
-  return sceneFromItem(item, itemPath, opts);
+  return sceneFromItem(item, itemPath, { ...opts, itemOrigin: isUrl ? 'remote' : 'local' });
 }
 
 /**
@@ -161,7 +217,7 @@ export async function loadStacItemUrl(url: string, opts: SceneOptions, opener = 
       input: url, expected: 'a STAC Item (type "Feature") with band assets', found: String((err as Error).message), cause: err,
     });
   }
-  return sceneFromItem(item, url, { ...opts, openUrl: (u) => opener.open(u) }, opener);
+  return sceneFromItem(item, url, { ...opts, openUrl: (u) => opener.open(u), itemOrigin: 'remote' }, opener);
 }
 
 /**
@@ -171,15 +227,19 @@ export async function loadStacItemUrl(url: string, opts: SceneOptions, opener = 
  */
 export async function sceneFromItem(item: StacItemSummary, input: string, opts: StacSceneOptions, opener?: RemoteOpener): Promise<Scene> {
   const openUrl = opts.openUrl ?? (opener ? (u: string) => opener.open(u) : undefined);
+  const origin = opts.itemOrigin ?? 'remote';
+  // Every href is judged before any asset is opened: one refused href opens nothing at all.
+  for (const [name, asset] of Object.entries(item.assets)) assetTarget(asset.href, origin, input, name);
   const files: TiffFile[] = [];
   const bands = new Map<LayerName, BandRef>();
   const warnings: string[] = [];
   try {
     const entries = Object.entries(item.assets);
     const settled = await Promise.allSettled(entries.map(async ([name, asset]) => {
-      const href = asset.href.startsWith('file://') ? decodeURIComponent(new URL(asset.href).pathname) : asset.href;
+      const target = assetTarget(asset.href, origin, input, name);
+      const href = target.kind === 'url' ? target.url : target.path;
       let source: ByteSource;
-      if (/^https?:\/\//i.test(href)) {
+      if (target.kind === 'url') {
         if (!openUrl) return null; // URLs are opened only by callers that allow the network
         source = openUrl(href);
       } else {

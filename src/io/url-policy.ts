@@ -56,6 +56,23 @@ const RANGES: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
   ['ff00::', 8, 'ipv6', 'multicast ff00::/8'],
 ];
 
+/**
+ * Link-local and cloud metadata addresses: refused even with `allowPrivateNetwork` (a lab mirror on 10.x must not
+ * open the way to the instance's credentials); only an `allowHosts` entry naming the host exactly lets one through.
+ */
+const METADATA_RANGES: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
+  ['169.254.0.0', 16, 'ipv4', 'link-local 169.254.0.0/16 (includes the cloud metadata service 169.254.169.254)'],
+  ['100.100.100.200', 32, 'ipv4', 'the Alibaba Cloud metadata service 100.100.100.200'],
+  ['fd00:ec2::254', 128, 'ipv6', 'the AWS IPv6 metadata service fd00:ec2::254'],
+  ['fe80::', 10, 'ipv6', 'link-local fe80::/10'],
+];
+
+const METADATA_BLOCKS = METADATA_RANGES.map(([net, prefix, type, label]) => {
+  const list = new BlockList();
+  list.addSubnet(net, prefix, type);
+  return { list, type, label };
+});
+
 const BLOCKS = RANGES.map(([net, prefix, type, label]) => {
   const list = new BlockList();
   list.addSubnet(net, prefix, type);
@@ -113,14 +130,34 @@ export function nonPublicRange(ip: string): string | null {
   return null;
 }
 
+/**
+ * Why `ip` is a link-local or cloud metadata address (refused even with --allow-private-network), or null.
+ * IPv4 embedded in IPv6 is judged by its IPv4 part.
+ */
+export function metadataRange(ip: string): string | null {
+  const family = isIP(ip);
+  if (family === 0) return null;
+  if (family === 6) {
+    const v4 = embeddedIpv4(ip);
+    if (v4) {
+      const inner = metadataRange(v4);
+      return inner ? `${inner}, written as IPv6 ${ip}` : null;
+    }
+  }
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  for (const b of METADATA_BLOCKS) if (b.type === type && b.list.check(ip, type)) return b.label;
+  return null;
+}
+
 async function defaultResolve(hostname: string): Promise<ResolvedAddress[]> {
   const res = await dnsLookup(hostname, { all: true, verbatim: true });
   return res.map((r) => ({ address: r.address, family: r.family === 6 ? 6 : 4 }));
 }
 
 /**
- * Check `url` against the policy: scheme http/https only, and (unless `allowPrivateNetwork`) every address the host
- * resolves to must be public. Returns the parsed URL and the checked addresses to connect to.
+ * Check `url` against the policy: scheme http/https only, no link-local or metadata address (even with
+ * `allowPrivateNetwork`; only an exact `allowHosts` entry exempts a host), and (unless `allowPrivateNetwork`) every
+ * address the host resolves to must be public. Returns the parsed URL and the checked addresses to connect to.
  * Throws UrlRefusedError (naming the URL, what was found and the option that allows it) or NetworkError when the
  * host cannot be resolved.
  */
@@ -176,6 +213,19 @@ export async function checkUrl(url: string | URL, opts: UrlPolicyOptions = {}): 
     }
   }
   const exempt = opts.allowHosts?.some((h) => h.toLowerCase() === parsed.host.toLowerCase() || h.toLowerCase() === parsed.hostname.toLowerCase());
+  if (!exempt) {
+    for (const a of addresses) {
+      const why = metadataRange(a.address);
+      if (why) {
+        throw new UrlRefusedError('URL points to a link-local or cloud metadata address', {
+          input: redact(parsed),
+          expected: 'a host on the public internet (or, with --allow-private-network, a private one)',
+          found: `${host} -> ${a.address} (${why})`,
+          fix: 'These addresses are refused even with --allow-private-network; if you really mean this host, name it with --allow-host ' + parsed.host,
+        });
+      }
+    }
+  }
   if (!opts.allowPrivateNetwork && !exempt) {
     for (const a of addresses) {
       const why = nonPublicRange(a.address);

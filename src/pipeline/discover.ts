@@ -12,7 +12,7 @@ import { fileSource } from '../io/file-source.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { choosePair, type PairRankingRow } from '../io/stac-pair.js';
 import { DEFAULT_STAC_API, normalizeItem, searchItems, type StacItemSummary } from '../io/stac-search.js';
-import { remoteOpener, sceneFromItem, type FetchStats, type RemoteOpener, type RemoteReadOptions } from '../io/stac-scene.js';
+import { assetTarget, remoteOpener, sceneFromItem, type FetchStats, type RemoteOpener, type RemoteReadOptions } from '../io/stac-scene.js';
 import type { BandRef, LayerName, Scene, SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from './align.js';
 import type { BandName } from '../indices/bands.js';
@@ -183,8 +183,10 @@ export async function measureClearFraction(item: StacItemSummary, aoi: Bounds, r
   });
   if (!scl) return fallback('no SCL asset in the item: 1 − eo:cloud_cover of the whole tile used');
   const opener = remoteOpener(remote);
-  const href = scl.href.startsWith('file://') ? decodeURIComponent(new URL(scl.href).pathname) : scl.href;
-  const source: ByteSource = /^https?:\/\//i.test(href) ? opener.open(href) : fileSource(href);
+  // A search result is a remote item: its SCL href must be an http(s) URL (UrlRefusedError otherwise, rethrown).
+  const target = assetTarget(scl.href, 'remote', item.id, 'SCL');
+  const href = target.kind === 'url' ? target.url : target.path;
+  const source: ByteSource = target.kind === 'url' ? opener.open(href) : fileSource(href);
   try {
     const tiff = await openTiff(source);
     const { image, window } = pickSclImage(tiff.images, aoi, minPixels);

@@ -221,20 +221,28 @@ export async function walkIfds(bytes: TiffBytes, first: number, maxIfds: number)
   return ifds;
 }
 
-/** A human description of what the first bytes look like, for NotATiffError. */
+/**
+ * A human description of what the first bytes look like, for NotATiffError. The bytes themselves are shown (as hex)
+ * only when they are an image format's signature (PNG, JPEG, JPEG 2000, TIFF-like): the file may be anything a
+ * STAC item or a typo pointed at (a password file, a key), and an error message must never echo its content.
+ */
 export function describeBytes(b: Uint8Array): string {
   const hex = Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
   const text = new TextDecoder('latin1').decode(b.subarray(0, 64)).trimStart().toLowerCase();
+  let image: string | null = null;
   let kind = 'unknown data';
   if (b.length === 0) kind = 'an empty file';
-  else if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) kind = 'a PNG image';
-  else if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) kind = 'a JPEG image';
+  else if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) image = 'a PNG image';
+  else if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) image = 'a JPEG image';
+  else if (b[0] === 0x00 && b[1] === 0x00 && b[2] === 0x00 && b[3] === 0x0c && b[4] === 0x6a && b[5] === 0x50) image = 'a JPEG 2000 file (.jp2)';
+  else if ((b[0] === 0x49 && b[1] === 0x49) || (b[0] === 0x4d && b[1] === 0x4d)) image = 'a TIFF-like byte order mark';
   else if (b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04) kind = 'a ZIP archive (a .SAFE zip? unzip it first)';
   else if (b[0] === 0x1f && b[1] === 0x8b) kind = 'a gzip file';
   else if (text.startsWith('<!doctype html') || text.startsWith('<html')) kind = 'an HTML page (an error page from a server?)';
   else if (text.startsWith('<?xml') || text.startsWith('<')) kind = 'XML';
   else if (text.startsWith('{') || text.startsWith('[')) kind = 'JSON';
-  else if (b[0] === 0x00 && b[1] === 0x00 && b[2] === 0x00 && b[3] === 0x0c && b[4] === 0x6a && b[5] === 0x50) kind = 'a JPEG 2000 file (.jp2)';
   else if (text.startsWith('cdf') || text.startsWith('\x89hdf')) kind = 'a NetCDF/HDF file';
-  return `bytes ${hex} (${kind})`;
+  else if (/^[\t\n\r\x20-\x7e]*$/.test(new TextDecoder('latin1').decode(b.subarray(0, 64)))) kind = 'plain text';
+  if (image) return `bytes ${hex} (${image})`;
+  return b.length === 0 ? kind : `${kind} (content not shown)`;
 }

@@ -4,7 +4,7 @@
  */
 import type { Window } from '../../raster/grid.js';
 import {
-  CorruptTiffError, DecodeTimeoutError, InputNotFoundError, LimitExceededError, NotATiffError, S2ChangeError,
+  CorruptTiffError, DecodeTimeoutError, InputNotFoundError, InvalidInputError, LimitExceededError, NotATiffError, S2ChangeError,
   UnsupportedCompressionError, UnsupportedTiffError, UsageError, type ErrorCode, type ErrorDetails,
 } from '../../errors.js';
 import type { ReaderLimits } from './types.js';
@@ -86,6 +86,7 @@ const CLASSES: Record<string, Rebuild> = {
   LimitExceededError: (s, d) => new LimitExceededError(s, d),
   DecodeTimeoutError: (s, d) => new DecodeTimeoutError(s, d),
   UsageError: (s, d, c) => new UsageError(s, d, c),
+  InvalidInputError: (s, d) => new InvalidInputError(s, d),
 };
 
 /**
