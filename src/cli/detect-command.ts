@@ -32,7 +32,7 @@ export function registerDetect(program: Command): void {
   const cmd = program
     .command('detect')
     .description('map change between a before and an after scene')
-    .option('--before <src>', 'before scene: band folder, multi-band GeoTIFF, STAC item (.json file, URL, or collection/id), or PNG')
+    .option('--before <src>', 'before scene: band folder, SAFE product (.SAFE folder or .zip), multi-band GeoTIFF, STAC item (.json file, URL, or collection/id), or PNG')
     .option('--after <src>', 'after scene (the only one needed for --preset water); required unless --event-date')
     .requiredOption('--preset <name>', `one of ${PRESET_NAMES.join(' | ')}`)
     .requiredOption('--out <dir>', 'output folder')

@@ -5,13 +5,16 @@ import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { isS2ChangeError } from '../errors.js';
 import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../io/tiff/sandbox-defaults.js';
-import { pixelSize } from '../raster/grid.js';
+import path from 'node:path';
+import { gridBounds, isGeoreferenced, pixelSize, WGS84, type Grid } from '../raster/grid.js';
+import { transformBounds } from '../raster/reproject.js';
+import type { Scene } from '../io/scene.js';
 import { parseList, parseNumber } from './options.js';
 
 export function registerInfo(program: Command): void {
   program
     .command('info')
-    .description('describe a GeoTIFF, band folder, STAC item or PNG: bands, sizes, CRS, grid, dtype, nodata, radiometry')
+    .description('describe a GeoTIFF, band folder, SAFE product (folder or .zip), STAC item or PNG: bands, sizes, CRS, grid, WGS84 extent, date, dtype, nodata, radiometry')
     .argument('<src>', 'file or folder')
     .option('--bands <list>', 'band names of a multi-band file, in order')
     .option('--decode-timeout <ms>', 'time budget for opening and decoding a sample of an untrusted file', String(DEFAULT_DECODE_TIMEOUT_MS))
@@ -32,11 +35,14 @@ export function registerInfo(program: Command): void {
         result.decodedSample = inspected.probed;
       }
       try {
-        const scene = await openScene(src, { bands: o.bands !== undefined ? parseList(o.bands, '--bands') : undefined });
+        const decode = { timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1), memoryMb: parseNumber('--decode-memory', o.decodeMemory, 256) };
+        const scene = await openScene(src, { bands: o.bands !== undefined ? parseList(o.bands, '--bands') : undefined, decode });
         try {
           result.format = scene.format;
           result.georeferenced = scene.georeferenced;
           result.provenance = scene.provenance;
+          result.acquired = acquisitionDate(scene);
+          result.extentWgs84 = scene.georeferenced ? wgs84Extent([...scene.bands.values()].map((b) => b.grid)) : null;
           result.warnings = scene.warnings;
           result.bands = [...scene.bands.values()].map((b) => ({
             band: b.name, file: b.href, sample: b.sample + 1, width: b.grid.width, height: b.grid.height,
@@ -59,6 +65,32 @@ export function registerInfo(program: Command): void {
     });
 }
 
+/** West, south, east, north (degrees, 5 decimals ≈ 1 m) of the union of the grids' footprints. */
+export function wgs84Extent(grids: Grid[]): [number, number, number, number] | null {
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  for (const g of grids) {
+    if (!isGeoreferenced(g.crs)) continue;
+    const b = transformBounds(gridBounds(g), g.crs, WGS84);
+    w = Math.min(w, b.minX); s = Math.min(s, b.minY); e = Math.max(e, b.maxX); n = Math.max(n, b.maxY);
+  }
+  const r5 = (v: number) => Math.round(v * 1e5) / 1e5;
+  return Number.isFinite(w) ? [r5(w), r5(s), r5(e), r5(n)] : null;
+}
+
+/** The acquisition date and where it was read: the product/STAC metadata, else a date in the band file names. */
+function acquisitionDate(scene: Scene): { date: string; from: string } | null {
+  const p = scene.provenance;
+  const when = p.datetime ?? p.sensingTime;
+  if (typeof when === 'string' && when) return { date: when, from: scene.format === 'safe' ? 'product metadata' : 'STAC item' };
+  for (const b of scene.bands.values()) {
+    const m = /(?:^|[_-])(20\d{2})(\d{2})(\d{2})(?:T\d{6})?(?=[_.-])/.exec(path.basename(b.href));
+    if (m && Number(m[2]) >= 1 && Number(m[2]) <= 12 && Number(m[3]) >= 1 && Number(m[3]) <= 31) {
+      return { date: `${m[1]}-${m[2]}-${m[3]}`, from: `file name ${path.basename(b.href)}` };
+    }
+  }
+  return null;
+}
+
 function renderInfo(r: Record<string, unknown>): string {
   const lines: string[] = [`${r.input}`];
   const t = r.tiff as Record<string, unknown> | undefined;
@@ -70,6 +102,10 @@ function renderInfo(r: Record<string, unknown>): string {
     }
   }
   if (r.format) lines.push(`  scene format: ${r.format}${r.georeferenced ? '' : ' (not georeferenced)'}`);
+  const acq = r.acquired as { date: string; from: string } | null | undefined;
+  if (r.format) lines.push(`  acquired: ${acq ? `${acq.date} (${acq.from})` : 'unknown (the input carries no date)'}`);
+  const ext = r.extentWgs84 as number[] | null | undefined;
+  if (ext) lines.push(`  WGS84 extent: lon ${ext[0]} to ${ext[2]}, lat ${ext[1]} to ${ext[3]}  (--bbox ${ext.join(',')})`);
   for (const b of (r.bands as Record<string, unknown>[] | undefined) ?? []) {
     const rad = b.radiometry as { scale: number; offset: number; nodata: number | null; source: string };
     const ps = b.pixelSize as number[];

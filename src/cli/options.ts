@@ -24,7 +24,15 @@ export function parseBbox(text: string): Bounds {
   const parts = text.split(',').map(decimalValue);
   const bad = parts.length !== 4 || parts.some((v) => !Number.isFinite(v));
   const [minX, minY, maxX, maxY] = parts as [number, number, number, number];
-  if (bad || minX >= maxX || minY >= maxY || minX < -180 || maxX > 180 || minY < -90 || maxY > 90) {
+  const valid = (x0: number, y0: number, x1: number, y1: number) => x0 < x1 && y0 < y1 && x0 >= -180 && x1 <= 180 && y0 >= -90 && y1 <= 90;
+  if (!bad && !valid(minX, minY, maxX, maxY) && valid(minY, minX, maxY, maxX)) {
+    throw new UsageError('--bbox has latitude and longitude swapped', {
+      input: '--bbox', expected: 'minLon,minLat,maxLon,maxLat (longitude first)',
+      found: `${JSON.stringify(text)}: not a valid box read as lon,lat, a valid one read as lat,lon`,
+      fix: `Use --bbox ${minY},${minX},${maxY},${maxX}`,
+    });
+  }
+  if (bad || !valid(minX, minY, maxX, maxY)) {
     throw new UsageError('invalid --bbox', {
       input: '--bbox', expected: 'four decimal numbers minLon,minLat,maxLon,maxLat in WGS84 degrees with min < max',
       found: JSON.stringify(text), fix: 'Example: --bbox 19.40,41.70,19.60,41.85',

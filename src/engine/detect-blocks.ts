@@ -18,7 +18,7 @@ import type { ChangeMethod, Preset, ThresholdUsed } from '../change/presets/type
 import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.js';
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
-import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
+import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, sameSceneWarning, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
 import type { BlockResult, EngineConfig, HashResult, OtsuPlan, OverviewRgbResult, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
 import { rgbOverviews } from './quicklook-rgb.js';
@@ -155,6 +155,13 @@ export function blockEngineRefusal(opts: DetectOptions & { open?: unknown }): Us
     return new UsageError('Otsu is not streamable for this preset', {
       input: `--preset ${preset.name} --method otsu`, expected: '--threshold VALUE or --method threshold with --engine blocks',
       found: 'a joint two-date Otsu threshold', fix: 'Pass --threshold, or use --engine whole with --bbox',
+    });
+  }
+  if ([opts.before, opts.after].some((src) => src && /\.zip$|\.SAFE\/?$/i.test(src))) {
+    return new UsageError('the block engine does not read SAFE products', {
+      input: '--engine blocks', expected: 'GeoTIFF bands (each block reads only the tiles it needs)',
+      found: 'a SAFE product, whose JPEG 2000 bands are decoded whole',
+      fix: 'Use --engine whole (with --bbox for a full 10 m tile), or convert the bands: gdal_translate -co COMPRESS=DEFLATE -co TILED=YES <band.jp2> <band.tif>',
     });
   }
   if (opts.open || [opts.before, opts.after].some((src) => src && /^https?:\/\//i.test(src))) {
@@ -426,6 +433,8 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       // output capped at its size, so no input is decoded twice.
       const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, opts.log, 0);
       if (skipped) preflightWarnings.push(skipped);
+      const same = before ? sameSceneWarning(before, after) : null;
+      if (same) preflightWarnings.push(same);
     }
     const { bandsUsed, target } = planGrid(preset, before, after, opts);
     const factor = quicklook ? quicklookSize(target.width, target.height, quicklook.maxSize).factor : 0;

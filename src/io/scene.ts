@@ -14,6 +14,8 @@ import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
 import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
 import { tiffOverviews, type BandOverview } from './overviews.js';
 import { checkRegularFile, readJsonFile } from './local-file.js';
+import { isSafeProduct } from './safe/safe-container.js';
+import { openSafeScene } from './safe/safe-scene.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -55,7 +57,7 @@ export interface BandRef {
 export interface Scene {
   /** What the user passed. */
   readonly input: string;
-  readonly format: 'band-folder' | 'multiband-tiff' | 'stac-item' | 'png';
+  readonly format: 'band-folder' | 'multiband-tiff' | 'stac-item' | 'png' | 'safe';
   readonly bands: ReadonlyMap<LayerName, BandRef>;
   readonly georeferenced: boolean;
   /** Product facts for provenance (level, date, baseline, platform, files). */
@@ -79,6 +81,11 @@ export interface SceneOptions {
   sclPath?: string;
   /** How http(s) inputs are read (URL policy, cache, byte budget); default: public hosts only, no cache, no cap. */
   remote?: RemoteReadOptions;
+  /**
+   * Time (ms) and heap (MB) budget of each whole-image decode in the decode sandbox (JPEG 2000 bands of SAFE
+   * products); default 30 s and 1024 MB (`--decode-timeout`, `--decode-memory`).
+   */
+  decode?: { timeMs?: number; memoryMb?: number };
 }
 
 const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
@@ -123,10 +130,11 @@ async function openSceneOnly(src: string, opts: SceneOptions): Promise<Scene> {
     st = await stat(src);
   } catch {
     throw new InputNotFoundError('no such file or folder', {
-      input: src, expected: 'a folder of band GeoTIFFs, a multi-band GeoTIFF, a STAC item .json or a PNG',
+      input: src, expected: 'a folder of band GeoTIFFs, a SAFE product (folder or .zip), a multi-band GeoTIFF, a STAC item .json or a PNG',
       found: 'nothing at that path', fix: 'Check the path (relative paths start from the current folder)',
     });
   }
+  if (await isSafeProduct(src)) return openSafeScene(src, opts);
   if (st.isDirectory()) return openBandFolder(src, opts);
   if (/\.json$/i.test(src)) {
     const scene = await loadStacItemScene(src, await readJsonFile(src, 'a STAC item'), opts);

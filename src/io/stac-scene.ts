@@ -3,6 +3,7 @@
  * resolved relative to the item, read through the hardened TIFF reader — local paths through the file source,
  * URLs through the HTTP range source (only the tiles a window needs are fetched; bytes and requests are counted).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LimitExceededError, MissingBandError, NetworkError, StacError, UrlRefusedError, isS2ChangeError } from '../errors.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from './scene.js';
@@ -200,7 +201,25 @@ export async function loadStacItemScene(itemPath: string, json: unknown, opts: S
       input: itemPath, expected: 'a STAC Item (type "Feature") with band assets', found: String((err as Error).message), cause: err,
     });
   }
+  if (!isUrl) item = { ...item, assets: assetsBeside(item.assets, path.dirname(path.resolve(itemPath))) };
   return sceneFromItem(item, itemPath, { ...opts, itemOrigin: isUrl ? 'remote' : 'local' });
+}
+
+/**
+ * Assets whose URL names a file that already sits next to the item (downloaded with it, e.g. B04.tif beside
+ * S2A_…_L2A.json) point to that local file instead, so the item reads offline; other assets are unchanged.
+ */
+function assetsBeside<T extends { href: string }>(assets: Record<string, T>, dir: string): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [k, a] of Object.entries(assets)) {
+    let local: string | null = null;
+    if (/^https?:\/\//i.test(a.href)) {
+      const name = path.basename(decodeURIComponent(new URL(a.href).pathname));
+      if (name && existsSync(path.join(dir, name))) local = path.join(dir, name);
+    }
+    out[k] = local ? { ...a, href: local } : a;
+  }
+  return out;
 }
 
 /**

@@ -3,6 +3,7 @@
  * This is the whole-array path: every band of the overlap is held in memory, which is right for chips and
  * sub-tile areas.
  */
+import path from 'node:path';
 import { NothingValidError, UsageError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import type { BandArrays } from '../indices/registry.js';
@@ -110,12 +111,15 @@ export async function detect(opts: DetectOptions): Promise<DetectResult> {
     });
   }
   const open = opts.open ?? openScene;
-  const after = await open(opts.after, { ...opts.scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl });
+  const scene = { ...opts.scene, decode: opts.scene?.decode ?? (opts.decodeBudget ? { timeMs: opts.decodeBudget.timeMs, memoryMb: opts.decodeBudget.memoryMb } : undefined) };
+  const after = await open(opts.after, { ...scene, bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl });
   let before: Scene | null = null;
   try {
-    if (opts.before && !preset.singleDate) before = await open(opts.before, { ...opts.scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
+    if (opts.before && !preset.singleDate) before = await open(opts.before, { ...scene, bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl });
     const skipped = await preflightDecode([before, after].filter((x): x is Scene => x !== null), opts.decodeBudget, log);
     if (skipped) after.warnings.push(skipped);
+    const same = before ? sameSceneWarning(before, after) : null;
+    if (same) after.warnings.push(same);
     return await detectOnScenes(preset, before, after, opts, log);
   } finally {
     await after.close();
@@ -231,6 +235,29 @@ export async function preflightDecode(scenes: Scene[], budget: DecodeBudget | nu
   })));
   for (const s of settled) if (s.status === 'rejected') throw s.reason; // each worker is done (or stopped) by now
   if (lists.length) log(`decode preflight: ${lists.flat().length} local TIFF files ${fullMaxPixels > 0 ? 'decoded' : 'probed'} in the sandbox in ${Date.now() - t0} ms`);
+  return null;
+}
+
+/**
+ * A warning when `before` and `after` are the same scene — the same path, or the same product or acquisition
+ * (date and tile) by their provenance — so that "no change" is not mistaken for a finding; else null.
+ */
+export function sameSceneWarning(before: Scene, after: Scene): string | null {
+  const norm = (s: string) => (/^https?:\/\//i.test(s) ? s : path.resolve(s)).replace(/\/+$/, '');
+  if (norm(before.input) === norm(after.input)) {
+    return `--before and --after are the same input (${after.input}): every difference is zero, so no change will be found. Pass two dates.`;
+  }
+  const key = (p: Record<string, unknown>) => {
+    const product = p.product ?? p.productId;
+    if (typeof product === 'string' && product) return `product ${product.replace(/\.SAFE$/i, '')}`;
+    const when = p.datetime;
+    const tile = p.tile;
+    return typeof when === 'string' && when && typeof tile === 'string' && tile ? `acquisition ${when} of tile ${tile}` : null;
+  };
+  const a = key(before.provenance);
+  if (a !== null && a === key(after.provenance)) {
+    return `--before (${before.input}) and --after (${after.input}) are the same ${a}: no change will be found. Pass two dates.`;
+  }
   return null;
 }
 

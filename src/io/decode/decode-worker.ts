@@ -1,0 +1,150 @@
+/**
+ * Worker side of the whole-image decode sandbox (see decode-sandbox.ts). Runs OpenJPEG (WebAssembly) or geotiff.js
+ * on one image and posts the decoded planes back (transferred, not copied). The parent terminates this worker when
+ * its time budget runs out; its heap is capped by resourceLimits and its pixel output by the request's byte cap.
+ */
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { LimitExceededError, UnsupportedCompressionError, UnsupportedTiffError, CorruptTiffError } from '../../errors.js';
+import { serializeError } from '../tiff/sandbox-protocol.js';
+import type { SampleType } from '../tiff/types.js';
+import type { DecodedImage, DecodeReply, DecodeRequest, GeotiffRequest, GeotiffTags, Jp2Request } from './protocol.js';
+
+const require = createRequire(import.meta.url);
+
+interface J2KDecoder {
+  getEncodedBuffer(n: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  decode(): void;
+  decodeSubResolution(level: number, layer: number): void;
+  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean };
+  delete?(): void;
+}
+
+async function decodeJp2(req: Jp2Request): Promise<DecodedImage> {
+  const factory = require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (o?: object) => Promise<{ J2KDecoder: new () => J2KDecoder }>;
+  const m = await factory({ print: () => undefined, printErr: () => undefined });
+  const dec = new m.J2KDecoder();
+  dec.getEncodedBuffer(req.bytes.length).set(req.bytes);
+  try {
+    if (req.level > 0) dec.decodeSubResolution(req.level, 0);
+    else dec.decode();
+  } catch (err) {
+    throw new CorruptTiffError('the JPEG 2000 codestream cannot be decoded', {
+      input: req.name, expected: 'a valid JPEG 2000 codestream', found: `OpenJPEG failed (${typeof err === 'number' ? `wasm exception ${err}` : String((err as Error)?.message ?? err)})`,
+      fix: 'Re-download the product; if it persists the file is damaged',
+    });
+  }
+  const info = dec.getFrameInfo();
+  const out = dec.getDecodedBuffer();
+  const { width, height, componentCount: nc } = info;
+  const bytes = info.bitsPerSample <= 8 ? 1 : 2;
+  const sampleType: SampleType = bytes === 1 ? (info.isSigned ? 'int8' : 'uint8') : (info.isSigned ? 'int16' : 'uint16');
+  const n = width * height;
+  if (out.length < n * nc * bytes) {
+    throw new CorruptTiffError('the JPEG 2000 decoder returned fewer pixels than the image has', {
+      input: req.name, expected: `${n * nc * bytes} bytes`, found: `${out.length}`,
+    });
+  }
+  const planes: ArrayBuffer[] = [];
+  if (nc === 1) {
+    planes.push(out.slice(0, n * bytes).buffer);
+  } else {
+    // OpenJPEG's output is pixel-interleaved: split it into one plane per component.
+    const src = bytes === 1 ? out : new Uint16Array(out.buffer, out.byteOffset, n * nc);
+    for (let c = 0; c < nc; c++) {
+      const p = bytes === 1 ? new Uint8Array(n) : new Uint16Array(n);
+      for (let i = 0; i < n; i++) p[i] = src[i * nc + c]!;
+      planes.push(p.buffer as ArrayBuffer);
+    }
+  }
+  dec.delete?.();
+  return { width, height, sampleType, planes };
+}
+
+const TYPE_BY_ARRAY: Record<string, SampleType> = {
+  Uint8Array: 'uint8', Int8Array: 'int8', Uint16Array: 'uint16', Int16Array: 'int16', Uint32Array: 'uint32', Int32Array: 'int32',
+  Float32Array: 'float32', Float64Array: 'float64',
+};
+
+async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
+  const { fromArrayBuffer } = await import('geotiff');
+  const buf = await readFile(req.path);
+  const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+  const img = await tiff.getImage(0);
+  const width = img.getWidth();
+  const height = img.getHeight();
+  const spp = img.getSamplesPerPixel();
+  const bits = img.getBitsPerSample(0);
+  const fmt = img.getSampleFormat(0);
+  const fd = img.fileDirectory;
+  const val = async (tag: string): Promise<unknown> => (fd.hasTag(tag as never) ? fd.loadValue(tag as never) : null);
+  const compression = Number(await val('Compression') ?? 1);
+  const photometric = (await val('PhotometricInterpretation')) as number | null;
+  if (fmt === 5 || fmt === 6) {
+    throw new UnsupportedTiffError('complex samples are not supported', {
+      input: req.name, expected: 'real-valued samples (Sentinel-2 products have no complex bands)', found: `${bits}-bit complex samples`,
+      fix: 'Convert it with: gdal_translate -ot Float32 -co COMPRESS=DEFLATE <input> <output.tif> (takes the real part)',
+    });
+  }
+  if (bits === 64 && fmt !== 3) {
+    throw new UnsupportedTiffError('64-bit integer samples are not supported', {
+      input: req.name, expected: '8/16/32-bit integers or 32/64-bit floats', found: `64-bit ${fmt === 2 ? 'signed' : 'unsigned'} integers`,
+      fix: 'Convert it with: gdal_translate -ot Float64 -co COMPRESS=DEFLATE <input> <output.tif>',
+    });
+  }
+  const unsupported: Record<number, string> = { 34925: 'LZMA', 50001: 'WEBP', 34712: 'JPEG2000', 50002: 'JXL', 52546: 'JXL' };
+  if (unsupported[compression]) {
+    throw new UnsupportedCompressionError('compression is not supported', {
+      input: req.name, expected: 'NONE, DEFLATE, LZW, ZSTD, PACKBITS, JPEG or LERC', found: unsupported[compression],
+      fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE ${req.path} <output.tif>`,
+    });
+  }
+  const outBytes = width * height * spp * Math.max(1, Math.ceil(bits / 8)) * (bits === 16 && fmt === 3 ? 2 : 1);
+  if (outBytes > req.maxBytes) {
+    throw new LimitExceededError('the image is larger than the decode memory budget', {
+      input: req.name, expected: `at most ${req.maxBytes} bytes of decoded pixels (--decode-memory)`, found: `${width} x ${height} x ${spp} samples = ${outBytes} bytes`,
+      fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE -co TILED=YES ${req.path} <output.tif> (then only the windows needed are decoded)`,
+    });
+  }
+  // JPEG-in-TIFF with YCbCr photometric: geotiff.js converts to RGB only through readRGB.
+  const rasters = photometric === 6 && compression === 7
+    ? await img.readRGB({ interleave: false, enableAlpha: false })
+    : await img.readRasters({ interleave: false });
+  const arrays = (Array.isArray(rasters) ? rasters : [rasters]) as unknown as ArrayLike<number>[];
+  const first = arrays[0] as unknown as { constructor: { name: string } };
+  let sampleType = TYPE_BY_ARRAY[first.constructor.name];
+  if (!sampleType) throw new UnsupportedTiffError('sample type is not supported', { input: req.name, expected: 'integer or float samples', found: first.constructor.name });
+  const planes = arrays.map((a) => {
+    const t = a as unknown as Uint8Array;
+    return t.buffer.byteLength === t.byteLength ? (t.buffer as ArrayBuffer) : (t.slice().buffer as ArrayBuffer);
+  });
+  if (sampleType === 'float32' && bits === 16) sampleType = 'float32'; // float16 is widened by geotiff.js
+  const num = async (tag: string): Promise<number[] | null> => {
+    const v = await val(tag);
+    return v == null ? null : Array.from(v as ArrayLike<number>, Number);
+  };
+  const tags: GeotiffTags = {
+    geoKeyDirectory: await num('GeoKeyDirectory'),
+    pixelScale: await num('ModelPixelScale'),
+    tiepoints: await num('ModelTiepoint'),
+    transformation: await num('ModelTransformation'),
+    nodata: (await val('GDAL_NODATA')) as string | null,
+    gdalMetadata: (await val('GDAL_METADATA')) as string | null,
+    compression, photometric, planarConfiguration: Number(await val('PlanarConfiguration') ?? 1), bitsPerSample: bits, sampleFormat: fmt,
+  };
+  return { width, height, sampleType, planes, tags };
+}
+
+async function run(req: DecodeRequest): Promise<DecodeReply> {
+  try {
+    const image = req.op === 'jp2' ? await decodeJp2(req) : await decodeGeotiff(req);
+    return { ok: true, image };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}
+
+const reply = await run(workerData as DecodeRequest);
+parentPort!.postMessage(reply, reply.ok ? reply.image.planes : []);

@@ -1,0 +1,184 @@
+/**
+ * SAFE products (JPEG 2000 bands) read in place, against independent truth: every band's pixels and grid as GDAL's
+ * JP2OpenJPEG driver reads them, the radiometry as the product XML states it (parsed here with Python's own XML
+ * parser), the .zip path against the folder, and `detect` on the product against a GDAL-made GeoTIFF copy of it.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openScene, type Scene } from '../src/io/scene.js';
+import { readJp2Header, gmlGeoref } from '../src/io/jp2/jp2-header.js';
+import { parseProductMetadata } from '../src/io/safe/safe-metadata.js';
+import { decodeWorkerUrl } from '../src/io/decode/decode-sandbox.js';
+import { dataDir, GDAL_SKIP_REASON, hasGdal, pythonJson, run } from './helpers/gdal.js';
+
+const SAMPLE = path.join(dataDir(), 's2-safe-sample');
+const SAFE = existsSync(SAMPLE) ? readdirSync(SAMPLE).find((n) => n.endsWith('.SAFE')) : undefined;
+const PRODUCT = SAFE ? path.join(SAMPLE, SAFE) : '';
+const CLI = path.resolve('dist/cli/main.js');
+const ready = !!SAFE && hasGdal() && decodeWorkerUrl() !== null && existsSync(CLI);
+const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-safe-'));
+
+const sha = (a: ArrayBufferView) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+/** GDAL's reading of a JP2: size, EPSG, geotransform, and the SHA-256 of its pixels as little-endian native type. */
+function gdalJp2(file: string): { width: number; height: number; epsg: number; gt: number[]; sha: string; dtype: string } {
+  return pythonJson(`
+import sys, json, hashlib, numpy as np
+from osgeo import gdal, osr
+ds = gdal.Open(sys.argv[1])
+a = ds.GetRasterBand(1).ReadAsArray()
+srs = osr.SpatialReference(wkt=ds.GetProjection()); srs.AutoIdentifyEPSG()
+print(json.dumps({"width": ds.RasterXSize, "height": ds.RasterYSize, "epsg": int(srs.GetAuthorityCode(None)),
+  "gt": list(ds.GetGeoTransform()), "sha": hashlib.sha256(np.ascontiguousarray(a.astype(a.dtype.newbyteorder('<'))).tobytes()).hexdigest(),
+  "dtype": str(a.dtype)}))
+`, [file]);
+}
+
+describe.skipIf(!ready)(`SAFE product ${SAFE ?? '(sample missing)'}${ready ? '' : ` — skipped: sample, ${GDAL_SKIP_REASON}, or npm run build missing`}`, () => {
+  let scene: Scene;
+  beforeAll(async () => {
+    scene = await openScene(PRODUCT);
+  });
+  afterAll(async () => {
+    await scene?.close();
+  });
+
+  it('finds every band of the finest resolution folder, and SCL, with the product facts', () => {
+    expect([...scene.bands.keys()].sort()).toEqual(['B02', 'B03', 'B04', 'B11', 'B12', 'B8A', 'SCL']);
+    expect(scene.format).toBe('safe');
+    expect(scene.bands.get('SCL')!.href).toMatch(/R20m\/.*_SCL_20m\.jp2$/); // finest folder with SCL
+    expect(scene.bands.get('B04')!.href).toMatch(/R60m\/.*_B04_60m\.jp2$/);
+    const p = scene.provenance;
+    expect([p.level, p.platform, p.tile, p.processingBaseline, p.datetime]).toEqual(['L2A', 'Sentinel-2A', '29UNU', '04.00', '2022-10-05T11:54:11.024Z']);
+    expect(scene.warnings).toEqual([]); // the JP2 georeferencing agrees with MTD_TL.xml
+  });
+
+  it('every band decodes to the same pixels, size, EPSG and geotransform as GDAL\'s JP2 driver', async () => {
+    for (const [name, ref] of scene.bands) {
+      const g = gdalJp2(ref.href);
+      expect([ref.grid.width, ref.grid.height, ref.grid.crs.epsg], name).toEqual([g.width, g.height, g.epsg]);
+      ref.grid.transform.forEach((v, i) => expect(v, `${name} gt[${i}]`).toBeCloseTo(g.gt[i]!, 6));
+      const px = await ref.readStored({ x: 0, y: 0, width: g.width, height: g.height });
+      expect(px.constructor.name, name).toBe(g.dtype === 'uint8' ? 'Uint8Array' : 'Uint16Array');
+      expect(sha(px), `${name} pixels`).toBe(g.sha);
+    }
+  }, 120_000);
+
+  it('a window equals the same window of GDAL\'s read (gdal_translate -srcwin)', async () => {
+    const ref = scene.bands.get('B8A')!;
+    const w = { x: 700, y: 300, width: 37, height: 23 };
+    const out = path.join(tmp, 'win.tif');
+    run('gdal_translate', ['-q', '-srcwin', String(w.x), String(w.y), String(w.width), String(w.height), ref.href, out]);
+    const g = pythonJson(`
+import sys, json
+from osgeo import gdal
+print(json.dumps(gdal.Open(sys.argv[1]).ReadAsArray().ravel().tolist()))`, [out]);
+    expect(Array.from(await ref.readStored(w))).toEqual(g);
+  });
+
+  it('radiometry is the product XML\'s: BOA_ADD_OFFSET per band and 1 / BOA_QUANTIFICATION_VALUE', () => {
+    const xml = pythonJson(`
+import sys, json, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+ids = {e.get('bandId'): e.get('physicalBand') for e in r.iter('Spectral_Information')}
+off = {ids[e.get('band_id')]: float(e.text) for e in r.iter('BOA_ADD_OFFSET')}
+q = float(next(r.iter('BOA_QUANTIFICATION_VALUE')).text)
+print(json.dumps({"off": off, "q": q}))`, [path.join(PRODUCT, 'MTD_MSIL2A.xml')]);
+    for (const [name, ref] of scene.bands) {
+      if (name === 'SCL') {
+        expect(ref.kind).toBe('class');
+        continue;
+      }
+      const physical = name === 'B8A' ? 'B8A' : `B${Number(name.slice(1))}`;
+      expect(ref.radiometry.offset, name).toBe(xml.off[physical]);
+      expect(ref.radiometry.scale, name).toBeCloseTo(1 / xml.q, 12);
+      expect(ref.radiometry.nodata, name).toBe(0);
+    }
+  });
+
+  it('radiometry never comes from the date: the same XML without offsets gives offset 0 (an older baseline)', () => {
+    const base = '<n1:Level-2A_User_Product xmlns:n1="x"><General_Info><Product_Info><PRODUCT_START_TIME>2023-01-01T00:00:00Z</PRODUCT_START_TIME>'
+      + '<PROCESSING_BASELINE>03.01</PROCESSING_BASELINE></Product_Info><Product_Image_Characteristics><QUANTIFICATION_VALUES_LIST>'
+      + '<BOA_QUANTIFICATION_VALUE>10000</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>';
+    const none = parseProductMetadata(`${base}</Product_Image_Characteristics></General_Info></n1:Level-2A_User_Product>`, 'x');
+    expect([none.level, none.offsets, none.quantification]).toEqual(['L2A', {}, 10000]);
+    const some = parseProductMetadata(`${base}<BOA_ADD_OFFSET_VALUES_LIST><BOA_ADD_OFFSET band_id="3">-900</BOA_ADD_OFFSET></BOA_ADD_OFFSET_VALUES_LIST>`
+      + '</Product_Image_Characteristics></General_Info></n1:Level-2A_User_Product>', 'x');
+    expect(some.offsets).toEqual({ B04: -900 }); // band_id 3 is B4 in the default order
+  });
+
+  it('the .zip (made here with Python zipfile, DEFLATE) reads to the same bands, pixels and facts without unzipping', async () => {
+    const zip = path.join(tmp, `${SAFE!.replace(/\.SAFE$/, '')}.zip`);
+    run('/usr/bin/python3', ['-c', `
+import sys, os, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+root = os.path.dirname(src)
+with zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as z:
+    for d, _, fs in os.walk(src):
+        for f in fs:
+            p = os.path.join(d, f); z.write(p, os.path.relpath(p, root))
+`, PRODUCT, zip]);
+    const z = await openScene(zip);
+    try {
+      expect([...z.bands.keys()].sort()).toEqual([...scene.bands.keys()].sort());
+      expect(z.provenance.container).toBe('zip');
+      for (const name of ['B04', 'SCL'] as const) {
+        const a = z.bands.get(name)!;
+        const b = scene.bands.get(name)!;
+        expect(a.href).toContain('.zip!');
+        expect(a.grid).toEqual(b.grid);
+        expect(a.radiometry).toEqual(b.radiometry);
+        const w = { x: 0, y: 0, width: a.grid.width, height: a.grid.height };
+        expect(sha(await a.readStored(w)), name).toBe(sha(await b.readStored(w)));
+      }
+    } finally {
+      await z.close();
+    }
+    expect(readdirSync(tmp).filter((n) => n.endsWith('.jp2'))).toEqual([]);
+  }, 60_000);
+
+  it('`detect` on the product against a GDAL-made GeoTIFF copy of itself: no change, the same radiometry reported', () => {
+    const copy = path.join(tmp, 'copy');
+    mkdirSync(copy, { recursive: true });
+    for (const name of ['B03', 'B11', 'SCL'] as const) {
+      const ref = scene.bands.get(name)!;
+      // GDAL convention value = DN x scale + offset, so reflectance = (DN - 1000) / 10000 is scale 1e-4, offset -0.1.
+      const rad = name === 'SCL' ? [] : ['-a_scale', String(ref.radiometry.scale), '-a_offset', String(ref.radiometry.offset * ref.radiometry.scale), '-a_nodata', '0'];
+      run('gdal_translate', ['-q', '-of', 'GTiff', '-co', 'COMPRESS=DEFLATE', '-co', 'TILED=YES', '-co', 'NBITS=16', ...rad, ref.href, path.join(copy, `${name}.tif`)]);
+    }
+    const out = path.join(tmp, 'detect');
+    const r = spawnSync(process.execPath, [CLI, 'detect', '--before', PRODUCT, '--after', copy, '--preset', 'flood', '--out', out, '--json'],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    const changed = s.areas.filter((a: any) => a.value !== 0 && a.value !== 255 && !/no change|unchanged|permanent|not water|dry/i.test(a.name));
+    for (const a of changed) expect(a.pixels, `${a.name}`).toBe(0);
+    const rad = (i: any) => Object.fromEntries(Object.entries(i.radiometry as Record<string, string>).map(([k, v]) => [k, v.split('; ').slice(0, 2).join('; ')]));
+    const [before, after] = ['before', 'after'].map((role) => s.inputs.find((i: any) => i.role === role));
+    expect(rad(before)).toEqual(rad(after));
+    expect(before.radiometry.B03).toMatch(/^\(DN − 1000\) × 0\.0001/);
+    expect(before.provenance.processingBaseline).toBe('04.00');
+  }, 120_000);
+});
+
+describe('JPEG 2000 header and georeferencing (no sample needed)', () => {
+  it('GMLJP2: the origin is a pixel centre (GDAL\'s reading), lat/lon swapped for EPSG:4326 urns', () => {
+    const utm = gmlGeoref('<gml:origin><gml:Point srsName="urn:ogc:def:crs:EPSG::32629"><gml:pos>500010 5900010</gml:pos></gml:Point></gml:origin>'
+      + '<gml:offsetVector>60 0</gml:offsetVector><gml:offsetVector>0 -60</gml:offsetVector>');
+    expect(utm).toEqual({ epsg: 32629, transform: [499980, 60, 0, 5900040, 0, -60], warning: null });
+    const geo = gmlGeoref('<gml:origin><gml:Point srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>50.5 10.5</gml:pos></gml:Point></gml:origin>'
+      + '<gml:offsetVector>0 1</gml:offsetVector><gml:offsetVector>-1 0</gml:offsetVector>');
+    expect(geo.transform).toEqual([10, 1, 0, 51, 0, -1]);
+  });
+
+  it('refuses what is not JPEG 2000, and boxes that run past the file, as corrupt (no read past the end)', async () => {
+    await expect(readJp2Header(new Uint8Array([0x49, 0x49, 42, 0, 8, 0, 0, 0, 0, 0, 0, 0]), 'x.jp2')).rejects.toMatchObject({ code: 'CORRUPT_TIFF' });
+    const sig = [0, 0, 0, 12, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a];
+    const liar = new Uint8Array([...sig, 0x7f, 0xff, 0xff, 0xff, 0x6a, 0x70, 0x32, 0x63, 0xff, 0x4f]);
+    await expect(readJp2Header(liar, 'liar.jp2')).rejects.toThrow(/runs past its container/);
+  });
+});
