@@ -12,7 +12,7 @@ import { BENCH_METHODS } from '../pipeline/bench-methods.js';
 import { DATASETS, type DatasetName } from '../pipeline/datasets.js';
 import { parseChoice, parseList } from './options.js';
 
-interface Flags { dataset: string; root: string; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string }
+interface Flags { dataset: string; root: string; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string; coregister?: boolean }
 
 /** A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise. */
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (done: number, total: number, label: string) => void {
@@ -120,6 +120,7 @@ export function registerBenchAccuracy(bench: Command): void {
     .option('--train <file>', 'train the supervised model on every item under --root, write it to FILE (JSON) and stop')
     .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
     .option('--figure-item <id>', 'item for --figure')
+    .option('--no-coregister', 'read each after date as it is (default: co-registered onto the before date, as detect does)')
     .option('--json', 'machine-readable result on stdout')
     .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
     .action(async (f: Flags) => {
@@ -140,7 +141,7 @@ export function registerBenchAccuracy(bench: Command): void {
       }
       const r = await benchAccuracy({
         dataset, root: f.root, methods: f.methods !== undefined ? parseList(f.methods, '--methods') : undefined, model, onProgress,
-        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
+        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined, coregister: f.coregister !== false,
       });
       if (f.figure) {
         if (!r.maps) throw new InputNotFoundError('no such item for --figure', { input: `--figure-item ${f.figureItem}`, expected: r.items.map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i).join(', ') });

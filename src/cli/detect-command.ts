@@ -19,7 +19,7 @@ interface DetectFlags {
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
   index?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
-  decodeTimeout?: string; decodeMemory?: string;
+  decodeTimeout?: string; decodeMemory?: string; coregister?: boolean;
 }
 
 type Flags = DetectFlags & PairFlags;
@@ -49,6 +49,7 @@ export function registerDetect(program: Command): void {
     .option('--scale <x>', 'override radiometric scale (reflectance = (DN + offset) × scale)')
     .option('--offset <dn>', 'override radiometric offset in DN (e.g. -1000 for processing baseline 04.00+)')
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
+    .option('--no-coregister', 'do not co-register the after date onto the before date (default: a sub-pixel shift measured by phase correlation on a 10 m band is applied when confident and ≥ 0.1 px)')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
     .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
@@ -130,7 +131,7 @@ export function registerDetect(program: Command): void {
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: parsed.threads,
-        method, supervisedModel,
+        method, supervisedModel, coregister: f.coregister !== false,
         decodeBudget: parsed.decodeBudget,
         threshold: parsed.threshold,
         minAreaHa: parsed.minAreaHa,

@@ -29,6 +29,7 @@ import type { Scores } from '../eval/metrics.js';
 import { sanityWarnings } from './sanity-warnings.js';
 import proj4 from 'proj4';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
+import { describeCoregistration, type CoregistrationReport } from './coregistration.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 
 export interface RunDetectOptions extends DetectOptions {
@@ -106,6 +107,8 @@ export interface RunSummary {
   provenance: { acquired: { before: Acquired | null; after: Acquired | null } };
   /** Which engine computed the outputs. */
   engine: 'whole' | 'blocks';
+  /** The after date's sub-pixel shift onto the before date (pixels and metres, peak confidence), applied or skipped and why. */
+  coregistration: CoregistrationReport;
   warnings: string[];
   /** Present when the scenes were found by `--event-date` (search parameters, ranking, bytes read). */
   discovery?: Record<string, unknown>;
@@ -278,6 +281,7 @@ interface RunFacts {
   indexHistogram: Float64Array | null;
   product: { name: string; description: string } | null;
   acquired: RunSummary['provenance']['acquired'];
+  coregistration: CoregistrationReport;
 }
 
 /** When each date was acquired, from what its input carries (`acquired.ts`). */
@@ -328,6 +332,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     indexHistogram: indexHistogramOf(r),
     provenance: { acquired: r.acquired },
     engine: r.engine,
+    coregistration: r.coregistration,
     warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
@@ -571,6 +576,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,
+      describeCoregistration(r.coregistration, grid),
       `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)${
         r.maskedPixels.indexUndefined ? `, and ${r.maskedPixels.indexUndefined} pixels whose index is undefined (e.g. NIR + SWIR = 0)` : ''}`,
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
