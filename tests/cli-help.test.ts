@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
+import * as helpModule from '../src/cli/help.js';
 
 const CLI = path.resolve('dist/cli/main.js');
 const help = (args: string[]) => {
@@ -47,6 +48,23 @@ describe('command-line help', () => {
     expect(paths.length).toBeGreaterThan(8);
     for (const p of paths) expect(help(p), p.join(' ')).toMatch(/\nExamples:\n {2}s2change /);
     expect(help([])).toMatch(/\nExamples:\n/);
+  });
+
+  it("every example names a real command and only options that command has", () => {
+    const program = buildProgram();
+    for (const examples of Object.values(helpModule.HELP_EXAMPLES)) {
+      for (const e of examples) {
+        const words = e.replace(/#.*$/, '').trim().split(/\s+/).slice(1); // after "s2change"
+        let cmd: any = program;
+        while (words.length && cmd.commands.some((c: any) => c.name() === words[0])) {
+          const name = words.shift();
+          cmd = cmd.commands.find((c: any) => c.name() === name);
+        }
+        expect(cmd, e).not.toBe(program);
+        const longs = new Set(cmd.options.map((o: any) => o.long));
+        for (const flag of words.filter((w) => w.startsWith('--'))) expect(longs.has(flag), `${e}: ${flag}`).toBe(true);
+      }
+    }
   });
 
   it('a closed stdout (help piped into head) ends quietly', () => {

@@ -24,7 +24,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   demo: ['s2change demo                      # every sample event into out/<event>/', 's2change demo --data ~/s2-samples --out demo-out'],
   info: ['s2change info S2B_MSIL2A_20240720.SAFE', 's2change info https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_34TDL_20240720_0_L2A'],
-  eval: ['s2change eval fire/ --truth perimeter.tif --change 1 --no-change 0'],
+  eval: ['s2change eval --pred fire/ --truth perimeter.tif --truth-change 1 --truth-nochange 0'],
   verify: ['s2change verify fire/'],
   search: ['s2change search --bbox 19.40,41.70,19.60,41.85 --datetime 2024-06-01/2024-07-31 --max-cloud 20'],
   pair: ['s2change pair --bbox 19.40,41.70,19.60,41.85 --event-date 2024-07-15 --json'],
