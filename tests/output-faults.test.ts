@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -212,6 +212,21 @@ describe('lock and leftovers', () => {
     expect(lines.some((l) => l.includes(`kept temp folder ${foreign}`) && l.includes('elsewhere.example'))).toBe(true);
     expect(existsSync(stale) || existsSync(noOwner)).toBe(false);
     expect(existsSync(foreign)).toBe(true);
+    await out.abort();
+  });
+
+  it('an empty lock (killed between creating and writing it) is removed once older than 10 s, not before', async () => {
+    const dir = fresh();
+    mkdirSync(dir);
+    const lock = path.join(dir, LOCK_NAME);
+    writeFileSync(lock, '');
+    const e = await OutputDir.open(dir, { overwrite: true, log: () => {} }).catch((err: unknown) => err);
+    expect(isS2ChangeError(e, 'OUTPUT_LOCKED')).toBe(true);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    const lines: string[] = [];
+    const out = await OutputDir.open(dir, { overwrite: true, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toContain('removed the unreadable lock');
     await out.abort();
   });
 
