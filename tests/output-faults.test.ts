@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { writeCog } from '../src/io/cog-writer.js';
 import { isS2ChangeError } from '../src/errors.js';
 import { seededRandom } from '../src/change/sampling.js';
 import type { Grid } from '../src/raster/grid.js';
+import { hasGdal, pythonJson } from './helpers/gdal.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 's2change-faults-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -214,6 +215,21 @@ describe('lock and leftovers', () => {
     await out.abort();
   });
 
+  it('an empty lock (killed between creating and writing it) is removed once older than 10 s, not before', async () => {
+    const dir = fresh();
+    mkdirSync(dir);
+    const lock = path.join(dir, LOCK_NAME);
+    writeFileSync(lock, '');
+    const e = await OutputDir.open(dir, { overwrite: true, log: () => {} }).catch((err: unknown) => err);
+    expect(isS2ChangeError(e, 'OUTPUT_LOCKED')).toBe(true);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    const lines: string[] = [];
+    const out = await OutputDir.open(dir, { overwrite: true, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toContain('removed the unreadable lock');
+    await out.abort();
+  });
+
   it('a lock of a live process, or of another host, is not taken over', async () => {
     const dir = fresh();
     mkdirSync(dir);
@@ -380,11 +396,32 @@ describe('verify checks what it claims', async () => {
   });
 });
 
+/** GDAL's view of a mutant: does it decode B12 to the original's pixels, and are two class maps equal? */
+const GDAL_CHECK = `
+import json, sys
+import numpy as np
+from osgeo import gdal
+gdal.UseExceptions()
+orig, mutant, ref_classes, classes = sys.argv[1:5]
+def read(p):
+    try:
+        return gdal.Open(p).ReadAsArray()
+    except Exception:
+        return None
+m = read(mutant)
+print(json.dumps({
+    "gdalSame": None if m is None else bool(np.array_equal(m, read(orig))),
+    "classesSame": bool(np.array_equal(read(ref_classes), read(classes))),
+}))
+`;
+
 describe('mutated inputs through detect: a typed error or a verified result, never a crash or hang', () => {
   it('14 truncated or bit-flipped copies of an input band', async () => {
+    const reference = fresh('mut-ref');
+    expect((await cli(['detect', '--preset', 'wildfire', '--before', before, '--after', after, '--out', reference, '--engine', 'whole'])).code).toBe(0);
     const source = readFileSync(path.join(after, 'B12.tif'));
     const rand = seededRandom(19);
-    const outcomes = { ok: 0, typed: 0 };
+    const outcomes = { ok: 0, typed: 0, sameAsGdal: 0 };
     const mutants: [string, Buffer][] = [];
     for (const len of [0, 8, 64, 200, Math.floor(source.length / 2), source.length - 1]) mutants.push([`truncated to ${len}`, source.subarray(0, len)]);
     for (let k = 0; k < 8; k++) {
@@ -395,7 +432,7 @@ describe('mutated inputs through detect: a typed error or a verified result, nev
       mutants.push([`${flips} bit flips (#${k})`, b]);
     }
     // Four at a time (the machine is shared).
-    const runs: { what: string; out: string; r: Run }[] = [];
+    const runs: { what: string; out: string; r: Run; mutant: string }[] = [];
     for (let i0 = 0; i0 < mutants.length; i0 += 4) runs.push(...await Promise.all(mutants.slice(i0, i0 + 4).map(async ([what, bytes], j) => {
       const i = i0 + j;
       const dateDir = path.join(root, `mutant-${i}`);
@@ -404,14 +441,23 @@ describe('mutated inputs through detect: a typed error or a verified result, nev
       writeFileSync(path.join(dateDir, 'B12.tif'), bytes);
       const out = path.join(root, `mutant-out-${i}`);
       const r = await cli(['detect', '--preset', 'wildfire', '--before', before, '--after', dateDir, '--out', out, '--engine', 'whole']);
-      return { what, out, r };
+      return { what, out, r, mutant: path.join(dateDir, 'B12.tif') };
     })));
-    for (const { what, out, r } of runs) {
+    for (const { what, out, r, mutant } of runs) {
       expect(r.signal, `${what}: killed (hang)`).toBeNull();
       noStack(r.stderr);
       if (r.code === 0) {
         outcomes.ok++;
         expect((await verifyOutputs(out)).ok, what).toBe(true);
+        // Correct: where GDAL decodes the mutant to the original pixels (a flip in bytes no pixel depends on), the
+        // class map must be the unmutated run's.
+        if (hasGdal()) {
+          const g = pythonJson(GDAL_CHECK, [path.join(after, 'B12.tif'), mutant, path.join(reference, 'change.tif'), path.join(out, 'change.tif')]);
+          if (g.gdalSame) {
+            outcomes.sameAsGdal++;
+            expect(g.classesSame, `${what}: GDAL reads the original pixels, the classes differ`).toBe(true);
+          }
+        }
       } else {
         outcomes.typed++;
         expect(r.code, `${what}: ${r.stderr}`).toBe(1);
@@ -421,6 +467,6 @@ describe('mutated inputs through detect: a typed error or a verified result, nev
     }
     expect(outcomes.ok + outcomes.typed).toBe(14);
     expect(outcomes.typed).toBeGreaterThan(0);
-    process.stderr.write(`mutated inputs: ${outcomes.ok} verified results, ${outcomes.typed} typed errors of ${mutants.length}\n`);
+    process.stderr.write(`mutated inputs: ${outcomes.ok} verified results (${outcomes.sameAsGdal} where GDAL reads the original pixels, classes equal), ${outcomes.typed} typed errors of ${mutants.length}\n`);
   }, 120_000);
 });

@@ -654,7 +654,13 @@ async function acquireLock(dir: string, log: (line: string) => void): Promise<vo
       continue;
     }
     if (!holder) {
-      // Vanished, or just created and not yet written: look again shortly.
+      // Vanished, or just created and not yet written: look again shortly. Unreadable for over 10 s: its run was
+      // killed between creating and writing it, and it is removed.
+      const age = await stat(lockPath).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > 10_000 && await breakStaleLock(lockPath, null)) {
+        log(`s2change: removed the unreadable lock ${lockPath} (${Math.round(age / 1000)} s old)`);
+        continue;
+      }
       await new Promise((r) => setTimeout(r, 25));
       if (attempt < 19) continue;
     }
@@ -667,10 +673,11 @@ async function acquireLock(dir: string, log: (line: string) => void): Promise<vo
 }
 
 /**
- * Remove a stale lock whose content is `holder`. It is renamed aside first and checked: if another run replaced
- * it in between (its content differs), it is put back with link() (which never replaces a newer lock).
+ * Remove a stale lock whose content is `holder` (null: unreadable). It is renamed aside first and checked: if
+ * another run replaced it in between (its content differs), it is put back with link() (which never replaces a
+ * newer lock).
  */
-async function breakStaleLock(lockPath: string, holder: Owner): Promise<boolean> {
+async function breakStaleLock(lockPath: string, holder: Owner | null): Promise<boolean> {
   const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(lockPath, aside);
@@ -678,7 +685,9 @@ async function breakStaleLock(lockPath: string, holder: Owner): Promise<boolean>
     return false; // someone else took it first
   }
   const moved = await readJson<Owner>(aside);
-  if (moved && (moved.pid !== holder.pid || moved.startedAt !== holder.startedAt || moved.host !== holder.host)) {
+  const same = holder === null ? moved === null
+    : moved !== null && moved.pid === holder.pid && moved.startedAt === holder.startedAt && moved.host === holder.host;
+  if (!same) {
     await link(aside, lockPath).catch(() => undefined);
     await unlink(aside).catch(() => undefined);
     return false;
