@@ -8,7 +8,7 @@ import { InvalidInputError, S2ChangeError, UsageError } from '../errors.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import type { RunSummary } from '../pipeline/run-detect.js';
 import { PACKAGE_ROOT, resolveDataRoot } from './data-root.js';
-import { parseList } from './options.js';
+import { DEFAULT_MAX_TIME_S, parseList } from './options.js';
 import { runLine } from './summary-line.js';
 
 export interface SampleEvent {
@@ -76,6 +76,7 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output root', 'out')
     .option('--only <ids>', 'comma-separated event ids')
     .option('--events <file>', 'another events file')
+    .option('--max-time <s>', `time limit of the whole run in seconds, 0 for none (default ${DEFAULT_MAX_TIME_S})`)
     .option('--json', 'machine-readable results on stdout')
     .action(async (o: { data?: string; out: string; only?: string; events?: string; json?: boolean }) => {
       const { getPreset } = await import('../change/presets/index.js');

@@ -24,7 +24,7 @@ import { registerPair } from './pair-command.js';
 import { registerBench } from './bench-command.js';
 import { registerBenchAccuracy } from './bench-accuracy-command.js';
 import { VERSION } from '../version.js';
-import { refuseEmptyOptionValues } from './options.js';
+import { installRunTimeLimit, refuseEmptyOptionValues } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   refuseEmptyOptionValues(program); // --out '', --bbox '', --bands '' … are usage errors, for every command
+  installRunTimeLimit(program); // --max-time of detect, demo, search, pair
   registerDemo(program);
   registerDetect(program);
   registerInfo(program);
@@ -112,5 +113,7 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   main(process.argv).then((code) => {
     process.exitCode = code;
+    // A finished command must not be kept alive by a leftover handle (a stuck worker, a socket): end it after 2 s.
+    setTimeout(() => process.exit(code), 2000).unref();
   });
 }

@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { endAfterInterrupt } from './interrupt.js';
 import path from 'node:path';
 import { InputNotFoundError, OutputExistsError, OutputIntegrityError, UsageError } from '../errors.js';
 
@@ -325,7 +326,8 @@ export class OutputDir {
       const fn = () => {
         this.cleanupSync();
         process.stderr.write(`s2change: interrupted by ${sig}; removed unfinished outputs in ${this.dir}\n`);
-        process.exit(code);
+        void code;
+        endAfterInterrupt(sig); // re-raises the signal (exit status 130/143 in a shell), or exits 1 after --max-time
       };
       process.on(sig, fn);
       this.handlers.push({ sig, fn });
