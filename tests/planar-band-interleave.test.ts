@@ -42,6 +42,13 @@ print(json.dumps(out))
 `, [f, JSON.stringify(win)]);
 }
 
+/** Where `ours` first differs from GDAL's `truth` ('' when equal): a cheap comparison of 78 000 values with a useful message. */
+function firstDifference(ours: ArrayLike<number>, truth: number[]): string {
+  if (ours.length !== truth.length) return `length ${ours.length} vs GDAL ${truth.length}`;
+  for (let i = 0; i < truth.length; i++) if (ours[i] !== truth[i]) return `value ${i}: ${ours[i]} vs GDAL ${truth[i]}`;
+  return '';
+}
+
 describe.skipIf(!hasGdal())(`PlanarConfiguration=2 (${hasGdal() ? 'GDAL' : GDAL_SKIP_REASON})`, () => {
   beforeAll(() => {
     const src = path.join(tmp, 'src.tif');
@@ -92,15 +99,14 @@ ds = None
       for (let b = 0; b < 3; b++) {
         const ref = scene.bands.get(order[b])!;
         expect(ref.sample).toBe(b);
-        expect(Array.from(await ref.readStored({ x: 0, y: 0, width: W, height: H })), `${name} ${order[b]} whole`).toEqual(gdal[b]!.whole);
-        expect(Array.from(await ref.readStored(win)), `${name} ${order[b]} window`).toEqual(gdal[b]!.window);
+        expect(firstDifference(await ref.readStored({ x: 0, y: 0, width: W, height: H }), gdal[b]!.whole), `${name} ${order[b]} whole`).toBe('');
+        expect(firstDifference(await ref.readStored(win), gdal[b]!.window), `${name} ${order[b]} window`).toBe('');
         const ovs = ref.overviews ?? [];
         expect(ovs.length).toBe(name.endsWith('tiled') ? 2 : 0);
         expect(gdal[b]!.overviews.length).toBe(ovs.length);
         for (let k = 0; k < ovs.length; k++) {
           const g = ovs[k]!.grid;
-          expect(Array.from(await ovs[k]!.readStored({ x: 0, y: 0, width: g.width, height: g.height })), `${name} ${order[b]} overview ${k}`)
-            .toEqual(gdal[b]!.overviews[k]);
+          expect(firstDifference(await ovs[k]!.readStored({ x: 0, y: 0, width: g.width, height: g.height }), gdal[b]!.overviews[k]), `${name} ${order[b]} overview ${k}`).toBe('');
         }
       }
     } finally {
@@ -121,7 +127,7 @@ ds = None
       const counts = new Map<number, number>();
       for (const v of truth) counts.set(v, (counts.get(v) ?? 0) + 1);
       expect(counts.size, `${engine}: more than one class`).toBeGreaterThan(1);
-      expect(classes('band-tiled', engine), `band-tiled ${engine}`).toEqual(truth);
+      expect(firstDifference(classes('band-tiled', engine), truth), `band-tiled ${engine}`).toBe('');
     }
   });
 });
