@@ -5,7 +5,8 @@
  * file may appear in a message. A local item may still name local files. Redirects to link-local/metadata addresses
  * stay refused with allowPrivateNetwork; --allow-host lets exactly one private host through.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -182,5 +183,23 @@ describe('link-local and metadata addresses stay refused with allowPrivateNetwor
     expect(res.status).toBe(200);
     const err = await rejection(httpFetch('http://127.0.0.2:9/x', { allowHosts: [host], retries: 0 }));
     expect(isS2ChangeError(err, 'URL_REFUSED')).toBe(true);
+  });
+});
+
+describe.skipIf(!existsSync(path.resolve('dist/cli/main.js')))('through the compiled CLI', () => {
+  it.each(['passwd.json', 'local-tif-file-url.json'])('detect --after <remote item %s>: exit 1 URL_REFUSED, nothing in --out, no secret', async (name) => {
+    const out = path.join(tmp, `cli-${name}`);
+    // Asynchronous spawn: the item server runs in this process and must keep answering.
+    const child = spawn(process.execPath, [path.resolve('dist/cli/main.js'), 'detect', '--preset', 'water', '--after', srv.url(`items/${name}`),
+      '--allow-private-network', '--no-cache', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: tmp } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(kill);
+    expect(code, stderr).toBe(1);
+    expect(stderr).toMatch(/error \[URL_REFUSED\].*remote STAC item may not name local files/);
+    expect(stderr).not.toContain('TOPSECRET');
+    expect(existsSync(out)).toBe(false);
   });
 });
