@@ -18,6 +18,7 @@ import { checkModel } from '../src/change/supervised.js';
 import { isS2ChangeError } from '../src/errors.js';
 import { httpFetch } from '../src/io/http-source.js';
 import { readJsonFile } from '../src/io/local-file.js';
+import { readLabelRaster, readPrediction } from '../src/pipeline/evaluate.js';
 import { openScene } from '../src/io/scene.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
@@ -83,10 +84,13 @@ afterAll(async () => {
 });
 
 describe('non-regular files are refused before they are read', () => {
-  it('a FIFO as a GeoTIFF, a PNG, a STAC item, a band in a folder, and /dev/zero: INVALID_INPUT at once', async () => {
+  it('a FIFO as a GeoTIFF, a PNG, a STAC item, a band in a folder, eval labels and summary.json, and /dev/zero: INVALID_INPUT at once', async () => {
     const folder = path.join(tmp, 'bands');
     mkdirSync(folder);
     spawnSync('mkfifo', [path.join(folder, 'B04.tif')]);
+    const detectOut = path.join(tmp, 'detect-out');
+    mkdirSync(detectOut);
+    spawnSync('mkfifo', [path.join(detectOut, 'summary.json')]);
     const cases: [string, () => Promise<unknown>][] = [
       ['fifo.tif', () => openScene(fifo('fifo.tif'))],
       ['fifo.png', () => openScene(fifo('fifo.png'))],
@@ -94,6 +98,8 @@ describe('non-regular files are refused before they are read', () => {
       ['bands/B04.tif', () => openScene(folder)],
       ['/dev/zero', () => openTiffFile('/dev/zero')],
       ['a folder as a TIFF', () => openTiffFile(tmp)],
+      ['eval --truth fifo-labels.png', () => readLabelRaster(fifo('fifo-labels.png'))],
+      ['eval --pred folder with a FIFO summary.json', () => readPrediction(detectOut)],
     ];
     for (const [name, open] of cases) {
       const t0 = Date.now();
