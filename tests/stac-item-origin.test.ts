@@ -23,6 +23,8 @@ import { openScene } from '../src/io/scene.js';
 import { assetTarget } from '../src/io/stac-scene.js';
 import { httpFetch } from '../src/io/http-source.js';
 import { checkUrl, metadataRange } from '../src/io/url-policy.js';
+import { normalizeItem } from '../src/io/stac-search.js';
+import { measureClearFraction } from '../src/pipeline/discover.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const FAST = { allowPrivateNetwork: true, retryBaseMs: 5, timeoutMs: 2000, retries: 0 };
@@ -129,6 +131,15 @@ describe('a remote STAC item never reaches the local filesystem', () => {
     expect(isS2ChangeError(err, 'NOT_A_TIFF'), err.message).toBe(true);
     expect(err.message).toMatch(/plain text \(content not shown\)/);
     expectNoSecret(err);
+  });
+
+  it('a search result whose SCL href is file:// (pair discovery): URL_REFUSED, the SCL file never opened', async () => {
+    const json = item(srv.url('B04.tif'));
+    (json.assets as Record<string, unknown>).scl = { href: `file://${LOCAL_TIF}`, type: 'image/tiff; application=geotiff' };
+    (json.properties as Record<string, unknown>)['eo:cloud_cover'] = 10;
+    const err = await rejection(measureClearFraction(normalizeItem(json, srv.url('search')), { minX: 0, minY: 0, maxX: 1, maxY: 1 }, FAST));
+    expect(isS2ChangeError(err, 'URL_REFUSED'), err.message).toBe(true);
+    expect(opened).toEqual([]);
   });
 
   it('assetTarget: the rule table (remote: http(s) only; local: also paths and file:///; no other scheme)', () => {
