@@ -190,6 +190,7 @@ describe.skipIf(!existsSync(CLI))('the CLI ends: --request-time, --max-time, SIG
     const r = await runCli(['detect', '--preset', 'water', '--after', srv.url('silent/B04.tif'), '--out', out, ...net, '--max-time', '2']);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/error \[TIME_LIMIT\].*--max-time/);
+    expect(r.stderr).not.toMatch(/interrupted by SIGTERM/);
     expect(r.ms).toBeLessThan(30_000);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });

@@ -12,6 +12,11 @@ let pendingLimit: S2ChangeError | null = null;
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
+/** What ended the run, for the cleanup's message: "interrupted by SIGTERM", or "stopped by --max-time". */
+export function interruptionReason(sig: 'SIGINT' | 'SIGTERM'): string {
+  return pendingLimit ? 'stopped by the time limit (--max-time)' : `interrupted by ${sig}`;
+}
+
 /**
  * End the process after the cleanup of `sig`: exit 1 when a time limit caused it (see `endWithTimeLimit`), else
  * re-raise `sig` with no listener left, so the default action (termination by that signal) applies.

@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { endAfterInterrupt } from './interrupt.js';
+import { endAfterInterrupt, interruptionReason } from './interrupt.js';
 import path from 'node:path';
 import { InputNotFoundError, OutputExistsError, OutputIntegrityError, UsageError } from '../errors.js';
 
@@ -325,7 +325,7 @@ export class OutputDir {
     for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const fn = () => {
         this.cleanupSync();
-        process.stderr.write(`s2change: interrupted by ${sig}; removed unfinished outputs in ${this.dir}\n`);
+        process.stderr.write(`s2change: ${interruptionReason(sig)}; removed unfinished outputs in ${this.dir}\n`);
         void code;
         endAfterInterrupt(sig); // re-raises the signal (exit status 130/143 in a shell), or exits 1 after --max-time
       };
