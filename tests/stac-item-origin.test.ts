@@ -5,7 +5,8 @@
  * file may appear in a message. A local item may still name local files. Redirects to link-local/metadata addresses
  * stay refused with allowPrivateNetwork; --allow-host lets exactly one private host through.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -22,6 +23,8 @@ import { openScene } from '../src/io/scene.js';
 import { assetTarget } from '../src/io/stac-scene.js';
 import { httpFetch } from '../src/io/http-source.js';
 import { checkUrl, metadataRange } from '../src/io/url-policy.js';
+import { normalizeItem } from '../src/io/stac-search.js';
+import { measureClearFraction } from '../src/pipeline/discover.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const FAST = { allowPrivateNetwork: true, retryBaseMs: 5, timeoutMs: 2000, retries: 0 };
@@ -130,6 +133,15 @@ describe('a remote STAC item never reaches the local filesystem', () => {
     expectNoSecret(err);
   });
 
+  it('a search result whose SCL href is file:// (pair discovery): URL_REFUSED, the SCL file never opened', async () => {
+    const json = item(srv.url('B04.tif'));
+    (json.assets as Record<string, unknown>).scl = { href: `file://${LOCAL_TIF}`, type: 'image/tiff; application=geotiff' };
+    (json.properties as Record<string, unknown>)['eo:cloud_cover'] = 10;
+    const err = await rejection(measureClearFraction(normalizeItem(json, srv.url('search')), { minX: 0, minY: 0, maxX: 1, maxY: 1 }, FAST));
+    expect(isS2ChangeError(err, 'URL_REFUSED'), err.message).toBe(true);
+    expect(opened).toEqual([]);
+  });
+
   it('assetTarget: the rule table (remote: http(s) only; local: also paths and file:///; no other scheme)', () => {
     const ok = (href: string, origin: 'local' | 'remote') => assetTarget(href, origin, 'item.json', 'red');
     const refused = (href: string, origin: 'local' | 'remote') => {
@@ -182,5 +194,23 @@ describe('link-local and metadata addresses stay refused with allowPrivateNetwor
     expect(res.status).toBe(200);
     const err = await rejection(httpFetch('http://127.0.0.2:9/x', { allowHosts: [host], retries: 0 }));
     expect(isS2ChangeError(err, 'URL_REFUSED')).toBe(true);
+  });
+});
+
+describe.skipIf(!existsSync(path.resolve('dist/cli/main.js')))('through the compiled CLI', () => {
+  it.each(['passwd.json', 'local-tif-file-url.json'])('detect --after <remote item %s>: exit 1 URL_REFUSED, nothing in --out, no secret', async (name) => {
+    const out = path.join(tmp, `cli-${name}`);
+    // Asynchronous spawn: the item server runs in this process and must keep answering.
+    const child = spawn(process.execPath, [path.resolve('dist/cli/main.js'), 'detect', '--preset', 'water', '--after', srv.url(`items/${name}`),
+      '--allow-private-network', '--no-cache', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: tmp } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(kill);
+    expect(code, stderr).toBe(1);
+    expect(stderr).toMatch(/error \[URL_REFUSED\].*remote STAC item may not name local files/);
+    expect(stderr).not.toContain('TOPSECRET');
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -27,7 +27,7 @@ import { registerBatch } from './batch-command.js';
 import { registerView } from './view-command.js';
 import { applyHelp } from './help.js';
 import { VERSION } from '../version.js';
-import { refuseEmptyOptionValues } from './options.js';
+import { installRunTimeLimit, refuseEmptyOptionValues } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -40,6 +40,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   refuseEmptyOptionValues(program); // --out '', --bbox '', --bands '' … are usage errors, for every command
+  installRunTimeLimit(program); // --max-time of detect, demo, search, pair
   registerDemo(program);
   registerDetect(program);
   registerInfo(program);
@@ -140,5 +141,7 @@ if (isEntryPoint()) {
   watchParent();
   main(process.argv).then((code) => {
     process.exitCode = code;
+    // A finished command must not be kept alive by a leftover handle (a stuck worker, a socket): end it after 2 s.
+    setTimeout(() => process.exit(code), 2000).unref();
   });
 }

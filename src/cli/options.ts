@@ -7,7 +7,7 @@
  * An empty value (`--bbox ''`, `--out ''`) is refused for every option by `refuseEmptyOptionValues`.
  */
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { TimeLimitError, UsageError } from '../errors.js';
 import type { Bounds } from '../raster/grid.js';
 
 /** A plain decimal number: optional sign, digits with an optional fraction, optional exponent with digits. */
@@ -105,5 +105,30 @@ export function refuseEmptyOptionValues(program: Command): void {
         });
       }
     }
+  });
+}
+
+/** Default of --max-time (seconds): one hour for a whole run. */
+export const DEFAULT_MAX_TIME_S = 3600;
+
+/**
+ * Give every command that has a `--max-time SECONDS` option a run-wide deadline (0: none). When it passes, the run
+ * ends with TIME_LIMIT (exit 1) after the same cleanup as SIGTERM: no unfinished output is left (src/io/interrupt.ts).
+ * The timer is unref'd: it never keeps a finished process alive.
+ */
+export function installRunTimeLimit(program: Command): void {
+  program.hook('preAction', (_root, action) => {
+    if (!action.options.some((o) => o.attributeName() === 'maxTime')) return;
+    const text = action.getOptionValue('maxTime') as string | undefined;
+    const seconds = parseNumber('--max-time', text ?? String(DEFAULT_MAX_TIME_S), 0, 1e7);
+    if (seconds === 0) return;
+    const timer = setTimeout(() => {
+      const err = new TimeLimitError('the run took too long', {
+        input: `s2change ${action.name()}`, expected: `the run to finish within --max-time ${seconds} s`, found: 'still running',
+        fix: 'Choose a smaller area (--bbox), or raise the limit with --max-time SECONDS (0: no limit)',
+      });
+      void import('../io/interrupt.js').then(({ endWithTimeLimit }) => endWithTimeLimit(err));
+    }, seconds * 1000);
+    timer.unref();
   });
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { DEFAULT_STAC_API } from '../io/stac-defaults.js';
 import type { RemoteReadOptions } from '../io/stac-scene.js';
 import { UsageError } from '../errors.js';
-import { parseBbox, parseNumber } from './options.js';
+import { DEFAULT_MAX_TIME_S, parseBbox, parseNumber } from './options.js';
 
 /** Flags of the network options. */
 export interface NetworkFlags {
@@ -20,16 +20,23 @@ export interface NetworkFlags {
   /** commander's --no-cache negation (true unless --no-cache). */
   cache?: boolean;
   timeout?: string;
+  requestTime?: string;
+  maxTime?: string;
 }
 
-/** Add --stac-api, --collection, --allow-private-network, --max-fetch-mb, --cache-dir/--no-cache, --timeout. */
+/**
+ * Add --stac-api, --collection, --allow-private-network, --allow-host, --timeout, --request-time, --max-time and
+ * (for commands that read scenes) --max-fetch-mb, --cache-dir/--no-cache.
+ */
 export function addNetworkOptions(cmd: Command, { reads = true }: { reads?: boolean } = {}): Command {
   cmd
     .option('--stac-api <url>', `STAC API root (default ${DEFAULT_STAC_API})`)
     .option('--collection <name>', 'STAC collection (default sentinel-2-l2a)')
     .option('--allow-private-network', 'allow URLs on loopback/private addresses (local test servers, lab mirrors); link-local and cloud metadata addresses (169.254.0.0/16, fd00:ec2::254, …) stay refused')
     .option('--allow-host <host>', 'allow this one host (host or host:port) even on a private, loopback or link-local address, without opening the whole private network; repeatable', collectHost, [] as string[])
-    .option('--timeout <s>', 'per-request timeout in seconds (default 15)');
+    .option('--timeout <s>', 'per-request timeout in seconds: the longest wait for an answer or between two pieces of it (default 15)')
+    .option('--request-time <s>', 'total time limit of one HTTP request in seconds, however slowly the bytes come (default 120)')
+    .option('--max-time <s>', `time limit of the whole run in seconds, 0 for none (default ${DEFAULT_MAX_TIME_S})`);
   if (reads) {
     cmd
       .option('--max-fetch-mb <mb>', 'refuse to fetch more than this many MB over HTTP in total (default 500)')
@@ -50,9 +57,13 @@ function collectHost(value: string, previous: string[]): string[] {
   return [...previous, v];
 }
 
-/** The policy part of those flags (URL policy only). */
-export function policyOptions(f: NetworkFlags): { allowPrivateNetwork: boolean; allowHosts?: string[] } {
-  return { allowPrivateNetwork: !!f.allowPrivateNetwork, ...(f.allowHost?.length ? { allowHosts: f.allowHost } : {}) };
+/** The policy and time parts of those flags (URL policy, --timeout, --request-time). */
+export function policyOptions(f: NetworkFlags): { allowPrivateNetwork: boolean; allowHosts?: string[]; timeoutMs?: number; requestTimeMs?: number } {
+  return {
+    allowPrivateNetwork: !!f.allowPrivateNetwork, ...(f.allowHost?.length ? { allowHosts: f.allowHost } : {}),
+    ...(f.timeout !== undefined ? { timeoutMs: parseNumber('--timeout', f.timeout, 0.1) * 1000 } : {}),
+    ...(f.requestTime !== undefined ? { requestTimeMs: parseNumber('--request-time', f.requestTime, 0.1) * 1000 } : {}),
+  };
 }
 
 /** The read options those flags describe (one byte budget for the whole command). */
@@ -62,7 +73,6 @@ export async function remoteOptions(f: NetworkFlags): Promise<RemoteReadOptions>
   const maxMb = f.maxFetchMb !== undefined ? parseNumber('--max-fetch-mb', f.maxFetchMb, 0) : 500;
   return {
     ...policyOptions(f),
-    timeoutMs: f.timeout !== undefined ? parseNumber('--timeout', f.timeout, 0.1) * 1000 : undefined,
     cache: f.cache === false ? undefined : diskRangeCache(f.cacheDir ? { dir: f.cacheDir } : {}),
     budget: createFetchBudget(maxMb * 1024 * 1024),
   };
@@ -100,7 +110,7 @@ export function registerSearch(program: Command): void {
       ...target, bbox, datetime: f.datetime,
       maxCloud: f.maxCloud !== undefined ? parseNumber('--max-cloud', f.maxCloud, 0, 100) : undefined,
       limit: parseNumber('--limit', f.limit ?? '100', 1, 10_000),
-      remote: { ...policyOptions(f), timeoutMs: f.timeout !== undefined ? parseNumber('--timeout', f.timeout, 0.1) * 1000 : undefined },
+      remote: policyOptions(f),
     });
     const rows = items.map((i) => ({ ...briefOf(i, params.stacApi), assets: Object.keys(i.assets) }));
     if (f.json) {

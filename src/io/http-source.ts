@@ -8,7 +8,7 @@
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { CorruptTiffError, LimitExceededError, NetworkError, S2ChangeError } from '../errors.js';
+import { CorruptTiffError, LimitExceededError, NetworkError, S2ChangeError, TimeLimitError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { RangeCache } from './range-cache.js';
 import { checkUrl, pinnedLookup, redact, type CheckedUrl, type UrlPolicyOptions } from './url-policy.js';
@@ -59,6 +59,11 @@ export const sharedLimiter: Limiter = createLimiter(8);
 export interface HttpOptions extends Pick<UrlPolicyOptions, 'allowPrivateNetwork' | 'allowHosts' | 'resolve'> {
   /** Max wait for response headers and max silence between body chunks, per request. Default 15000 ms. */
   timeoutMs?: number;
+  /**
+   * Max total time of one request, headers and whole body (option --request-time): a server dripping a few bytes a
+   * second never trips `timeoutMs`. TimeLimitError, not retried. Default 120000 ms.
+   */
+  requestTimeMs?: number;
   /** Retries after the first attempt on 429, 5xx, resets and timeouts. Default 4. */
   retries?: number;
   /** Backoff base: attempt n waits about base * 2^n, jittered. Default 250 ms. */
@@ -99,6 +104,9 @@ interface RequestSpec {
   onBytes?: (n: number) => void;
 }
 
+/** Default total time of one HTTP request (--request-time). */
+export const DEFAULT_REQUEST_TIME_MS = 120_000;
+
 const DEFAULT_UA = 's2change (+https://github.com/s2change/s2change)';
 const MAX_REDIRECTS = 5;
 
@@ -121,7 +129,7 @@ function agentsFor(): { http: http.Agent; https: https.Agent } {
 function attempt(
   checked: CheckedUrl,
   spec: RequestSpec,
-  opts: Required<Pick<HttpOptions, 'timeoutMs'>> & { userAgent: string },
+  opts: Required<Pick<HttpOptions, 'timeoutMs' | 'requestTimeMs'>> & { userAgent: string },
   agents: { http: http.Agent; https: https.Agent },
 ): Promise<HttpResponse> {
   const { url } = checked;
@@ -133,6 +141,7 @@ function attempt(
     const fail = (err: Error): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(total);
       if (timer) clearTimeout(timer);
       req.destroy();
       reject(err);
@@ -141,6 +150,13 @@ function attempt(
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => fail(new TransientError(`timeout: ${what} within ${opts.timeoutMs} ms`)), opts.timeoutMs);
     };
+    // The whole request, however the bytes trickle in; not retried (a dripping server would only drip again).
+    const total = setTimeout(() => fail(new TimeLimitError('request took too long', {
+      input: redact(url), expected: `the whole answer within ${opts.requestTimeMs / 1000} s`,
+      found: `still receiving after ${opts.requestTimeMs / 1000} s`,
+      fix: 'The server is too slow; retry later, or raise the limit with --request-time SECONDS',
+    })), opts.requestTimeMs);
+    total.unref();
     const req = (isHttps ? https : http).request(
       url,
       {
@@ -165,6 +181,7 @@ function attempt(
         if (spec.method === 'HEAD' || (status >= 300 && status < 400)) {
           res.resume();
           settled = true;
+          clearTimeout(total);
           if (timer) clearTimeout(timer);
           resolve({ status, headers: res.headers, body: new Uint8Array(0), url });
           return;
@@ -192,6 +209,7 @@ function attempt(
             return;
           }
           settled = true;
+          clearTimeout(total);
           if (timer) clearTimeout(timer);
           resolve({ status, headers: res.headers, body: new Uint8Array(Buffer.concat(chunks)), url });
         });
@@ -226,6 +244,7 @@ class HttpClient {
   readonly agents = agentsFor();
   readonly stats: HttpStats = { requests: 0, bytesFetched: 0, retries: 0, cacheHits: 0 };
   readonly timeoutMs: number;
+  readonly requestTimeMs: number;
   readonly retries: number;
   readonly retryBaseMs: number;
   readonly maxRetryDelayMs: number;
@@ -234,6 +253,7 @@ class HttpClient {
 
   constructor(readonly opts: HttpOptions) {
     this.timeoutMs = opts.timeoutMs ?? 15000;
+    this.requestTimeMs = opts.requestTimeMs ?? DEFAULT_REQUEST_TIME_MS;
     this.retries = opts.retries ?? 4;
     this.retryBaseMs = opts.retryBaseMs ?? 250;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30000;
@@ -249,7 +269,7 @@ class HttpClient {
       const checked = await checkUrl(url, this.opts);
       this.stats.requests++;
       const res = await this.limiter.run(() =>
-        attempt(checked, current, { timeoutMs: this.timeoutMs, userAgent: this.userAgent }, this.agents),
+        attempt(checked, current, { timeoutMs: this.timeoutMs, requestTimeMs: this.requestTimeMs, userAgent: this.userAgent }, this.agents),
       );
       const loc = res.headers.location;
       if (res.status >= 300 && res.status < 400 && loc) {

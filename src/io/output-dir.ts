@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { endAfterInterrupt, interruptionReason } from './interrupt.js';
 import path from 'node:path';
 import {
   DiskFullError, InputNotFoundError, OutputExistsError, OutputIntegrityError, OutputLockedError, OutputNotWritableError,
@@ -615,8 +616,9 @@ export class OutputDir {
     for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const fn = () => {
         this.cleanupSync();
-        process.stderr.write(`s2change: interrupted by ${sig}; removed unfinished outputs in ${this.dir}\n`);
-        process.exit(code);
+        process.stderr.write(`s2change: ${interruptionReason(sig)}; removed unfinished outputs in ${this.dir}\n`);
+        void code;
+        endAfterInterrupt(sig); // re-raises the signal (exit status 130/143 in a shell), or exits 1 after --max-time
       };
       process.on(sig, fn);
       this.handlers.push({ sig, fn });

@@ -181,6 +181,13 @@ export function assetTarget(href: string, origin: ItemOrigin, input: string, ass
   });
 }
 
+/** The URL a remote item's asset `href` reads (`assetTarget` with origin 'remote', which never yields a file). */
+export function remoteAssetUrl(href: string, input: string, asset: string): string {
+  const target = assetTarget(href, 'remote', input, asset);
+  if (target.kind !== 'url') throw new Error('unreachable: a remote item yields URLs only');
+  return target.url;
+}
+
 function safeHref(href: string): string {
   try {
     return redact(new URL(href));

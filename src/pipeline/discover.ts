@@ -8,11 +8,10 @@ import {
   boundsToWindow, gridBounds, isNorthUp, sameCrs, windowGrid, WGS84, type Bounds, type Grid, type Window,
 } from '../raster/grid.js';
 import { transformBounds } from '../raster/reproject.js';
-import { fileSource } from '../io/file-source.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { choosePair, type PairRankingRow } from '../io/stac-pair.js';
 import { DEFAULT_STAC_API, normalizeItem, searchItems, type StacItemSummary } from '../io/stac-search.js';
-import { assetTarget, remoteOpener, sceneFromItem, type FetchStats, type RemoteOpener, type RemoteReadOptions } from '../io/stac-scene.js';
+import { remoteAssetUrl, remoteOpener, sceneFromItem, type FetchStats, type RemoteOpener, type RemoteReadOptions } from '../io/stac-scene.js';
 import type { BandRef, LayerName, Scene, SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from './align.js';
 import type { BandName } from '../indices/bands.js';
@@ -184,9 +183,8 @@ export async function measureClearFraction(item: StacItemSummary, aoi: Bounds, r
   if (!scl) return fallback('no SCL asset in the item: 1 − eo:cloud_cover of the whole tile used');
   const opener = remoteOpener(remote);
   // A search result is a remote item: its SCL href must be an http(s) URL (UrlRefusedError otherwise, rethrown).
-  const target = assetTarget(scl.href, 'remote', item.id, 'SCL');
-  const href = target.kind === 'url' ? target.url : target.path;
-  const source: ByteSource = target.kind === 'url' ? opener.open(href) : fileSource(href);
+  const href = remoteAssetUrl(scl.href, item.id, 'SCL');
+  const source: ByteSource = opener.open(href);
   try {
     const tiff = await openTiff(source);
     const { image, window } = pickSclImage(tiff.images, aoi, minPixels);

@@ -1,7 +1,8 @@
 /**
  * Accuracy of a change map against reference labels: read both, put them on one grid, count.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { checkRegularFile, readJsonFile } from '../io/local-file.js';
 import path from 'node:path';
 import { InputNotFoundError, LabelMismatchError } from '../errors.js';
 import { confusionMatrix, scores, type ConfusionMatrix, type Scores } from '../eval/metrics.js';
@@ -26,6 +27,7 @@ export async function readLabelRaster(file: string): Promise<LabelRaster> {
     throw new InputNotFoundError('no such file', { input: file, expected: 'a label GeoTIFF or PNG', found: 'nothing at that path' });
   }
   if (/\.png$/i.test(file)) {
+    await checkRegularFile(file, 'a label PNG'); // sharp would block on a FIFO in a thread no signal can stop
     const { default: sharp } = await import('sharp'); // lazy: only PNG labels need it
     const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
     const values = new Float32Array(info.width * info.height);
@@ -125,9 +127,11 @@ export async function readPrediction(src: string, changeClasses?: readonly numbe
   const st = await stat(src).catch(() => null);
   if (!st) throw new InputNotFoundError('no such file or folder', { input: src, expected: 'a detect output folder or a class GeoTIFF', found: 'nothing' });
   if (st.isDirectory()) {
-    const summary = JSON.parse(await readFile(path.join(src, 'summary.json'), 'utf8').catch(() => {
+    const summaryPath = path.join(src, 'summary.json');
+    if (!(await stat(summaryPath).catch(() => null))) {
       throw new InputNotFoundError('no summary.json in folder', { input: src, expected: 'a folder written by s2change detect', found: 'no summary.json' });
-    })) as { preset?: { name?: string } };
+    }
+    const summary = (await readJsonFile(summaryPath, 'the summary.json of a detect run') ?? {}) as { preset?: { name?: string } };
     const preset = getPreset(summary.preset?.name ?? '');
     return { raster: await readLabelRaster(path.join(src, 'change.tif')), changeClasses: changeClasses ?? preset.changeClasses };
   }
