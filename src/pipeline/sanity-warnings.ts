@@ -26,14 +26,21 @@ export const IMPLAUSIBLE_CHANGE_SHARE = 0.5;
 /** Days apart in the year (ignoring the year) beyond which two dates are in different seasons. */
 export const SEASON_DAYS = 60;
 
-/** Days between the days-of-year of two ISO dates, circular (0..182). */
+/**
+ * Days between two ISO dates ignoring the years: `b` moved to the year before, of or after `a`'s (29 February
+ * becoming the 28th outside leap years), the nearest. 0..183.
+ */
 export function seasonalDistanceDays(a: string, b: string): number {
-  const doy = (d: string) => {
-    const t = Date.parse(`${d.slice(0, 10)}T00:00:00Z`);
-    return (t - Date.UTC(new Date(t).getUTCFullYear(), 0, 1)) / 86_400_000;
-  };
-  const d = Math.abs(doy(a) - doy(b));
-  return Math.round(Math.min(d, 365.25 - d));
+  const ta = Date.parse(`${a.slice(0, 10)}T00:00:00Z`);
+  const ya = new Date(ta).getUTCFullYear();
+  const [mb, db] = [Number(b.slice(5, 7)), Number(b.slice(8, 10))];
+  let best = Infinity;
+  for (const y of [ya - 1, ya, ya + 1]) {
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const t = Date.UTC(y, mb - 1, mb === 2 && db === 29 && !leap ? 28 : db);
+    best = Math.min(best, Math.abs(t - ta) / 86_400_000);
+  }
+  return Math.round(best);
 }
 
 /** The warnings for a run, each naming what to check. */
