@@ -182,3 +182,18 @@ print(json.dumps(gdal.Open(sys.argv[1]).ReadAsArray().ravel().tolist()))
     expect(html(veg)).toContain('&gt;= 0.2 → class 2 (fixed)');
   });
 });
+
+describe.skipIf(!ready || !existsSync('dist/cli/main.js'))('detect --truth (compiled CLI)', () => {
+  it('records the accuracy; a missing label file fails before any work, leaving nothing', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const cli = (args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', 'detect', ...args], { encoding: 'utf8' });
+    const io = ['--before', `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`, '--after', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`, '--preset', 'wildfire'];
+    const ok = cli([...io, '--out', path.join(tmp, 'cli'), '--truth', `${FIRE}/masks/5_INCIDENT_20240715.tif`, '--truth-change', '1', '--json']);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout).accuracy.pixels).toBe(JSON.parse(ok.stdout).pixels.valid);
+    const bad = cli([...io, '--out', path.join(tmp, 'cli-bad'), '--truth', path.join(tmp, 'no-such-labels.tif')]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/INPUT_NOT_FOUND.*no-such-labels\.tif.*--truth/);
+    expect(existsSync(path.join(tmp, 'cli-bad'))).toBe(false);
+  }, 60_000);
+});
