@@ -90,6 +90,8 @@ describe('sanity warnings', () => {
     expect(sanityWarnings({ ...base, histogram: zero })[0]).toMatch(/identical on every valid pixel/);
     expect(sanityWarnings({ ...base, histogram: hist({ pixels: 4000 }) })).toEqual([]);
     expect(sanityWarnings({ ...base, changePixels: 51 })[0]).toMatch(/51 % of the valid area/);
+    expect(sanityWarnings({ ...base, preset: 'wildfire', regrowthPixels: 3 })[0]).toMatch(/3\.0 % .*enhanced regrowth.*water/);
+    expect(sanityWarnings({ ...base, preset: 'wildfire', regrowthPixels: 2 })).toEqual([]);
   });
 });
 

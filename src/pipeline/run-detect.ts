@@ -531,6 +531,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     preset: r.preset.name, twoDates: !r.preset.singleDate, afterInput: r.inputs.find((i) => i.role === 'after')?.input ?? '',
     beforeInput: r.inputs.find((i) => i.role === 'before')?.input, beforeDate: acquired.before?.date, afterDate: acquired.after?.date,
     changePixels, validPixels: r.validPixels, histogram: summary.indexHistogram,
+    regrowthPixels: r.preset.name === 'wildfire' ? r.areas.filter((a) => a.value === 5 || a.value === 6).reduce((t, a) => t + a.pixels, 0) : undefined,
   }));
   const ground = georef ? groundWidthM(grid) : undefined;
   const palette = paletteForClasses(r.preset.name, r.preset.classes);

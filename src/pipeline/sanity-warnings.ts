@@ -1,7 +1,7 @@
 /**
  * Warnings a student needs when a result is probably wrong, from facts the run already has (no pixel is read
- * again): identical dates, an implausibly large share of change, dates in different seasons for a vegetation or
- * fire run. Each says what to check. (Negative reflectances are warned where they are counted, in detect.ts and
+ * again): identical dates, an implausibly large share of change, much "regrowth" in a fire map (often water),
+ * dates in different seasons for a vegetation or fire run. Each says what to check. (Negative reflectances are warned where they are counted, in detect.ts and
  * the block engine.) Pure.
  */
 import type { IndexHistogram } from '../change/index-histogram.js';
@@ -17,12 +17,16 @@ export interface SanityFacts {
   afterDate?: string | null;
   /** Pixels of the preset's change classes and valid pixels. */
   changePixels: number;
+  /** Wildfire: pixels classed as enhanced regrowth (dNBR < −0.1, classes 5 and 6). */
+  regrowthPixels?: number;
   validPixels: number;
   histogram: IndexHistogram | null;
 }
 
 /** Share of the valid area above which a change map is more likely illumination, phenology or misregistration. */
 export const IMPLAUSIBLE_CHANGE_SHARE = 0.5;
+/** Share of the valid area in wildfire's regrowth classes above which they are more likely water, haze or phenology. */
+export const REGROWTH_SHARE = 0.02;
 /** Days apart in the year (ignoring the year) beyond which two dates are in different seasons. */
 export const SEASON_DAYS = 60;
 
@@ -59,6 +63,9 @@ export function sanityWarnings(f: SanityFacts): string[] {
   }
   if (f.validPixels > 0 && f.changePixels / f.validPixels > IMPLAUSIBLE_CHANGE_SHARE) {
     out.push(`${(100 * f.changePixels / f.validPixels).toFixed(0)} % of the valid area is mapped as change: more likely illumination, season (phenology), haze or a misregistration than change on the ground. Check that both pictures look alike where nothing happened, and try --method otsu or a higher --threshold.`);
+  }
+  if (f.preset === 'wildfire' && f.regrowthPixels && f.validPixels > 0 && f.regrowthPixels / f.validPixels > REGROWTH_SHARE) {
+    out.push(`${(100 * f.regrowthPixels / f.validPixels).toFixed(1)} % of the valid area is classed as enhanced regrowth (dNBR < −0.1): right after a fire this is more often water (a lake or reservoir whose level or turbidity changed), cloud or haze residue, or seasonal green-up than regrowth. Check those areas in the after picture; water is dark in true colour.`);
   }
   if ((f.preset === 'vegetation' || f.preset === 'wildfire') && f.beforeDate && f.afterDate) {
     const days = seasonalDistanceDays(f.beforeDate, f.afterDate);
