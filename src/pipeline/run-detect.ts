@@ -301,6 +301,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     formula: r.formula,
     thresholds: r.thresholds,
     inputs: r.inputs,
+    provenance: { acquired: r.acquired },
     bandsUsed: r.bandsUsed,
     grid: {
       crs: isGeoreferenced(r.grid.crs) ? `EPSG:${r.grid.crs.epsg}` : 'none (not georeferenced)', transform: r.grid.transform,
@@ -315,11 +316,11 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
-    indexHistogram: indexHistogramOf(r),
-    provenance: { acquired: r.acquired },
     engine: r.engine,
     warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
+    // Last before `outputs`: its counts are long, the facts above are what a reader looks for first.
+    indexHistogram: indexHistogramOf(r),
   };
 }
 
@@ -516,7 +517,10 @@ async function accuracyOf(changeTif: string, preset: Preset, truth: NonNullable<
   };
 }
 
-/** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
+/**
+ * report.html from the run's facts, the summary (warnings, polygons) and the pictures. Records in `summary` first
+ * what the report shows and summary.json keeps too: the accuracy against `opts.truth` and the sanity warnings.
+ */
 async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHistogram' | 'indexHistogramM2' | 'product' | 'acquired'>, summary: RunSummary, images: ReportModel['images'],
   opts: RunDetectOptions, extraDetails: string[]): Promise<void> {
   const { grid } = r;
