@@ -38,7 +38,7 @@ describe('report drawings (pure)', () => {
       else if (r.fill === '#00ff00') expect(mid).toBeGreaterThan(xGain! - 0.1);
       else { expect(r.fill).toBe('#c8c8c8'); expect(mid).toBeGreaterThan(xLoss! - 6); expect(mid).toBeLessThan(xGain! + 6); }
     }
-    expect(svg).toContain('&lt;= -0.2 → class 1 (fixed)');
+    expect(svg).toContain('≤ -0.2 → class 1 (fixed)');
     expect(svg).not.toMatch(/<script/i);
     expect(histogramSvg(hist({ counts: [] }))).toBeNull();
   });
@@ -179,9 +179,13 @@ print(json.dumps(gdal.Open(sys.argv[1]).ReadAsArray().ravel().tolist()))
     });
   });
 
-  it('the histogram of the index is drawn with the run\'s threshold', () => {
+  it('the histogram of the index is drawn with the run\'s threshold; the page names no URL and runs no script', () => {
+    for (const dir of [fire, veg]) {
+      expect(html(dir)).not.toMatch(/https?:\/\//);
+      expect(html(dir)).not.toMatch(/<script/i);
+    }
     expect(html(veg)).toContain('<svg class="histogram"');
-    expect(html(veg)).toContain('&gt;= 0.2 → class 2 (fixed)');
+    expect(html(veg)).toContain('≥ 0.2 → class 2 (fixed)');
   });
 });
 
