@@ -18,7 +18,7 @@ const help = (args: string[]) => {
 describe('command-line help', () => {
   it('detect --help groups its options in order and ends with three examples', () => {
     const text = help(['detect']);
-    const headings = ['Inputs:', 'Method:', 'Outputs:', 'Safety limits and performance:', 'Finding scenes by place and date (STAC):', 'Network:'];
+    const headings = ['Inputs:', 'Method:', 'Outputs:', 'Accuracy against reference labels:', 'Safety limits and performance:', 'Finding scenes by place and date (STAC):', 'Network:'];
     const at = headings.map((h) => text.indexOf(`\n${h}\n`));
     expect(at.every((i) => i > 0), text).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);

@@ -10,6 +10,7 @@ const DETECT_GROUPS: readonly [string, readonly string[]][] = [
   ['Inputs:', ['before', 'after', 'bbox', 'bands', 'before-bands', 'after-bands', 'before-scl', 'after-scl', 'scale', 'offset', 'allow-host-files']],
   ['Method:', ['preset', 'method', 'threshold', 'min-area', 'cva-bands', 'cloud-buffer', 'model', 'coregister', 'no-coregister']],
   ['Outputs:', ['out', 'overwrite', 'json', 'index', 'no-index', 'polygons']],
+  ['Accuracy against reference labels:', ['truth', 'truth-change', 'truth-nochange', 'truth-ignore']],
   ['Safety limits and performance:', ['max-pixels', 'max-memory', 'decode-timeout', 'decode-memory', 'max-time', 'engine', 'threads']],
   ['Finding scenes by place and date (STAC):', ['event-date', 'window-days', 'max-cloud', 'limit', 'stac-api', 'collection']],
   ['Network:', ['allow-private-network', 'allow-host', 'timeout', 'request-time', 'max-fetch-mb', 'cache-dir', 'no-cache']],
