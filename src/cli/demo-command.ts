@@ -9,7 +9,7 @@ import { InputNotFoundError, InvalidInputError, S2ChangeError, UsageError } from
 import type { ChangeMethod } from '../change/presets/types.js';
 import type { RunSummary } from '../pipeline/run-detect.js';
 import { PACKAGE_ROOT, resolveDataRoot } from './data-root.js';
-import { DEFAULT_MAX_TIME_S, parseList } from './options.js';
+import { parseList } from './options.js';
 import { addNetworkOptions, type NetworkFlags } from './search-command.js';
 import { runLine } from './summary-line.js';
 
@@ -88,7 +88,6 @@ export function registerDemo(program: Command): void {
     .option('--only <ids>', 'comma-separated event ids')
     .option('--events <file>', 'another events file')
     .option('--fetch', "fetch each event's scenes from the STAC API even when the sample folder exists")
-    .option('--max-time <s>', `time limit of the whole run in seconds, 0 for none (default ${DEFAULT_MAX_TIME_S})`)
     .option('--json', 'machine-readable results on stdout');
   addNetworkOptions(cmd);
   cmd.action(async (o: DemoFlags) => {
