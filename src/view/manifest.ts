@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InputNotFoundError, S2ChangeError } from '../errors.js';
 import { layerFromFileName } from '../io/scene.js';
 import { getPreset } from '../change/presets/index.js';
+import type { IndexHistogram } from '../change/index-histogram.js';
 
 /** One input band as the page reads it: a URL path on the view server, the 1-based sample and the radiometry. */
 export interface ViewBand {
@@ -32,11 +33,6 @@ export interface ViewInput {
   notShown: string | null;
 }
 
-export interface ViewHistogram {
-  /** Bin edges, length counts.length + 1. */
-  edges: number[];
-  counts: number[];
-}
 
 export interface ViewManifest {
   title: string;
@@ -51,9 +47,8 @@ export interface ViewManifest {
   change: string | null;
   geojson: string | null;
   index: { url: string; name: string; perDateIndex: string | null; sign: 'after-before' | 'before-after' } | null;
-  histogram: ViewHistogram | null;
-  /** Direction of change on the index difference: '>=' (change at or above the threshold) or '<='. */
-  direction: '>=' | '<=';
+  /** The run's `indexHistogram` from summary.json (null in runs made before it existed: the page makes one). */
+  histogram: IndexHistogram | null;
   /** Mean hectares per valid pixel of the run (its total hectares over its pixels). */
   hectaresPerPixel: number | null;
   inputs: ViewInput[];
@@ -124,22 +119,13 @@ function perDateIndex(product: string): { perDateIndex: string | null; sign: 'af
   return { perDateIndex: name, sign: name === 'NBR' ? 'before-after' : 'after-before' };
 }
 
-/** A histogram as summary.json may record it (indexHistogram), normalised to edges + counts, or null. */
-export function readHistogram(h: unknown): ViewHistogram | null {
+/** The summary's indexHistogram when it has the fields the page reads, else null. */
+export function readHistogram(h: unknown): IndexHistogram | null {
   if (!h || typeof h !== 'object') return null;
-  const o = h as Record<string, unknown>;
-  const counts = Array.isArray(o.counts) ? o.counts.map(Number) : null;
-  if (!counts || counts.length === 0 || counts.some((c) => !Number.isFinite(c))) return null;
-  let edges: number[] | null = Array.isArray(o.edges) ? o.edges.map(Number) : null;
-  if (!edges) {
-    const min = Number(o.min), max = Number(o.max);
-    if (Number.isFinite(min) && Number.isFinite(max) && max > min) {
-      const w = (max - min) / counts.length;
-      edges = counts.map((_, i) => min + i * w).concat(max);
-    }
-  }
-  if (!edges || edges.length !== counts.length + 1 || edges.some((e) => !Number.isFinite(e))) return null;
-  return { edges, counts };
+  const o = h as Partial<IndexHistogram>;
+  const ok = Array.isArray(o.counts) && [o.binWidth, o.min, o.max, o.pixelAreaM2].every((v) => typeof v === 'number' && Number.isFinite(v))
+    && (o.binWidth ?? 0) > 0;
+  return ok ? { below: 0, above: 0, thresholds: [], classRules: null, pixelAreaVaries: false, ...o } as IndexHistogram : null;
 }
 
 function dateOf(inp: SummaryInput, acquired: Record<string, unknown> | undefined): string | null {
@@ -241,8 +227,6 @@ export async function planView(dir: string): Promise<ViewPlan> {
   const areas = summary.areas ?? [];
   const px = areas.reduce((s, a) => s + a.pixels, 0);
   const ha = areas.reduce((s, a) => s + a.hectares, 0);
-  const histRecord = summary.indexHistogram as Record<string, unknown> | undefined;
-  const direction = histRecord && (histRecord.direction === '<=' || histRecord.direction === 'below') ? '<=' : '>=';
   const indexUrl = indexName ? `/run/${encodeURIComponent(indexName)}` : null;
   const manifest: ViewManifest = {
     title: summary.preset.title,
@@ -257,7 +241,6 @@ export async function planView(dir: string): Promise<ViewPlan> {
     geojson: files.has('/run/change.geojson') ? '/run/change.geojson' : null,
     index: indexUrl && product && files.has(indexUrl) ? { url: indexUrl, name: product, ...perDateIndex(product) } : null,
     histogram: readHistogram(summary.indexHistogram),
-    direction,
     hectaresPerPixel: px > 0 ? ha / px : null,
     inputs,
     attribution: 'Contains modified Copernicus Sentinel data',
