@@ -70,11 +70,13 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
   const consoleErrors: string[] = [];
   let summary: any;
 
-  async function settle(): Promise<void> {
-    // wait for the map's next finished render after whatever was just changed
-    const n = Number(await page.locator('body').getAttribute('data-rendercomplete') ?? '0');
-    await page.waitForFunction((k) => Number(document.body.dataset.rendercomplete ?? '0') > k, n, { timeout: 4_000 }).catch(() => undefined);
-    await page.waitForTimeout(100);
+  /** Do `action`, then wait for a frame of the map drawn after it with no tile loading. */
+  async function settle(action: () => Promise<unknown>): Promise<void> {
+    const n = Number(await page.locator('body').getAttribute('data-frames') ?? '0');
+    await action();
+    await page.waitForFunction((k) => Number(document.body.dataset.frames ?? '0') > k && document.body.dataset.loading !== 'true', n, { timeout: 5_000 })
+      .catch(() => undefined); // a change that draws nothing new: go on
+    await page.waitForTimeout(50);
   }
   async function shot(): Promise<Raw> {
     return raw(await page.locator('#map').screenshot());
@@ -83,8 +85,7 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     for (const box of await page.locator('#layers input[type=checkbox]').all()) {
       const want = names.includes((await box.getAttribute('data-layer'))!);
       if ((await box.isChecked()) !== want) {
-        await box.setChecked(want);
-        await settle();
+        await settle(() => box.setChecked(want));
       }
     }
   }
@@ -100,12 +101,12 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
       server.on('exit', (code) => reject(new Error(`view exited with ${code}`)));
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    page = await browser.newPage({ viewport: { width: 900, height: 560 } });
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
-    await settle();
+    await page.waitForFunction(() => Number(document.body.dataset.frames ?? '0') > 0 && document.body.dataset.loading !== 'true', null, { timeout: 20_000 });
   });
 
   afterAll(async () => {
@@ -141,9 +142,8 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
       const box = (await swipe.boundingBox())!;
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       await page.mouse.down();
-      await page.mouse.move(map.x + map.width * fraction, box.y + box.height / 2, { steps: 5 });
+      await settle(() => page.mouse.move(map.x + map.width * fraction, box.y + box.height / 2, { steps: 3 }));
       await page.mouse.up();
-      await settle();
     };
     await drag(0.5);
     const mid = await shot();
@@ -174,9 +174,10 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     expect(cyanAtRun).toBeGreaterThan(1000);
 
     await slider.focus();
-    await page.keyboard.press('PageUp'); // a tenth of the range: 20 of the 200 bins
-    await page.keyboard.press('PageUp');
-    await settle();
+    await settle(async () => { // each PageUp: a tenth of the slider's range
+      await page.keyboard.press('PageUp');
+      await page.keyboard.press('PageUp');
+    });
     const x = Number(await slider.getAttribute('data-threshold'));
     expect(x).toBeGreaterThan(runX + 0.1);
     const ha = Number(await page.locator('#area').getAttribute('data-hectares'));
@@ -200,11 +201,17 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     const [x0, rx, , y0, , ry] = summary.grid.transform as number[];
     const lon = x0! + 69.5 * rx!;
     const lat = y0! + 116.5 * ry!;
-    await page.goto(`${url}#inspect=${lon},${lat}`);
+    // the page reads the hash on load and on every change (one code path); changing it spares a reload
+    await page.evaluate((h) => { location.hash = h; }, `#inspect=${lon},${lat}`);
     await page.waitForSelector('#inspector[data-ready="true"]', { timeout: 15_000 });
     const status = page.getByRole('status');
     expect(await status.textContent()).toContain('B08');
-    const gdal = (file: string, band: number) => Number(run('gdallocationinfo', ['-valonly', '-wgs84', '-b', String(band), file, String(lon), String(lat)]).trim());
+    // gdallocationinfo without -b prints every band's value, one per line
+    const memo = new Map<string, number[]>();
+    const gdal = (file: string, band: number) => {
+      if (!memo.has(file)) memo.set(file, run('gdallocationinfo', ['-valonly', '-wgs84', file, String(lon), String(lat)]).trim().split('\n').map(Number));
+      return memo.get(file)![band - 1]!;
+    };
     const order = ['B02', 'B03', 'B04', 'B08', 'B12'];
     for (const [role, file] of [['before', BEFORE], ['after', AFTER]] as const) {
       for (const [i, band] of order.entries()) {
@@ -223,7 +230,6 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     expect(consoleErrors).toEqual([]);
 
     await onlyLayers(['before', 'after', 'change', 'polygons']);
-    await settle();
     const png = path.join(tmp, 'viewer-incident.png');
     await page.screenshot({ path: png });
     if (process.env.S2CHANGE_FIGURES === '1') copyFileSync(png, path.resolve('docs/figures/viewer-incident.png'));

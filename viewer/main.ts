@@ -81,12 +81,27 @@ function pixelAt(image: GeoTIFFImage, lon: number, lat: number): [number, number
   return [col, row];
 }
 
+/** Every sample of the pixel under WGS84 lon/lat in one read of the file (null outside it). */
+const pixelReads = new globalThis.Map<string, Promise<number[] | null>>();
+function readPixelSamples(url: string, lon: number, lat: number): Promise<number[] | null> {
+  const key = `${url} ${lon} ${lat}`;
+  let p = pixelReads.get(key);
+  if (!p) {
+    p = (async () => {
+      const image = await (await openTiff(url)).getImage(0);
+      const px = pixelAt(image, lon, lat);
+      if (!px) return null;
+      const r = await image.readRasters({ window: [px[0], px[1], px[0] + 1, px[1] + 1] });
+      return Array.from(r as unknown as ArrayLike<number>[], (band) => Number(band[0]));
+    })();
+    if (pixelReads.size > 64) pixelReads.clear();
+    pixelReads.set(key, p);
+  }
+  return p;
+}
+
 async function readPixel(url: string, sample: number, lon: number, lat: number): Promise<number | null> {
-  const image = await (await openTiff(url)).getImage(0);
-  const px = pixelAt(image, lon, lat);
-  if (!px) return null;
-  const r = await image.readRasters({ window: [px[0], px[1], px[0] + 1, px[1] + 1], samples: [sample - 1] });
-  return Number((r[0] as ArrayLike<number>)[0]);
+  return (await readPixelSamples(url, lon, lat))?.[sample - 1] ?? null;
 }
 
 // ---- manifest and sources ---------------------------------------------------------------------------------------
@@ -536,9 +551,11 @@ async function start(): Promise<void> {
   };
   window.addEventListener('hashchange', fromHash);
   fromHash();
-  // For tests and scripts: a counter of finished renders of the main map.
-  let renders = 0;
-  map.on('rendercomplete', () => { document.body.dataset.rendercomplete = String(++renders); });
+  // For tests and scripts: a counter of the main map's frames, and whether it is loading tiles.
+  let frames = 0;
+  map.on('postrender', () => { document.body.dataset.frames = String(++frames); });
+  map.on('loadstart', () => { document.body.dataset.loading = 'true'; });
+  map.on('loadend', () => { document.body.dataset.loading = 'false'; });
   map.render();
   document.body.dataset.ready = 'true';
 }
