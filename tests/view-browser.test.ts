@@ -229,8 +229,14 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     expect(nbrBefore - nbrAfter).toBeCloseTo(dnbr, 5);
     expect(consoleErrors).toEqual([]);
 
-    await onlyLayers(['before', 'after', 'change', 'polygons']);
+    // the README's picture: before | after across the swipe, the run's polygons over both
+    await onlyLayers(['before', 'after', 'polygons']);
     const png = path.join(tmp, 'viewer-incident.png');
+    await page.setViewportSize({ width: 1200, height: 720 });
+    await page.locator('#panel').evaluate((el) => { el.scrollTop = el.scrollHeight; }); // the inspector in view
+    await settle(() => page.evaluate(() => window.dispatchEvent(new Event('resize'))));
+    await settle(() => page.locator('.ol-zoom-in').first().click());
+    await page.waitForTimeout(400); // the zoom animation
     await page.screenshot({ path: png });
     if (process.env.S2CHANGE_FIGURES === '1') copyFileSync(png, path.resolve('docs/figures/viewer-incident.png'));
   });
