@@ -29,13 +29,15 @@ async function raw(png: Buffer): Promise<Raw> {
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
-/** Mean absolute difference of two same-size pictures over columns [x0, x1) (fractions of the width). */
+/** Mean absolute difference of two pictures over columns [x0, x1) (fractions of the narrower width). */
 function meanDiff(a: Raw, b: Raw, x0: number, x1: number): number {
   let s = 0, n = 0;
-  for (let y = 0; y < a.height; y++) {
-    for (let x = Math.floor(a.width * x0); x < Math.floor(a.width * x1); x++) {
+  const w = Math.min(a.width, b.width); // side-by-side maps may differ by a border's width
+  for (let y = 0; y < Math.min(a.height, b.height); y++) {
+    for (let x = Math.floor(w * x0); x < Math.floor(w * x1); x++) {
       const i = (y * a.width + x) * a.channels;
-      for (let c = 0; c < 3; c++) s += Math.abs(a.data[i + c]! - b.data[i + c]!);
+      const j = (y * b.width + x) * b.channels;
+      for (let c = 0; c < 3; c++) s += Math.abs(a.data[i + c]! - b.data[j + c]!);
       n += 3;
     }
   }
@@ -159,6 +161,28 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     await drag(0.03);
     const left = await shot();
     expect(meanDiff(left, beforeOnly, 0.1, 0.45)).toBeGreaterThan(3 * leftSame + 1); // and the left side shows after
+
+    // hovering a polygon names its class and hectares: the map's centre is the chip's centre, a class-2 pixel
+    await onlyLayers(['before', 'after', 'polygons']);
+    await page.mouse.move(map.x + map.width / 2, map.y + map.height / 2);
+    await page.mouse.move(map.x + map.width / 2 + 1, map.y + map.height / 2);
+    await expect.poll(() => page.locator('#tooltip').isVisible(), { timeout: 5_000 }).toBe(true);
+    const tip = /^(.+) — (\d+\.\d\d) ha$/.exec((await page.locator('#tooltip').textContent()) ?? '');
+    expect(tip).not.toBeNull();
+    const features = JSON.parse(readFileSync(path.join(out, 'change.geojson'), 'utf8')).features as any[];
+    expect(features.some((f) => f.properties.class === tip![1] && f.properties.area_ha.toFixed(2) === tip![2])).toBe(true);
+
+    // side by side: two maps on one view, before on the left, after on the right
+    await onlyLayers(['before', 'after']);
+    await settle(() => page.getByRole('checkbox', { name: 'Side by side' }).check());
+    expect(await page.locator('#map2').isVisible()).toBe(true);
+    expect(await swipe.isVisible()).toBe(false);
+    await page.waitForTimeout(300);
+    const leftMap = await shot();
+    const rightMap = await raw(await page.locator('#map2').screenshot());
+    expect(Math.abs(leftMap.width - rightMap.width)).toBeLessThan(4);
+    expect(meanDiff(leftMap, rightMap, 0.3, 0.7)).toBeGreaterThan(3);
+    await settle(() => page.getByRole('checkbox', { name: 'Side by side' }).uncheck());
     await drag(0.5);
   });
 
