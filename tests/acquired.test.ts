@@ -6,8 +6,10 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquisitionDate, dateFromDatetime, dateFromName, dateFromOscdDates } from '../src/io/acquired.js';
-import { dataDir } from './helpers/gdal.js';
+import { acquisitionDate, acquisitionItems, dateFromDatetime, dateFromName, dateFromOscdDates } from '../src/io/acquired.js';
+import { openTiffFile } from '../src/io/tiff/index.js';
+import { runDetect, type RunDetectOptions } from '../src/pipeline/run-detect.js';
+import { dataDir, GDAL_SKIP_REASON, gdalinfoJson, hasGdal, run } from './helpers/gdal.js';
 
 const DATA = dataDir();
 
@@ -54,4 +56,30 @@ describe.skipIf(!existsSync(DATA))('acquisition dates of the sample data', () =>
     const a = await acquisitionDate('/x/T31UDQ_20170829_B04.tif', { stacItem: 'S2A_29RKH_20200219_0_L2A', datetime: '2020-02-19T11:34:25.405000Z' });
     expect(a).toMatchObject({ date: '2020-02-19', source: 'STAC item S2A_29RKH_20200219_0_L2A datetime' });
   });
+});
+
+const FIRE = path.join(DATA, 'wildfire-calfire-s2', 'data');
+
+describe.skipIf(!existsSync(FIRE) || !hasGdal())(`acquisition dates from GDAL metadata items — ${GDAL_SKIP_REASON}`, () => {
+  it('the reader gives the dataset items gdalinfo lists; detect records ACQUISITION_DATE / DATATAKE_1_DATATAKE_SENSING_START', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 's2change-acq-tags-'));
+    const pre = path.join(dir, 'pre.tif');
+    const post = path.join(dir, 'post.tif');
+    run('gdal_translate', ['-q', '-mo', 'ACQUISITION_DATE=2024-06-30T18:40:11Z', '-mo', 'TIFFTAG_DATETIME=2025:01:01 00:00:00', '-mo', 'NOTE=a & b',
+      `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`, pre]);
+    run('gdal_translate', ['-q', '-mo', 'DATATAKE_1_DATATAKE_SENSING_START=2024-08-04T18:39:59.024Z', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`, post]);
+    const tiff = await openTiffFile(pre);
+    try {
+      expect(tiff.images[0]!.datasetMetadata).toEqual(Object.fromEntries(
+        Object.entries(gdalinfoJson(pre).metadata[''] as Record<string, string>).filter(([k]) => k !== 'AREA_OR_POINT' && k !== 'TIFFTAG_DATETIME')));
+      expect(acquisitionItems(tiff.images[0]!.datasetMetadata)).toEqual({ ACQUISITION_DATE: '2024-06-30T18:40:11Z' });
+    } finally {
+      await tiff.close();
+    }
+    const out = path.join(dir, 'out');
+    const s = await runDetect({ before: pre, after: post, preset: 'wildfire', out, overwrite: true, decodeBudget: null } as RunDetectOptions);
+    expect(s.provenance.acquired.before).toEqual({ date: '2024-06-30', datetime: '2024-06-30T18:40:11Z', source: 'TIFF metadata ACQUISITION_DATE' });
+    expect(s.provenance.acquired.after?.date).toBe('2024-08-04');
+    expect(s.warnings.join(' ')).not.toMatch(/days apart/); // 35 days: the same season
+  }, 60_000);
 });

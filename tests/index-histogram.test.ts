@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  addToIndexHistogram, emptyIndexHistogram, hectaresBeyond, INDEX_HISTOGRAM_BINS, mergeIndexHistograms, pixelsBeyond,
+  addAreasToIndexHistogram, addToIndexHistogram, emptyIndexHistogram, hectaresBeyond, INDEX_HISTOGRAM_BINS, mergeIndexHistograms, pixelsBeyond,
   summarizeIndexHistogram, type IndexHistogram,
 } from '../src/change/index-histogram.js';
 import { runDetect, type RunDetectOptions } from '../src/pipeline/run-detect.js';
@@ -40,6 +40,17 @@ describe('index histogram (pure)', () => {
     expect(pixelsBeyond(h, -1, 'above')).toBe(102);
     expect(pixelsBeyond(h, 9, 'below')).toBe(101);
     expect(hectaresBeyond(h, 0.3, 'above')).toBeCloseTo((42 * 100) / 10_000, 9);
+  });
+
+  it('per-bin ground areas: each row\'s pixel area into its values\' bins', () => {
+    const a = addAreasToIndexHistogram(new Float32Array([0.25, NaN, 0.25, -3]), 2, (row) => (row === 0 ? 10 : 30));
+    expect(a[2250]).toBe(10 + 30);
+    expect(a[INDEX_HISTOGRAM_BINS]).toBe(30);
+    const h = summarizeIndexHistogram(addToIndexHistogram(new Float32Array([0.25, NaN, 0.25, -3])), { ...facts, areasM2: a });
+    expect(h.areasM2).toEqual([40]);
+    expect(h.belowM2).toBe(30);
+    expect(hectaresBeyond(h, 0.2, 'above')).toBeCloseTo(40 / 1e4, 12); // the areas, not 2 pixels x 100 m²
+    expect(hectaresBeyond(h, 0.2, 'below')).toBeCloseTo(30 / 1e4, 12);
   });
 
   it('the histograms of two parts merged equal the histogram of the whole', () => {
@@ -114,7 +125,19 @@ describe.skipIf(!ready)(`indexHistogram on real runs — ${GDAL_SKIP_REASON}`, (
   }
 
   it('the block engine (8 blocks) gives the whole-array histogram', () => {
-    expect(summaryOf(outs.fireBlocks!).indexHistogram).toEqual(summaryOf(outs.fireWhole!).indexHistogram);
+    const [b, w] = [summaryOf(outs.fireBlocks!).indexHistogram, summaryOf(outs.fireWhole!).indexHistogram];
+    expect({ ...b, areasM2: undefined }).toEqual({ ...w, areasM2: undefined });
+    b.areasM2.forEach((a: number, k: number) => expect(a).toBeCloseTo(w.areasM2[k], 1)); // summed in another order
+  });
+
+  it('EPSG:4326: the per-bin ground areas add up to the valid area the class table measures', () => {
+    const s = summaryOf(outs.fireWhole!);
+    const h = s.indexHistogram as IndexHistogram;
+    expect(h.pixelAreaVaries).toBe(true);
+    const validHa = s.areas.reduce((t: number, a: any) => t + a.hectares, 0);
+    const histHa = (h.areasM2!.reduce((t, a) => t + a, 0) + h.belowM2! + h.aboveM2!) / 1e4;
+    expect(Math.abs(histHa - validHa) / validHa).toBeLessThan(1e-6);
+    expect(summaryOf(outs.barbWhole!).indexHistogram.areasM2).toBeUndefined(); // UTM: counts x pixel area
   });
 
   it('hectares beyond X from the histogram agree with detect --threshold X within 1 %', async () => {

@@ -279,6 +279,13 @@ describe('renderReport', () => {
     expect(html).not.toMatch(/\b(href|src)="(?!data:)/);
   });
 
+  it('links outputs by plain encoded file names only (no scheme, no path), escaped', () => {
+    const page = renderReport({ ...model, outputs: [{ name: 'change.tif', what: 'map' }, { name: `../x"><script>y.tif`, what: evil }] });
+    const hrefs = [...page.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+    expect(hrefs).toEqual(['change.tif', '..%2Fx%22%3E%3Cscript%3Ey.tif']);
+    expect(page).not.toMatch(/<script/i);
+  });
+
   it('embeds the images as base64 PNG data URIs', () => {
     const m = html.match(/src="data:image\/png;base64,([A-Za-z0-9+/=]+)"/);
     expect(m).not.toBeNull();

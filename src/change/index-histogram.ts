@@ -55,6 +55,28 @@ export function addToIndexHistogram(values: ArrayLike<number>, valid?: ArrayLike
   return into;
 }
 
+/**
+ * Add the ground area (m²) of the finite values of `values`, a `width`-wide window whose row r has pixels of
+ * `rowAreaM2(r)` m², to per-bin areas `into` (same layout as the counts). For grids whose pixel area varies with the
+ * row (EPSG:4326), so that the area beyond a threshold is exact there too.
+ */
+export function addAreasToIndexHistogram(values: ArrayLike<number>, width: number, rowAreaM2: (row: number) => number,
+  into: IndexHistogramCounts = emptyIndexHistogram()): IndexHistogramCounts {
+  if (into.length !== INDEX_HISTOGRAM_BINS + 2) throw new RangeError(`index histogram areas must have ${INDEX_HISTOGRAM_BINS + 2} entries, got ${into.length}`);
+  const bins = INDEX_HISTOGRAM_BINS;
+  const scale = 1 / INDEX_HISTOGRAM_BIN_WIDTH;
+  for (let row = 0, i = 0; i < values.length; row++) {
+    const a = rowAreaM2(row);
+    for (let end = Math.min(values.length, i + width); i < end; i++) {
+      const v = values[i]!;
+      if (v !== v) continue;
+      const k = Math.floor((v - INDEX_HISTOGRAM_MIN) * scale);
+      into[k < 0 ? bins : k >= bins ? bins + 1 : k]! += a;
+    }
+  }
+  return into;
+}
+
 /** Add counts `b` (e.g. a block's) into `a`. */
 export function mergeIndexHistograms(a: IndexHistogramCounts, b: ArrayLike<number>): IndexHistogramCounts {
   if (a.length !== b.length) throw new RangeError(`cannot merge index histograms of ${a.length} and ${b.length} entries`);
@@ -91,7 +113,12 @@ export interface IndexHistogram {
   pixels: number;
   /** Area of one pixel, m² (projected grids: exact; geographic grids: the grid's mean, see `pixelAreaVaries`). */
   pixelAreaM2: number;
+  /** True on geographic grids: then `areasM2` holds each bin's ground area and areas are read from it. */
   pixelAreaVaries: boolean;
+  /** When the pixel area varies: the ground area per bin (m², same bins as `counts`), and below/above the lattice. */
+  areasM2?: number[];
+  belowM2?: number;
+  aboveM2?: number;
   /** The run's thresholds. */
   thresholds: IndexHistogramThreshold[];
   /**
@@ -114,6 +141,8 @@ export function thresholdKind(source: string): 'otsu' | 'fixed' {
 export function summarizeIndexHistogram(counts: IndexHistogramCounts, facts: {
   product: string; description: string; pixelAreaM2: number; pixelAreaVaries: boolean;
   thresholds: { name: string; value: number; source: string }[]; classRules: IndexHistogram['classRules'];
+  /** Per-bin ground areas (`addAreasToIndexHistogram`), for grids whose pixel area varies. */
+  areasM2?: IndexHistogramCounts | null;
 }): IndexHistogram {
   const bins = INDEX_HISTOGRAM_BINS;
   let first = 0;
@@ -130,6 +159,10 @@ export function summarizeIndexHistogram(counts: IndexHistogramCounts, facts: {
     min: list.length ? edge(first) : 0, max: list.length ? edge(last + 1) : 0, counts: list,
     below: counts[bins]!, above: counts[bins + 1]!, pixels,
     pixelAreaM2: facts.pixelAreaM2, pixelAreaVaries: facts.pixelAreaVaries,
+    ...(facts.areasM2 ? {
+      areasM2: last >= first ? Array.from(facts.areasM2.subarray(first, last + 1), (a) => Math.round(a * 1000) / 1000) : [],
+      belowM2: facts.areasM2[bins]!, aboveM2: facts.areasM2[bins + 1]!,
+    } : {}),
     thresholds: facts.thresholds.map((t) => ({ name: t.name, value: t.value, kind: thresholdKind(t.source), source: t.source })),
     classRules: facts.classRules,
   };
@@ -144,26 +177,33 @@ export function summarizeIndexHistogram(counts: IndexHistogramCounts, facts: {
  * pixelsBeyond(h, 0.2, 'above') * h.pixelAreaM2 / 10_000 // hectares with index ≥ 0.2
  */
 export function pixelsBeyond(h: IndexHistogram, x: number, side: 'above' | 'below'): number {
-  const n = h.counts.length;
-  let acc = side === 'above' ? h.above : h.below;
-  if (n === 0) return acc;
-  const pos = (x - h.min) / h.binWidth; // position of x in bins from h.min
-  if (side === 'above') {
-    if (pos <= 0) return acc + sum(h.counts, 0, n);
-    if (pos >= n) return acc;
-    const k = Math.floor(pos);
-    return acc + sum(h.counts, k + 1, n) + h.counts[k]! * (k + 1 - pos);
-  }
-  if (pos >= n) return acc + sum(h.counts, 0, n);
-  if (pos <= 0) return acc;
-  const k = Math.floor(pos);
-  acc += sum(h.counts, 0, k);
-  return acc + (k < n ? h.counts[k]! * (pos - k) : 0);
+  return beyond(h, h.counts, side === 'above' ? h.above : h.below, x, side);
 }
 
-/** Hectares with index ≥ x ('above') or ≤ x ('below'), from the histogram's counts and pixel area. */
+/**
+ * Hectares with index ≥ x ('above') or ≤ x ('below'): from the per-bin ground areas when the histogram has them
+ * (geographic grids), else from the counts and the pixel area.
+ */
 export function hectaresBeyond(h: IndexHistogram, x: number, side: 'above' | 'below'): number {
+  if (h.areasM2) return beyond(h, h.areasM2, (side === 'above' ? h.aboveM2 : h.belowM2) ?? 0, x, side) / 10_000;
   return (pixelsBeyond(h, x, side) * h.pixelAreaM2) / 10_000;
+}
+
+/** The sum of `values` (per bin of `h`) beyond x, plus `outside` (the lattice's tail on that side). */
+function beyond(h: IndexHistogram, values: readonly number[], outside: number, x: number, side: 'above' | 'below'): number {
+  const n = values.length;
+  if (n === 0) return outside;
+  const pos = (x - h.min) / h.binWidth; // position of x in bins from h.min
+  if (side === 'above') {
+    if (pos <= 0) return outside + sum(values, 0, n);
+    if (pos >= n) return outside;
+    const k = Math.floor(pos);
+    return outside + sum(values, k + 1, n) + values[k]! * (k + 1 - pos);
+  }
+  if (pos >= n) return outside + sum(values, 0, n);
+  if (pos <= 0) return outside;
+  const k = Math.floor(pos);
+  return outside + sum(values, 0, k) + values[k]! * (pos - k);
 }
 
 function sum(a: readonly number[], from: number, to: number): number {

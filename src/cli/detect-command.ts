@@ -7,7 +7,7 @@ import { PRESET_NAMES } from '../change/presets/names.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import { canonicalBand, type BandName } from '../indices/bands.js';
 import { existsSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { InputNotFoundError, UsageError } from '../errors.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from '../pipeline/detect-limits.js';
 import type { DetectEngine, RunDetectOptions } from '../pipeline/run-detect.js';
 import { parseBbox, parseChoice, parseList, parseNumber } from './options.js';
@@ -20,7 +20,7 @@ interface DetectFlags {
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
   index?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
-  decodeTimeout?: string; decodeMemory?: string;
+  decodeTimeout?: string; decodeMemory?: string; truth?: string; truthChange: string; truthNochange: string; truthIgnore?: string;
 }
 
 type Flags = DetectFlags & PairFlags;
@@ -59,6 +59,10 @@ export function registerDetect(program: Command): void {
     .option('--decode-timeout <ms>', 'time budget per date for decoding its local TIFFs in a sandbox before the run (inputs read over HTTP are not preflighted)', '60000')
     .option('--decode-memory <mb>', 'heap budget (MB, >= 256) of that sandbox worker', '1024')
     .option('--no-index', "do not write the preset's float product (e.g. dnbr.tif); it is the slowest output of a whole tile")
+    .option('--truth <tif|png>', 'reference labels: score the change map against them (summary.json accuracy, the report)')
+    .option('--truth-change <values>', 'label values meaning change', '1')
+    .option('--truth-nochange <values>', 'label values meaning no change', '0')
+    .option('--truth-ignore <values>', 'label values to skip (e.g. -1)')
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--overwrite', 'replace existing outputs in --out');
   addPairOptions(cmd, { required: false });
@@ -105,8 +109,16 @@ export function registerDetect(program: Command): void {
         const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined });
         inputs = { before, after, ...(open ? { open } : {}) };
       }
+      if (f.truth !== undefined && !existsSync(f.truth)) {
+        throw new InputNotFoundError('no such label file', { input: f.truth, expected: 'reference labels (GeoTIFF or PNG) for --truth', found: 'nothing at that path', fix: 'Check the --truth path' });
+      }
+      const labelValues = (option: string, text: string) => parseList(text).map((v) => parseNumber(option, v));
       const summary = await runDetect({
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
+        truth: f.truth !== undefined ? {
+          path: f.truth, change: labelValues('--truth-change', f.truthChange ?? '1'), noChange: labelValues('--truth-nochange', f.truthNochange ?? '0'),
+          ...(f.truthIgnore ? { ignore: labelValues('--truth-ignore', f.truthIgnore) } : {}),
+        } : undefined,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
         method, supervisedModel,

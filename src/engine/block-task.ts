@@ -12,12 +12,12 @@ import { severityRules } from '../change/presets/wildfire.js';
 import type { ClassRules } from '../change/class-rules.js';
 import type { Preset, PresetOptions } from '../change/presets/types.js';
 import {
-  boundsToWindow, gridBounds, sameCrs, sameGrid, windowGrid, type Grid, type Window,
+  boundsToWindow, gridBounds, isGeographic, isGeoreferenced, pixelAreaM2, sameCrs, sameGrid, windowGrid, type Grid, type Window,
 } from '../raster/grid.js';
 import { createTileEncoder, reduceBand, sha256OfFile, type CogHeader, type TileEncoder } from '../io/cog-writer.js';
 import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
-import { addToIndexHistogram } from '../change/index-histogram.js';
+import { addAreasToIndexHistogram, addToIndexHistogram } from '../change/index-histogram.js';
 import { accumulateClassAreas, addClassCounts, projectedPixelArea } from '../raster/class-areas.js';
 import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
@@ -146,6 +146,8 @@ export interface BlockResult {
   histogram: Float64Array | null;
   /** Classify mode: the index histogram of the block's product (`index-histogram.ts`), null without a product. */
   indexHistogram?: Float64Array | null;
+  /** Classify mode on geographic grids: the ground area (m²) per bin of that histogram. */
+  indexHistogramM2?: Float64Array | null;
   /** Decoded input values (for MB/s). */
   valuesRead: number;
   /** Quicklook contribution (classify mode with a quicklook plan). */
@@ -518,8 +520,11 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
   }
   // The product is NaN wherever the pixel is invalid (masked, nodata, undefined index): only valid pixels count.
   const indexHistogram = product ? addToIndexHistogram(product) : null;
+  // Geographic grids: each bin's ground area too (the pixel area varies with the row).
+  const indexHistogramM2 = product && isGeographic(target.crs) && isGeoreferenced(target.crs)
+    ? addAreasToIndexHistogram(product, win.width, (r) => pixelAreaM2(target, win.y + r)) : null;
   return { kind: 'block', row: t.row, col: t.col, classBytes, productBytes, classPiece, productPiece,
-    classPixels, classM2, nodata, cloud, radiometry, histogram: null, indexHistogram, valuesRead, quicklook, minArea };
+    classPixels, classM2, nodata, cloud, radiometry, histogram: null, indexHistogram, indexHistogramM2, valuesRead, quicklook, minArea };
 }
 
 /**

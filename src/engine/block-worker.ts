@@ -32,7 +32,7 @@ function transferable(result: EngineResult): ArrayBuffer[] {
   if (result.kind === 'hash') return [];
   const views: (ArrayBufferView | null | undefined)[] = result.kind === 'tile' ? [result.bytes, result.piece]
     : result.kind === 'overview-rgb' ? [result.values]
-    : [result.classBytes, result.productBytes, result.classPiece, result.productPiece, result.histogram, result.indexHistogram, result.classPixels, result.classM2];
+    : [result.classBytes, result.productBytes, result.classPiece, result.productPiece, result.histogram, result.indexHistogram, result.indexHistogramM2, result.classPixels, result.classM2];
   const out = new Set<ArrayBuffer>();
   for (const v of views) {
     if (v && v.buffer instanceof ArrayBuffer && v.buffer.byteLength > 8192) out.add(v.buffer);

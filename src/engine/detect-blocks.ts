@@ -117,6 +117,8 @@ export interface BlockDetectResult {
   productInfo: { name: string; description: string } | null;
   /** Counts of the product's index histogram over the valid pixels, merged from the blocks (null: no product). */
   indexHistogram: Float64Array | null;
+  /** Geographic grids: the ground area (m²) per bin of that histogram, merged from the blocks. */
+  indexHistogramM2: Float64Array | null;
   classes: { path: string; bytes: number; sha256: string };
   blocks: number;
   threads: number;
@@ -302,6 +304,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     const classPixels = new Float64Array(256);
     const classM2 = new Float64Array(256);
     let indexHistogram: Float64Array | null = null;
+    let indexHistogramM2: Float64Array | null = null;
     let nodata = 0;
     let cloud = 0;
     const radiometry = new Map<string, [number, number]>();
@@ -313,6 +316,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       nodata += r.nodata;
       cloud += r.cloud;
       if (r.indexHistogram) indexHistogram = indexHistogram ? mergeIndexHistograms(indexHistogram, r.indexHistogram) : r.indexHistogram;
+      if (r.indexHistogramM2) indexHistogramM2 = indexHistogramM2 ? mergeIndexHistograms(indexHistogramM2, r.indexHistogramM2) : r.indexHistogramM2;
       for (const [k, [neg, fin]] of Object.entries(r.radiometry)) {
         const acc = radiometry.get(k) ?? [0, 0];
         radiometry.set(k, [acc[0] + neg, acc[1] + fin]);
@@ -374,7 +378,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       validPixels, maskedPixels: { total: nodata + cloud, nodata, cloudShadowSnow: cloud },
       classes: { path: opts.classesPath, bytes: classesOut.bytes, sha256: classesOut.sha256 },
       productInfo: productInfo ? { name: productInfo.name, description: productInfo.description } : null,
-      indexHistogram,
+      indexHistogram, indexHistogramM2,
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklookArrays,

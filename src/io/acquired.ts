@@ -1,6 +1,7 @@
 /**
  * When a scene was acquired, from whatever its input carries: a STAC item's datetime, OSCD's `dates.txt`, a SAFE
- * product's MTD file or name, or a Sentinel-2 product/tile file name. Each answer says where it came from, so a
+ * product's MTD file or name, GDAL metadata items of the TIFF (ACQUISITION_DATE…), or a Sentinel-2 product/tile
+ * file name. Each answer says where it came from, so a
  * reader can judge it; no date is ever guessed from a processing time (OSCD's `S2A_OPER_…_20161227T…` names are
  * processing times, not acquisitions).
  */
@@ -70,10 +71,22 @@ export function dateFromSafeMtd(xml: string, file: string): Acquired | null {
   return null;
 }
 
+/** GDAL metadata items that hold a scene's acquisition (sensing) time, as GDAL's Sentinel-2 and other drivers name them. */
+const ACQUISITION_KEY = /^(ACQUISITION_?(DATE|TIME|DATETIME)|DATE_ACQUIRED|SENSING_(TIME|DATE|START)|PRODUCT_START_TIME|(DATATAKE_\d+_)?DATATAKE_SENSING_START)$/i;
+
+/**
+ * The items of a TIFF's dataset-level GDAL metadata that name the acquisition time (e.g. ACQUISITION_DATE,
+ * DATATAKE_1_DATATAKE_SENSING_START), or null. TIFFTAG_DATETIME is not one: it is when the file was written.
+ */
+export function acquisitionItems(items: Readonly<Record<string, string>>): Record<string, string> | null {
+  const found = Object.entries(items).filter(([k]) => ACQUISITION_KEY.test(k));
+  return found.length ? Object.fromEntries(found) : null;
+}
+
 /**
  * The acquisition date of an input: in order, its provenance `datetime` (STAC item), OSCD `dates.txt` beside an
- * `imgs_1`/`imgs_2` folder, a `.SAFE` product's MTD file or name, then Sentinel-2 names of the input and its
- * files. Null when none of them tells (e.g. median composites, 8-bit PNG chips).
+ * `imgs_1`/`imgs_2` folder, a `.SAFE` product's MTD file or name, the TIFF's GDAL metadata items
+ * (`provenance.acquisitionMetadata`, see `acquisitionItems`), then Sentinel-2 names of the input and its files. Null when none of them tells (e.g. median composites, 8-bit PNG chips).
  */
 export async function acquisitionDate(input: string, provenance: Record<string, unknown>): Promise<Acquired | null> {
   const stac = dateFromDatetime(provenance['datetime'], provenance['stacItem'] ? `STAC item ${String(provenance['stacItem'])} datetime` : 'input metadata datetime');
@@ -94,6 +107,14 @@ export async function acquisitionDate(input: string, provenance: Record<string, 
     const xml = mtd ? await readFile(path.join(dir, mtd), 'utf8').catch(() => null) : null;
     const a = xml ? dateFromSafeMtd(xml, mtd!) : null;
     if (a) return a;
+  }
+  const items = provenance['acquisitionMetadata'];
+  if (items && typeof items === 'object') {
+    for (const [k, v] of Object.entries(items as Record<string, unknown>)) {
+      const a = dateFromDatetime(v, `TIFF metadata ${k}`) ?? (typeof v === 'string' && /^\d{8}$/.test(v.trim())
+        ? dateFromDatetime(`${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}`, `TIFF metadata ${k}`) : null);
+      if (a) return a;
+    }
   }
   return fromNames(local, provenance);
 }

@@ -13,6 +13,7 @@ import { canonicalBand, type BandName } from '../indices/bands.js';
 import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
 import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
 import { tiffOverviews, type BandOverview } from './overviews.js';
+import { acquisitionItems } from './acquired.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -193,9 +194,10 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
     await Promise.all(files.map((f) => f.close()));
     throw err;
   }
+  const first = files[0]?.images[0];
   return {
     input: dir, format: 'band-folder', bands, georeferenced: true, warnings,
-    provenance: { files: [...byBand.values()], ...meta.provenance },
+    provenance: { files: [...byBand.values()], ...meta.provenance, ...(first ? withAcquisition(first) : {}) },
     close: async () => { await Promise.all(files.map((f) => f.close())); },
   };
 }
@@ -220,13 +222,22 @@ async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile
     });
     return {
       input: file, format: 'multiband-tiff', bands, georeferenced: true, warnings,
-      provenance: { file: path.basename(file), bandOrder: names.map((n) => n ?? '-').join(','), sampleType: img.sampleType },
+      provenance: {
+        file: path.basename(file), bandOrder: names.map((n) => n ?? '-').join(','), sampleType: img.sampleType,
+        ...withAcquisition(img),
+      },
       close: () => tiff.close(),
     };
   } catch (err) {
     await tiff.close();
     throw err;
   }
+}
+
+/** `{ acquisitionMetadata }` when the image's GDAL metadata names its acquisition time (`acquired.ts`), else nothing. */
+function withAcquisition(img: TiffImage): { acquisitionMetadata?: Record<string, string> } {
+  const items = acquisitionItems(img.datasetMetadata);
+  return items ? { acquisitionMetadata: items } : {};
 }
 
 function fullResolution(file: TiffFile, href: string): TiffImage {

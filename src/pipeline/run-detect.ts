@@ -22,7 +22,7 @@ import { renderReportParts, type ReportModel } from '../report/html.js';
 import { classStyle, indexStyleFor, MASKED_HATCH, paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { classesQml, indexQml, rasterAttributeTableXml, type StyledClass } from '../report/gis-styles.js';
 import { VERSION } from '../version.js';
-import { addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
+import { addAreasToIndexHistogram, addToIndexHistogram, classRulesOfProduct, summarizeIndexHistogram, type IndexHistogram } from '../change/index-histogram.js';
 import { acquisitionDate, type Acquired } from '../io/acquired.js';
 import { evaluateAgainst, readLabelRaster } from './evaluate.js';
 import type { Scores } from '../eval/metrics.js';
@@ -122,7 +122,10 @@ export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
     const product = r.result.products[0];
     // Valid pixels are those not of the nodata class; products are NaN there too.
     const counts = product ? addToIndexHistogram(product.values, r.result.classes.map((c) => (c === 255 ? 0 : 1))) : null;
-    const summary = buildSummary({ ...r, ...r.result, engine: 'whole', indexHistogram: counts, product: product ?? null,
+    // Geographic grids: each bin's ground area too (the product is NaN wherever the class is 255).
+    const areas = product && isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs)
+      ? addAreasToIndexHistogram(product.values, r.grid.width, (row) => pixelAreaM2(r.grid, row)) : null;
+    const summary = buildSummary({ ...r, ...r.result, engine: 'whole', indexHistogram: counts, indexHistogramM2: areas, product: product ?? null,
       acquired: await acquiredDates(r.inputs) }, opts);
     await writeOutputs(out, r, summary, opts);
     summary.outputs = await out.commit({ summary: (outputs) => ({ ...summary, outputs }) });
@@ -261,6 +264,8 @@ interface RunFacts {
   engine: 'whole' | 'blocks';
   /** Counts of the product's index histogram (`index-histogram.ts`), null without a product. */
   indexHistogram: Float64Array | null;
+  /** Geographic grids: ground area per bin of that histogram. */
+  indexHistogramM2: Float64Array | null;
   product: { name: string; description: string } | null;
   acquired: RunSummary['provenance']['acquired'];
 }
@@ -280,7 +285,7 @@ function indexHistogramOf(r: RunFacts): IndexHistogram | null {
   const t = r.thresholds[0];
   return summarizeIndexHistogram(r.indexHistogram, {
     product: r.product.name, description: r.product.description, pixelAreaM2: meanPixelAreaM2(r.grid),
-    pixelAreaVaries: isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs), thresholds: r.thresholds,
+    pixelAreaVaries: isGeoreferenced(r.grid.crs) && isGeographic(r.grid.crs), thresholds: r.thresholds, areasM2: r.indexHistogramM2,
     classRules: t && r.thresholds.length === 1 && ['threshold', 'otsu', 'cva'].includes(r.method) ? classRulesOfProduct(r.product.name, t.value) : null,
   });
 }
@@ -296,6 +301,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     formula: r.formula,
     thresholds: r.thresholds,
     inputs: r.inputs,
+    provenance: { acquired: r.acquired },
     bandsUsed: r.bandsUsed,
     grid: {
       crs: isGeoreferenced(r.grid.crs) ? `EPSG:${r.grid.crs.epsg}` : 'none (not georeferenced)', transform: r.grid.transform,
@@ -310,11 +316,11 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     },
     minMappingUnit: r.minMappingUnit,
     polygons: null,
-    indexHistogram: indexHistogramOf(r),
-    provenance: { acquired: r.acquired },
     engine: r.engine,
     warnings: [...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
+    // Last before `outputs`: its counts are long, the facts above are what a reader looks for first.
+    indexHistogram: indexHistogramOf(r),
   };
 }
 
@@ -511,8 +517,11 @@ async function accuracyOf(changeTif: string, preset: Preset, truth: NonNullable<
   };
 }
 
-/** report.html from the run's facts, the summary (warnings, polygons) and the pictures. */
-async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHistogram' | 'product' | 'acquired'>, summary: RunSummary, images: ReportModel['images'],
+/**
+ * report.html from the run's facts, the summary (warnings, polygons) and the pictures. Records in `summary` first
+ * what the report shows and summary.json keeps too: the accuracy against `opts.truth` and the sanity warnings.
+ */
+async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHistogram' | 'indexHistogramM2' | 'product' | 'acquired'>, summary: RunSummary, images: ReportModel['images'],
   opts: RunDetectOptions, extraDetails: string[]): Promise<void> {
   const { grid } = r;
   const colormap = colourTable(paletteForClasses(r.preset.name, r.preset.classes));
@@ -526,6 +535,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     preset: r.preset.name, twoDates: !r.preset.singleDate, afterInput: r.inputs.find((i) => i.role === 'after')?.input ?? '',
     beforeInput: r.inputs.find((i) => i.role === 'before')?.input, beforeDate: acquired.before?.date, afterDate: acquired.after?.date,
     changePixels, validPixels: r.validPixels, histogram: summary.indexHistogram,
+    regrowthPixels: r.preset.name === 'wildfire' ? r.areas.filter((a) => a.value === 5 || a.value === 6).reduce((t, a) => t + a.pixels, 0) : undefined,
   }));
   const ground = georef ? groundWidthM(grid) : undefined;
   const palette = paletteForClasses(r.preset.name, r.preset.classes);

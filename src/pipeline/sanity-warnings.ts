@@ -1,7 +1,7 @@
 /**
  * Warnings a student needs when a result is probably wrong, from facts the run already has (no pixel is read
- * again): identical dates, an implausibly large share of change, dates in different seasons for a vegetation or
- * fire run. Each says what to check. (Negative reflectances are warned where they are counted, in detect.ts and
+ * again): identical dates, an implausibly large share of change, much "regrowth" in a fire map (often water),
+ * dates in different seasons for a vegetation or fire run. Each says what to check. (Negative reflectances are warned where they are counted, in detect.ts and
  * the block engine.) Pure.
  */
 import type { IndexHistogram } from '../change/index-histogram.js';
@@ -17,23 +17,34 @@ export interface SanityFacts {
   afterDate?: string | null;
   /** Pixels of the preset's change classes and valid pixels. */
   changePixels: number;
+  /** Wildfire: pixels classed as enhanced regrowth (dNBR < −0.1, classes 5 and 6). */
+  regrowthPixels?: number;
   validPixels: number;
   histogram: IndexHistogram | null;
 }
 
 /** Share of the valid area above which a change map is more likely illumination, phenology or misregistration. */
 export const IMPLAUSIBLE_CHANGE_SHARE = 0.5;
+/** Share of the valid area in wildfire's regrowth classes above which they are more likely water, haze or phenology. */
+export const REGROWTH_SHARE = 0.02;
 /** Days apart in the year (ignoring the year) beyond which two dates are in different seasons. */
 export const SEASON_DAYS = 60;
 
-/** Days between the days-of-year of two ISO dates, circular (0..182). */
+/**
+ * Days between two ISO dates ignoring the years: `b` moved to the year before, of or after `a`'s (29 February
+ * becoming the 28th outside leap years), the nearest. 0..183.
+ */
 export function seasonalDistanceDays(a: string, b: string): number {
-  const doy = (d: string) => {
-    const t = Date.parse(`${d.slice(0, 10)}T00:00:00Z`);
-    return (t - Date.UTC(new Date(t).getUTCFullYear(), 0, 1)) / 86_400_000;
-  };
-  const d = Math.abs(doy(a) - doy(b));
-  return Math.round(Math.min(d, 365.25 - d));
+  const ta = Date.parse(`${a.slice(0, 10)}T00:00:00Z`);
+  const ya = new Date(ta).getUTCFullYear();
+  const [mb, db] = [Number(b.slice(5, 7)), Number(b.slice(8, 10))];
+  let best = Infinity;
+  for (const y of [ya - 1, ya, ya + 1]) {
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const t = Date.UTC(y, mb - 1, mb === 2 && db === 29 && !leap ? 28 : db);
+    best = Math.min(best, Math.abs(t - ta) / 86_400_000);
+  }
+  return Math.round(best);
 }
 
 /** The warnings for a run, each naming what to check. */
@@ -52,6 +63,9 @@ export function sanityWarnings(f: SanityFacts): string[] {
   }
   if (f.validPixels > 0 && f.changePixels / f.validPixels > IMPLAUSIBLE_CHANGE_SHARE) {
     out.push(`${(100 * f.changePixels / f.validPixels).toFixed(0)} % of the valid area is mapped as change: more likely illumination, season (phenology), haze or a misregistration than change on the ground. Check that both pictures look alike where nothing happened, and try --method otsu or a higher --threshold.`);
+  }
+  if (f.preset === 'wildfire' && f.regrowthPixels && f.validPixels > 0 && f.regrowthPixels / f.validPixels > REGROWTH_SHARE) {
+    out.push(`${(100 * f.regrowthPixels / f.validPixels).toFixed(1)} % of the valid area is classed as enhanced regrowth (dNBR < −0.1): right after a fire this is more often water (a lake or reservoir whose level or turbidity changed), cloud or haze residue, or seasonal green-up than regrowth. Check those areas in the after picture; water is dark in true colour.`);
   }
   if ((f.preset === 'vegetation' || f.preset === 'wildfire') && f.beforeDate && f.afterDate) {
     const days = seasonalDistanceDays(f.beforeDate, f.afterDate);

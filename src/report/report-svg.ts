@@ -89,7 +89,8 @@ export function histogramSvg(h: IndexHistogram, classColours: Record<number, Rgb
   parts.push(`<text x="${L + pw / 2}" y="${H - 6}" text-anchor="middle">${esc(h.product)} (bars of ${esc(num(bw))}; ${esc(h.binWidth)} in summary.json)</text>`);
   parts.push(`<text x="12" y="${T + ph / 2}" text-anchor="middle" transform="rotate(-90 12 ${T + ph / 2})">pixels</text>`);
   // Threshold lines, labelled by their rule.
-  const rulesAt = (b: number) => (rules ? rules.filter((r) => r.bound === b).map((r) => `${r.op} ${num(r.bound)} → class ${r.class}`).join(', ') : `threshold ${num(b)}`);
+  const sign: Record<string, string> = { '<': '<', '<=': '≤', '>=': '≥', '>': '>' };
+  const rulesAt = (b: number) => (rules ? rules.filter((r) => r.bound === b).map((r) => `${sign[r.op]} ${num(r.bound)} → class ${r.class}`).join(', ') : `threshold ${num(b)}`);
   bounds.forEach((b, k) => {
     if (b < lo || b > hi) return;
     const t = h.thresholds.find((t) => Math.abs(Math.abs(b) - Math.abs(t.value)) < 1e-12);
@@ -97,7 +98,7 @@ export function histogramSvg(h: IndexHistogram, classColours: Record<number, Rgb
     parts.push(`<line x1="${x(b).toFixed(2)}" y1="${T}" x2="${x(b).toFixed(2)}" y2="${T + ph}" stroke="${t ? '#d00' : '#555'}" stroke-width="${t ? 2 : 1}" stroke-dasharray="5 3"><title>${esc(label)}</title></line>`);
     parts.push(`<text x="${(x(b) + 3).toFixed(2)}" y="${T + 12 + (k % 4) * 12}" fill="${t ? '#b00' : '#444'}">${esc(label)}</text>`);
   });
-  return `<svg class="histogram" role="img" aria-label="Histogram of ${esc(h.product)} with the thresholds" viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="system-ui,sans-serif">${parts.join('')}</svg>`;
+  return `<svg class="histogram" role="img" aria-label="Histogram of ${esc(h.product)} with the thresholds" viewBox="0 0 ${W} ${H}" font-size="11" font-family="system-ui,sans-serif">${parts.join('')}</svg>`;
 }
 
 /**

@@ -119,6 +119,22 @@ export function parseGdalMetadata(xml: string | null, samples: number): GdalBand
   return md;
 }
 
+/** Dataset-level `<Item name="KEY">value</Item>` items of GDAL_METADATA (no `sample` attribute, no role). */
+export function parseGdalDatasetItems(xml: string | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!xml) return out;
+  for (const m of xml.matchAll(/<Item\b([^>]*)>([^<]*)<\/Item>/g)) {
+    const attrs = new Map<string, string>();
+    for (const a of m[1].matchAll(/(\w+)\s*=\s*"([^"]*)"/g)) attrs.set(a[1].toLowerCase(), a[2]);
+    const name = attrs.get('name');
+    if (name === undefined || attrs.has('sample') || attrs.has('role')) continue;
+    // GDAL escapes item values twice when writing GDAL_METADATA ("a & b" is stored as "a &amp;amp; b") and unescapes
+    // twice when reading: so do we, so that the items read as gdalinfo shows them.
+    out[unescapeXml(name)] = unescapeXml(unescapeXml(m[2]));
+  }
+  return out;
+}
+
 function unescapeXml(s: string): string {
   return s
     .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'")

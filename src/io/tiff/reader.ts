@@ -11,7 +11,7 @@ import { fileSource } from '../file-source.js';
 import {
   CodecError, COMPRESSION_NAMES, SUPPORTED_COMPRESSIONS, decompress, swapBytes, undoFloatingPoint, undoHorizontal,
 } from './codecs.js';
-import { interpretGeoTags, parseGdalMetadata, parseNodata, type Georef } from './georef.js';
+import { interpretGeoTags, parseGdalDatasetItems, parseGdalMetadata, parseNodata, type Georef } from './georef.js';
 import { TiffBytes, walkIfds, type RawIfd } from './ifd.js';
 import { coalesceRanges, forEachConcurrent } from './read-plan.js';
 import type { ReaderLimits, SampleArray, SampleType, TiffFile, TiffImage } from './types.js';
@@ -171,6 +171,11 @@ class Image implements TiffImage {
     this.tilesAcross = Math.ceil(width / tileWidth);
     this.tilesDown = Math.ceil(height / tileHeight);
     this.bytesPerSample = ARRAY_TYPES[sampleType].BYTES_PER_ELEMENT;
+  }
+
+  /** See TiffImage.datasetMetadata (parsed on first use). */
+  get datasetMetadata(): Readonly<Record<string, string>> {
+    return parseGdalDatasetItems(this.meta.gdalMetadata);
   }
 
   get compression(): string {

@@ -44,6 +44,8 @@ export interface TiffImageInfo {
   /** Per-band scale/offset from GDAL metadata, null where absent. */
   readonly bandScales: (number | null)[];
   readonly bandOffsets: (number | null)[];
+  /** Dataset-level GDAL metadata items (GDAL_METADATA `<Item name=...>` without a band), e.g. ACQUISITION_DATE. */
+  readonly datasetMetadata: Readonly<Record<string, string>>;
   /** true for reduced-resolution images (overviews). */
   readonly isOverview: boolean;
   /**
