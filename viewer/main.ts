@@ -409,7 +409,8 @@ async function start(): Promise<void> {
     const h = histogram.h;
     const ha1 = h.pixelAreaM2 / 10_000;
     $('histogram-note').textContent = `${histogram.computedHere ? `Histogram made in the page from ${m.index.name}.tif (this run's summary.json has none)` : 'Histogram of the run (summary.json)'}: `
-      + `${h.counts.length} bins of ${h.binWidth} over the valid pixels; hectares = pixels past the threshold × ${ha1.toFixed(5)} ha per pixel${h.pixelAreaVaries ? ' (the grid\'s mean)' : ''}.`
+      + `${h.counts.length} bins of ${h.binWidth} over the valid pixels; hectares = `
+      + (h.areasM2 ? 'the ground area of the bins past the threshold (each row measured on the ellipsoid).' : `pixels past the threshold × ${ha1.toFixed(5)} ha per pixel${h.pixelAreaVaries ? ' (the grid\'s mean)' : ''}.`)
       + (h.classRules ? '' : ' The classes of this method need more than this index: the area is the index\'s, not a class\'s.');
     const decimals = Math.max(0, Math.ceil(-Math.log10(h.binWidth)));
     slider.min = String(h.min);
