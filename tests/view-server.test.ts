@@ -183,3 +183,38 @@ describe.skipIf(!ready)('s2change view (CLI)', () => {
     expect(r.stderr).toMatch(/INPUT_NOT_FOUND.*summary\.json/);
   });
 });
+
+describe('what the viewer serves of a run (planView)', () => {
+  it('maps a band folder\'s files to bands, skips SCL and unlisted or outside paths, and shows no remote input', async () => {
+    const { planView } = await import('../src/view/manifest.js');
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-plan-'));
+    const bands = path.join(tmp, 'imgs_1');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(bands);
+    for (const f of ['T22LHH_B02.tif', 'T22LHH_B03.tif', 'T22LHH_B04.tif', 'T22LHH_SCL.tif']) writeFileSync(path.join(bands, f), 'x');
+    const run = path.join(tmp, 'run');
+    mkdirSync(run);
+    for (const f of ['change.tif', 'dndvi.tif']) writeFileSync(path.join(run, f), 'x');
+    writeFileSync(path.join(run, 'summary.json'), JSON.stringify({
+      preset: { name: 'vegetation', title: 'Vegetation' }, method: 'threshold', thresholds: [{ name: 't', value: 0.2, source: 'fixed' }],
+      inputs: [
+        { role: 'before', input: bands, format: 'band-folder', provenance: { files: ['T22LHH_B02.tif', 'T22LHH_B03.tif', 'T22LHH_B04.tif', 'T22LHH_SCL.tif', '../../etc/passwd'] },
+          radiometry: { B04: '(DN − 1000) × 0.0001; nodata 0; baseline 04.00' } },
+        { role: 'after', input: 'https://example.test/items/x.json', format: 'stac-item', provenance: {} },
+      ],
+      areas: [{ value: 0, pixels: 300, hectares: 3 }, { value: 1, pixels: 100, hectares: 1 }],
+      outputs: [{ name: 'change.tif' }, { name: 'dndvi.tif' }, { name: '../secret' }, { name: 'missing.png' }],
+    }));
+    const plan = await planView(run);
+    const before = plan.manifest.inputs[0]!;
+    expect(Object.keys(before.bands).sort()).toEqual(['B02', 'B03', 'B04']);
+    expect(before.bands.B04).toEqual({ url: '/input/before/T22LHH_B04.tif', sample: 1, scale: 0.0001, offset: -1000, nodata: 0 });
+    expect(plan.files.get('/input/before/T22LHH_B04.tif')?.file).toBe(path.join(bands, 'T22LHH_B04.tif'));
+    expect(plan.manifest.inputs[1]!.notShown).toMatch(/remote/);
+    expect(plan.remote).toEqual(['https://example.test']);
+    // only listed outputs that exist, never a path outside the folder
+    expect([...plan.files.keys()].sort()).toEqual(['/input/before/T22LHH_B02.tif', '/input/before/T22LHH_B03.tif', '/input/before/T22LHH_B04.tif', '/run/change.tif', '/run/dndvi.tif', '/run/summary.json']);
+    expect(plan.manifest.index).toMatchObject({ url: '/run/dndvi.tif', perDateIndex: 'NDVI', sign: 'after-before' });
+    expect(plan.manifest.hectaresPerPixel).toBeCloseTo(0.01, 12);
+  });
+});
