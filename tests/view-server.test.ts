@@ -211,10 +211,64 @@ describe('what the viewer serves of a run (planView)', () => {
     expect(before.bands.B04).toEqual({ url: '/input/before/T22LHH_B04.tif', sample: 1, scale: 0.0001, offset: -1000, nodata: 0 });
     expect(plan.files.get('/input/before/T22LHH_B04.tif')?.file).toBe(path.join(bands, 'T22LHH_B04.tif'));
     expect(plan.manifest.inputs[1]!.notShown).toMatch(/remote/);
-    expect(plan.remote).toEqual(['https://example.test']);
+    expect(plan.remote).toEqual([]);
     // only listed outputs that exist, never a path outside the folder
     expect([...plan.files.keys()].sort()).toEqual(['/input/before/T22LHH_B02.tif', '/input/before/T22LHH_B03.tif', '/input/before/T22LHH_B04.tif', '/run/change.tif', '/run/dndvi.tif', '/run/summary.json']);
     expect(plan.manifest.index).toMatchObject({ url: '/run/dndvi.tif', perDateIndex: 'NDVI', sign: 'after-before' });
     expect(plan.manifest.hectaresPerPixel).toBeCloseTo(0.01, 12);
+  });
+});
+
+describe('remote inputs: proxied through the HTTP layer and its URL policy', () => {
+  it('serves a local STAC item\'s URL assets by range through the view server; a private address is refused by default', async () => {
+    const { startRangeServer } = await import('./helpers/range-server.js');
+    const { mkdirSync, copyFileSync } = await import('node:fs');
+    const COG = path.join(dataDir(), 's2-l2a-cog-29RKH', 'tests');
+    const b04 = (await import('node:child_process')).execFileSync('find', [COG, '-name', 'B04.tif'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    if (!b04) return;
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-remote-'));
+    const served = path.join(tmp, 'served');
+    mkdirSync(served);
+    copyFileSync(b04, path.join(served, 'B04.tif'));
+    const remote = await startRangeServer(served);
+    try {
+      const item = path.join(tmp, 'item.json');
+      writeFileSync(item, JSON.stringify({
+        type: 'Feature', id: 'x', properties: { datetime: '2020-02-19T11:34:25Z' }, geometry: null, links: [],
+        assets: { red: { href: remote.url('/B04.tif'), type: 'image/tiff' }, nir: { href: 'B08.tif' } },
+      }));
+      const run = path.join(tmp, 'run');
+      mkdirSync(run);
+      writeFileSync(path.join(run, 'summary.json'), JSON.stringify({
+        preset: { name: 'vegetation', title: 'Vegetation' }, method: 'threshold',
+        inputs: [{ role: 'before', input: item, format: 'stac-item', provenance: {} }], outputs: [],
+      }));
+      const bytes = readFileSync(b04);
+      const open = await startViewServer({ dir: run, remote: { allowPrivateNetwork: true, retries: 0 } });
+      try {
+        const ref = open.plan.manifest.inputs[0]!.bands.B04!;
+        expect(ref.url).toBe('/input/before/B04.tif');
+        const r = await get(open.port, ref.url, { Range: 'bytes=1000-1999' });
+        expect(r.status).toBe(206);
+        expect(r.headers['content-range']).toBe(`bytes 1000-1999/${bytes.length}`);
+        expect(r.body.equals(bytes.subarray(1000, 2000))).toBe(true);
+        expect(r.headers['content-security-policy']).toContain("default-src 'none'");
+      } finally {
+        await open.close();
+      }
+      // the CLI's default policy: public addresses only, so a 127.0.0.1 asset is refused (502), never fetched
+      const strict = await startViewServer({ dir: run, remote: { retries: 0 } });
+      try {
+        const before = remote.stats.requests;
+        const r = await get(strict.port, '/input/before/B04.tif', { Range: 'bytes=0-99' });
+        expect(r.status).toBe(502);
+        expect(r.body.toString()).toMatch(/refused|private|loopback|not public/i);
+        expect(remote.stats.requests).toBe(before);
+      } finally {
+        await strict.close();
+      }
+    } finally {
+      await remote.close();
+    }
   });
 });

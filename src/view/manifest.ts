@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InputNotFoundError, S2ChangeError } from '../errors.js';
 import { layerFromFileName } from '../io/scene.js';
 import { getPreset } from '../change/presets/index.js';
+import { normalizeItem, radiometryFor } from '../io/stac-search.js';
 import type { IndexHistogram } from '../change/index-histogram.js';
 
 /** One input band as the page reads it: a URL path on the view server, the 1-based sample and the radiometry. */
@@ -55,9 +56,11 @@ export interface ViewManifest {
   attribution: string;
 }
 
-/** A file the server may send: its absolute path and its content type. */
+/** A file the server may send: a local path, or an http(s) URL it fetches (Range forwarded), and its content type. */
 export interface ServedFile {
   file: string;
+  /** Set for remote files: the server proxies this URL through the project's HTTP layer and URL policy. */
+  remoteUrl?: string;
   type: string;
 }
 
@@ -65,7 +68,7 @@ export interface ViewPlan {
   manifest: ViewManifest;
   /** URL path → file. The only files the server reads (besides the page bundle). */
   files: Map<string, ServedFile>;
-  /** Origins of remote inputs (none are served; listed for the docs and the CSP). */
+  /** Origins of the remote files the server proxies. */
   remote: string[];
 }
 
@@ -182,31 +185,52 @@ export async function planView(dir: string): Promise<ViewPlan> {
     const radiometry = Object.values(inp.radiometry ?? {}).map(parseRadiometry).find((r) => r !== null) ?? { scale: 1, offset: 0, nodata: null };
     const view: ViewInput = { role: inp.role, input: inp.input, format: inp.format, date: dateOf(inp, summary.provenance?.acquired), bands: {}, notShown: null };
     inputs.push(view);
-    if (/^https?:\/\//i.test(inp.input)) {
-      remote.push(new URL(inp.input).origin);
-      view.notShown = 'remote input: the viewer works offline and shows only local inputs';
-      continue;
-    }
-    const add = (band: string, file: string, sample: number) => {
-      const url = `/input/${inp.role}/${encodeURIComponent(path.basename(file))}`;
-      files.set(url, { file, type: contentType(file) });
-      view.bands[band] = { url, sample, ...radiometry };
+    const isUrl = (u: string) => /^https?:\/\//i.test(u);
+    const add = (band: string, file: string, sample: number, r = radiometry) => {
+      const name = path.basename(isUrl(file) ? new URL(file).pathname : file) || band;
+      let url = `/input/${inp.role}/${encodeURIComponent(name)}`;
+      if (files.has(url) && files.get(url)!.file !== file) url = `/input/${inp.role}/${encodeURIComponent(`${band}-${name}`)}`; // same name, other file
+      if (isUrl(file)) {
+        files.set(url, { file, remoteUrl: file, type: contentType(new URL(file).pathname) });
+        if (!remote.includes(new URL(file).origin)) remote.push(new URL(file).origin);
+      } else {
+        files.set(url, { file, type: contentType(file) });
+      }
+      view.bands[band] = { url, sample, ...r };
     };
     if (inp.format === 'multiband-tiff') {
+      // a local file, or a COG URL (proxied)
       const order = String(inp.provenance?.bandOrder ?? '').split(',');
       order.forEach((b, i) => { if (b && b !== '-') add(b, inp.input, i + 1); });
-    } else if (inp.format === 'band-folder') {
+    } else if (inp.format === 'band-folder' && !isUrl(inp.input)) {
       const list = Array.isArray(inp.provenance?.files) ? (inp.provenance!.files as unknown[]).filter((f): f is string => typeof f === 'string') : [];
       for (const f of list) {
         const band = layerFromFileName(f);
         if (band && band !== 'SCL' && f === path.basename(f)) add(band, path.join(inp.input, f), 1);
       }
+    } else if (inp.format === 'stac-item' && !isUrl(inp.input)) {
+      // a local item: its band assets, local files served, URLs proxied
+      try {
+        const item = normalizeItem(JSON.parse(await readFile(inp.input, 'utf8')), `file://${path.resolve(inp.input)}`);
+        for (const [band, asset] of Object.entries(item.assets)) {
+          if (!asset || band === 'SCL') continue;
+          const href = asset.href.startsWith('file://') ? decodeURIComponent(new URL(asset.href).pathname) : asset.href;
+          const r = radiometryFor(item, band);
+          add(band, href, 1, { scale: r.scale, offset: r.offset, nodata: asset.nodata ?? null });
+        }
+      } catch (err) {
+        view.notShown = `the STAC item could not be read again: ${(err as Error).message}`;
+      }
+    } else if (inp.format === 'png') {
+      view.notShown = 'not georeferenced (PNG input)';
     } else {
-      view.notShown = inp.format === 'png' ? 'not georeferenced (PNG input)' : `input format ${inp.format} is not drawn by the viewer yet`;
+      view.notShown = isUrl(inp.input) ? 'a remote STAC item: its asset URLs are not recorded in summary.json, so the viewer does not draw its bands'
+        : `input format ${inp.format} is not drawn by the viewer`;
     }
   }
   // Only files that exist are served; a missing input is reported on the page, not fatal.
   for (const [url, f] of [...files]) {
+    if (f.remoteUrl) continue;
     try {
       if (!(await stat(f.file)).isFile()) files.delete(url);
     } catch {

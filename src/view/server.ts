@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S2ChangeError } from '../errors.js';
+import type { HttpOptions } from '../io/http-source.js';
 import { planView, type ServedFile, type ViewPlan } from './manifest.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -40,6 +41,8 @@ export interface ViewServerOptions {
   port?: number;
   /** Folder of the page bundle; default dist/viewer. */
   bundleDir?: string;
+  /** How remote input files are fetched (URL policy: public addresses only unless allowPrivateNetwork). */
+  remote?: HttpOptions;
 }
 
 export interface ViewServer {
@@ -143,6 +146,29 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, f: ServedFile
   stream.pipe(res);
 }
 
+/**
+ * Answer a request for a remote input file by fetching it through the project's HTTP layer (URL policy, retries,
+ * timeouts), forwarding a single Range; at most 16 MiB per answer (the page asks for tiles, not whole files).
+ */
+async function proxyFile(req: IncomingMessage, res: ServerResponse, f: ServedFile, remote: HttpOptions): Promise<void> {
+  const { httpFetch } = await import('../io/http-source.js');
+  const range = typeof req.headers.range === 'string' && /^\s*bytes\s*=\s*\d*\s*-\s*\d*\s*$/i.test(req.headers.range) ? req.headers.range : undefined;
+  let r;
+  try {
+    r = await httpFetch(f.remoteUrl!, { ...remote, method: req.method === 'HEAD' ? 'HEAD' : 'GET', headers: range ? { Range: range } : {}, maxResponseBytes: 16 * 1024 * 1024 });
+  } catch (err) {
+    return refuse(res, 502, `remote input not fetched: ${(err as Error).message}\n`);
+  }
+  if (r.status !== 200 && r.status !== 206 && r.status !== 416) return refuse(res, 502, `remote input answered HTTP ${r.status}\n`);
+  const headers: Record<string, string | number> = { ...SECURITY_HEADERS, 'Content-Type': f.type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-cache', 'Content-Length': r.body.length };
+  for (const h of ['content-range', 'etag', 'last-modified'] as const) {
+    const v = r.headers[h];
+    if (typeof v === 'string') headers[h] = v;
+  }
+  res.writeHead(r.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length));
+}
+
 /** Start serving the run in `opts.dir`; resolves once listening on 127.0.0.1. */
 export async function startViewServer(opts: ViewServerOptions): Promise<ViewServer> {
   const plan = await planView(opts.dir);
@@ -170,7 +196,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
     }
     const f = bundle.get(pathname) ?? plan.files.get(pathname);
     if (!f) return refuse(res, 404, 'not found\n');
-    sendFile(req, res, f).catch(() => res.destroy());
+    (f.remoteUrl ? proxyFile(req, res, f, opts.remote ?? {}) : sendFile(req, res, f)).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new S2ChangeError('USAGE', 'cannot listen', {
