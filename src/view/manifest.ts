@@ -144,8 +144,9 @@ function dateOf(inp: SummaryInput, acquired: Record<string, unknown> | undefined
 
 /**
  * Read `dir/summary.json` and decide what the viewer serves. Local input files are served under
- * `/input/<role>/<file name>`; http(s) inputs are not fetched by the server nor by the page (the viewer works
- * offline; their bands are listed as not shown).
+ * `/input/<role>/<file name>`; remote files (a COG URL input, the URL assets of a local STAC item) under the same
+ * paths, fetched by the server (`remoteUrl`). A STAC item URL input is listed as not shown (its asset URLs are not
+ * in summary.json).
  */
 export async function planView(dir: string): Promise<ViewPlan> {
   const summaryPath = path.join(dir, 'summary.json');

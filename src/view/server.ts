@@ -1,6 +1,6 @@
 /**
  * The `s2change view` server: node:http on 127.0.0.1 only, serving the page bundle (dist/viewer), the manifest of
- * the run, the run's outputs and its local input files (the allowlist of `planView`; a request path is only ever
+ * the run, the run's outputs and its input files, remote ones proxied through the HTTP layer (the allowlist of `planView`; a request path is only ever
  * looked up in that list, never joined to a folder), with single-range HTTP Range support and a strict
  * Content-Security-Policy. Requests from other addresses, or with a Host header other than this server's own
  * (DNS rebinding), are refused with 403.
