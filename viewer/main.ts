@@ -443,7 +443,7 @@ async function start(): Promise<void> {
         ctx.setLineDash([]); ctx.fillStyle = colour; ctx.font = '11px sans-serif';
         ctx.fillText(label, Math.min(W - 70, Math.max(0, xOf(v) + 3)), y);
       };
-      if (runThreshold !== null) mark(runThreshold, '#c00', [4, 3], `run ${runThreshold}`, 11);
+      if (runThreshold !== null) mark(runThreshold, '#c00', [4, 3], `run ${Number(runThreshold.toPrecision(4))}`, 11);
       mark(t, '#0a6', [], `slider ${t.toFixed(decimals)}`, 24);
     };
     const update = (fromUser: boolean) => {
@@ -454,7 +454,7 @@ async function start(): Promise<void> {
       slider.dataset.threshold = String(t);
       slider.setAttribute('aria-valuetext', `${m.index!.name} ${ge ? '≥' : '≤'} ${t}`);
       const source = h.thresholds[0] ? ` (${h.thresholds[0].kind}: ${h.thresholds[0].source})` : '';
-      text.textContent = `${m.index!.name} ${ge ? '≥' : '≤'} ${t.toFixed(decimals)}; the run's threshold: ${runThreshold ?? '–'}${source}`;
+      text.textContent = `${m.index!.name} ${ge ? '≥' : '≤'} ${t.toFixed(decimals)}; the run's threshold: ${runThreshold === null ? '–' : Number(runThreshold.toPrecision(6))}${source}`;
       for (const layers of [left, right]) (layers.threshold as WebGLTileLayer | null)?.updateStyleVariables({ threshold: t });
       if (fromUser && !checked.threshold) {
         checked.threshold = true;
