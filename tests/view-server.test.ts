@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir } from './helpers/gdal.js';
-import { isLoopback, parseRange, startViewServer, type ViewServer } from '../src/view/server.js';
+import { isLoopback, parseBasemap, parseRange, startViewServer, type ViewServer } from '../src/view/server.js';
 import { parseRadiometry } from '../src/view/manifest.js';
 
 const CLI = path.resolve('dist/cli/main.js');
@@ -50,6 +50,14 @@ describe('view server helpers', () => {
   it('knows loopback addresses only', () => {
     for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '::1']) expect(isLoopback(a)).toBe(true);
     for (const a of ['10.0.0.5', '192.168.1.2', '::ffff:10.0.0.5', '127.0.0.2x', undefined]) expect(isLoopback(a)).toBe(false);
+  });
+
+  it('accepts a basemap only as "osm" or an http(s) XYZ template', () => {
+    expect(parseBasemap('osm').url).toBe('https://tile.openstreetmap.org/{z}/{x}/{y}.png');
+    expect(parseBasemap('https://tiles.example.org/{z}/{x}/{y}.png').attribution).toContain('tiles.example.org');
+    for (const bad of ['ftp://tiles.example.org/{z}/{x}/{y}.png', 'https://tiles.example.org/{z}/{x}.png', 'javascript:alert(1)//{z}{x}{y}', 'tiles']) {
+      expect(() => parseBasemap(bad), bad).toThrow(/--basemap: not a basemap/);
+    }
   });
 
   it('reads the radiometry summary.json writes', () => {
@@ -141,6 +149,22 @@ describe.skipIf(!ready)('view server on a real run', () => {
     const page = (await get(server.port, '/')).body.toString();
     expect(page).not.toMatch(/<script(?![^>]*\bsrc=)/); // no inline script
     expect(page).not.toMatch(/https?:\/\//); // nothing from a CDN
+  });
+
+  it('has no basemap unless asked; with one, its origin only is allowed for images', async () => {
+    const plain = JSON.parse((await get(server.port, '/manifest.json')).body.toString());
+    expect(plain.basemap).toBeNull();
+    const withMap = await startViewServer({ dir: out, basemap: parseBasemap('https://tiles.example.org/{z}/{x}/{y}.png') });
+    try {
+      const r = await get(withMap.port, '/');
+      const csp = String(r.headers['content-security-policy']);
+      expect(csp).toContain("img-src 'self' data: blob: https://tiles.example.org;");
+      expect(csp).toContain("connect-src 'self';");
+      const mf = JSON.parse((await get(withMap.port, '/manifest.json')).body.toString());
+      expect(mf.basemap.url).toBe('https://tiles.example.org/{z}/{x}/{y}.png');
+    } finally {
+      await withMap.close();
+    }
   });
 
   it('describes the run for the page: band files and samples, the index and the mean pixel area', async () => {

@@ -15,6 +15,8 @@ import GeoTIFF from 'ol/source/GeoTIFF.js';
 import WebGLTileLayer from 'ol/layer/WebGLTile.js';
 import VectorLayer from 'ol/layer/Vector.js';
 import VectorSource from 'ol/source/Vector.js';
+import TileLayer from 'ol/layer/Tile.js';
+import XYZ from 'ol/source/XYZ.js';
 import GeoJSON from 'ol/format/GeoJSON.js';
 import { Style, Stroke, Fill, Circle as CircleStyle } from 'ol/style.js';
 import Feature from 'ol/Feature.js';
@@ -243,6 +245,7 @@ async function start(): Promise<void> {
 
   function makeLayers() {
     const layers: Record<string, BaseLayer | null> = {
+      basemap: m.basemap ? new TileLayer({ source: new XYZ({ url: m.basemap.url, attributions: m.basemap.attribution, crossOrigin: 'anonymous', maxZoom: 19 }) }) : null,
       before: sources.before && before ? new WebGLTileLayer({ source: sources.before, style: rgbStyle(before, lo, hi) } as never) : null,
       after: sources.after && after ? new WebGLTileLayer({ source: sources.after, style: rgbStyle(after, lo, hi) } as never) : null,
       index: sources.index ? new WebGLTileLayer({
@@ -269,6 +272,7 @@ async function start(): Promise<void> {
     return layers;
   }
   const LABELS: Record<string, string> = {
+    basemap: 'Basemap (online)',
     before: `Before (true colour${dates[0] !== 'date unknown' ? `, ${dates[0]}` : ''})`,
     after: `After (true colour${dates[1] !== 'date unknown' ? `, ${dates[1]}` : ''})`,
     index: `Index difference (${m.index?.name ?? 'index'})`,
@@ -276,7 +280,7 @@ async function start(): Promise<void> {
     threshold: 'Past the threshold',
     polygons: 'Polygons (change.geojson)',
   };
-  const ORDER = ['before', 'after', 'index', 'change', 'threshold', 'polygons'];
+  const ORDER = ['basemap', 'before', 'after', 'index', 'change', 'threshold', 'polygons'];
   const left = makeLayers();
   const right = makeLayers();
   const marker = new VectorLayer({

@@ -35,6 +35,12 @@ export interface ViewInput {
 }
 
 
+/** A basemap the user asked for (view --basemap): an XYZ tile URL template and its attribution. */
+export interface Basemap {
+  url: string;
+  attribution: string;
+}
+
 export interface ViewManifest {
   title: string;
   preset: string;
@@ -54,6 +60,8 @@ export interface ViewManifest {
   hectaresPerPixel: number | null;
   inputs: ViewInput[];
   attribution: string;
+  /** Set by the server when the user asked for a basemap; absent or null otherwise. */
+  basemap?: Basemap | null;
 }
 
 /** A file the server may send: a local path, or an http(s) URL it fetches (Range forwarded), and its content type. */
