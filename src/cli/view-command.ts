@@ -25,7 +25,7 @@ export function registerView(program: Command): void {
     .command('view')
     .description('interactive map of a run (swipe, live threshold, pixel inspector), served on 127.0.0.1')
     .argument('<out>', 'the --out folder of a detect run')
-    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)', '0')
+    .option('--port <n>', 'port on 127.0.0.1; 0 lets the system pick a free one', '0')
     .option('--no-open', 'do not open the browser; only print the URL')
     .option('--basemap <osm|url>', 'a basemap under the layers (needs the network): "osm" or an XYZ tile URL with {z}/{x}/{y}')
     .action(async (out: string, o: { port: string; open: boolean; basemap?: string }) => {
