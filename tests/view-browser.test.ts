@@ -29,13 +29,15 @@ async function raw(png: Buffer): Promise<Raw> {
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
-/** Mean absolute difference of two same-size pictures over columns [x0, x1) (fractions of the width). */
+/** Mean absolute difference of two pictures over columns [x0, x1) (fractions of the narrower width). */
 function meanDiff(a: Raw, b: Raw, x0: number, x1: number): number {
   let s = 0, n = 0;
-  for (let y = 0; y < a.height; y++) {
-    for (let x = Math.floor(a.width * x0); x < Math.floor(a.width * x1); x++) {
+  const w = Math.min(a.width, b.width); // side-by-side maps may differ by a border's width
+  for (let y = 0; y < Math.min(a.height, b.height); y++) {
+    for (let x = Math.floor(w * x0); x < Math.floor(w * x1); x++) {
       const i = (y * a.width + x) * a.channels;
-      for (let c = 0; c < 3; c++) s += Math.abs(a.data[i + c]! - b.data[i + c]!);
+      const j = (y * b.width + x) * b.channels;
+      for (let c = 0; c < 3; c++) s += Math.abs(a.data[i + c]! - b.data[j + c]!);
       n += 3;
     }
   }
@@ -70,11 +72,13 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
   const consoleErrors: string[] = [];
   let summary: any;
 
-  async function settle(): Promise<void> {
-    // wait for the map's next finished render after whatever was just changed
-    const n = Number(await page.locator('body').getAttribute('data-rendercomplete') ?? '0');
-    await page.waitForFunction((k) => Number(document.body.dataset.rendercomplete ?? '0') > k, n, { timeout: 4_000 }).catch(() => undefined);
-    await page.waitForTimeout(100);
+  /** Do `action`, then wait for a frame of the map drawn after it with no tile loading. */
+  async function settle(action: () => Promise<unknown>): Promise<void> {
+    const n = Number(await page.locator('body').getAttribute('data-frames') ?? '0');
+    await action();
+    await page.waitForFunction((k) => Number(document.body.dataset.frames ?? '0') > k && document.body.dataset.loading !== 'true', n, { timeout: 5_000 })
+      .catch(() => undefined); // a change that draws nothing new: go on
+    await page.waitForTimeout(50);
   }
   async function shot(): Promise<Raw> {
     return raw(await page.locator('#map').screenshot());
@@ -83,8 +87,7 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     for (const box of await page.locator('#layers input[type=checkbox]').all()) {
       const want = names.includes((await box.getAttribute('data-layer'))!);
       if ((await box.isChecked()) !== want) {
-        await box.setChecked(want);
-        await settle();
+        await settle(() => box.setChecked(want));
       }
     }
   }
@@ -100,12 +103,12 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
       server.on('exit', (code) => reject(new Error(`view exited with ${code}`)));
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    page = await browser.newPage({ viewport: { width: 900, height: 560 } });
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
-    await settle();
+    await page.waitForFunction(() => Number(document.body.dataset.frames ?? '0') > 0 && document.body.dataset.loading !== 'true', null, { timeout: 20_000 });
   });
 
   afterAll(async () => {
@@ -141,9 +144,8 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
       const box = (await swipe.boundingBox())!;
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       await page.mouse.down();
-      await page.mouse.move(map.x + map.width * fraction, box.y + box.height / 2, { steps: 5 });
+      await settle(() => page.mouse.move(map.x + map.width * fraction, box.y + box.height / 2, { steps: 3 }));
       await page.mouse.up();
-      await settle();
     };
     await drag(0.5);
     const mid = await shot();
@@ -159,6 +161,28 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     await drag(0.03);
     const left = await shot();
     expect(meanDiff(left, beforeOnly, 0.1, 0.45)).toBeGreaterThan(3 * leftSame + 1); // and the left side shows after
+
+    // hovering a polygon names its class and hectares: the map's centre is the chip's centre, a class-2 pixel
+    await onlyLayers(['before', 'after', 'polygons']);
+    await page.mouse.move(map.x + map.width / 2, map.y + map.height / 2);
+    await page.mouse.move(map.x + map.width / 2 + 1, map.y + map.height / 2);
+    await expect.poll(() => page.locator('#tooltip').isVisible(), { timeout: 5_000 }).toBe(true);
+    const tip = /^(.+) — (\d+\.\d\d) ha$/.exec((await page.locator('#tooltip').textContent()) ?? '');
+    expect(tip).not.toBeNull();
+    const features = JSON.parse(readFileSync(path.join(out, 'change.geojson'), 'utf8')).features as any[];
+    expect(features.some((f) => f.properties.class === tip![1] && f.properties.area_ha.toFixed(2) === tip![2])).toBe(true);
+
+    // side by side: two maps on one view, before on the left, after on the right
+    await onlyLayers(['before', 'after']);
+    await settle(() => page.getByRole('checkbox', { name: 'Side by side' }).check());
+    expect(await page.locator('#map2').isVisible()).toBe(true);
+    expect(await swipe.isVisible()).toBe(false);
+    await page.waitForTimeout(300);
+    const leftMap = await shot();
+    const rightMap = await raw(await page.locator('#map2').screenshot());
+    expect(Math.abs(leftMap.width - rightMap.width)).toBeLessThan(4);
+    expect(meanDiff(leftMap, rightMap, 0.3, 0.7)).toBeGreaterThan(3);
+    await settle(() => page.getByRole('checkbox', { name: 'Side by side' }).uncheck());
     await drag(0.5);
   });
 
@@ -174,9 +198,10 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     expect(cyanAtRun).toBeGreaterThan(1000);
 
     await slider.focus();
-    await page.keyboard.press('PageUp'); // a tenth of the range: 20 of the 200 bins
-    await page.keyboard.press('PageUp');
-    await settle();
+    await settle(async () => { // each PageUp: a tenth of the slider's range
+      await page.keyboard.press('PageUp');
+      await page.keyboard.press('PageUp');
+    });
     const x = Number(await slider.getAttribute('data-threshold'));
     expect(x).toBeGreaterThan(runX + 0.1);
     const ha = Number(await page.locator('#area').getAttribute('data-hectares'));
@@ -200,11 +225,17 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     const [x0, rx, , y0, , ry] = summary.grid.transform as number[];
     const lon = x0! + 69.5 * rx!;
     const lat = y0! + 116.5 * ry!;
-    await page.goto(`${url}#inspect=${lon},${lat}`);
+    // the page reads the hash on load and on every change (one code path); changing it spares a reload
+    await page.evaluate((h) => { location.hash = h; }, `#inspect=${lon},${lat}`);
     await page.waitForSelector('#inspector[data-ready="true"]', { timeout: 15_000 });
     const status = page.getByRole('status');
     expect(await status.textContent()).toContain('B08');
-    const gdal = (file: string, band: number) => Number(run('gdallocationinfo', ['-valonly', '-wgs84', '-b', String(band), file, String(lon), String(lat)]).trim());
+    // gdallocationinfo without -b prints every band's value, one per line
+    const memo = new Map<string, number[]>();
+    const gdal = (file: string, band: number) => {
+      if (!memo.has(file)) memo.set(file, run('gdallocationinfo', ['-valonly', '-wgs84', file, String(lon), String(lat)]).trim().split('\n').map(Number));
+      return memo.get(file)![band - 1]!;
+    };
     const order = ['B02', 'B03', 'B04', 'B08', 'B12'];
     for (const [role, file] of [['before', BEFORE], ['after', AFTER]] as const) {
       for (const [i, band] of order.entries()) {
@@ -222,9 +253,14 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     expect(nbrBefore - nbrAfter).toBeCloseTo(dnbr, 5);
     expect(consoleErrors).toEqual([]);
 
-    await onlyLayers(['before', 'after', 'change', 'polygons']);
-    await settle();
+    // the README's picture: before | after across the swipe, the run's polygons over both
+    await onlyLayers(['before', 'after', 'polygons']);
     const png = path.join(tmp, 'viewer-incident.png');
+    await page.setViewportSize({ width: 1200, height: 720 });
+    await page.locator('#panel').evaluate((el) => { el.scrollTop = el.scrollHeight; }); // the inspector in view
+    await settle(() => page.evaluate(() => window.dispatchEvent(new Event('resize'))));
+    await settle(() => page.locator('.ol-zoom-in').first().click());
+    await page.waitForTimeout(400); // the zoom animation
     await page.screenshot({ path: png });
     if (process.env.S2CHANGE_FIGURES === '1') copyFileSync(png, path.resolve('docs/figures/viewer-incident.png'));
   });

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir } from './helpers/gdal.js';
-import { isLoopback, parseRange, startViewServer, type ViewServer } from '../src/view/server.js';
+import { isLoopback, parseBasemap, parseRange, startViewServer, type ViewServer } from '../src/view/server.js';
 import { parseRadiometry } from '../src/view/manifest.js';
 
 const CLI = path.resolve('dist/cli/main.js');
@@ -50,6 +50,14 @@ describe('view server helpers', () => {
   it('knows loopback addresses only', () => {
     for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '::1']) expect(isLoopback(a)).toBe(true);
     for (const a of ['10.0.0.5', '192.168.1.2', '::ffff:10.0.0.5', '127.0.0.2x', undefined]) expect(isLoopback(a)).toBe(false);
+  });
+
+  it('accepts a basemap only as "osm" or an http(s) XYZ template', () => {
+    expect(parseBasemap('osm').url).toBe('https://tile.openstreetmap.org/{z}/{x}/{y}.png');
+    expect(parseBasemap('https://tiles.example.org/{z}/{x}/{y}.png').attribution).toContain('tiles.example.org');
+    for (const bad of ['ftp://tiles.example.org/{z}/{x}/{y}.png', 'https://tiles.example.org/{z}/{x}.png', 'javascript:alert(1)//{z}{x}{y}', 'tiles']) {
+      expect(() => parseBasemap(bad), bad).toThrow(/--basemap: not a basemap/);
+    }
   });
 
   it('reads the radiometry summary.json writes', () => {
@@ -143,6 +151,22 @@ describe.skipIf(!ready)('view server on a real run', () => {
     expect(page).not.toMatch(/https?:\/\//); // nothing from a CDN
   });
 
+  it('has no basemap unless asked; with one, its origin only is allowed for images', async () => {
+    const plain = JSON.parse((await get(server.port, '/manifest.json')).body.toString());
+    expect(plain.basemap).toBeNull();
+    const withMap = await startViewServer({ dir: out, basemap: parseBasemap('https://tiles.example.org/{z}/{x}/{y}.png') });
+    try {
+      const r = await get(withMap.port, '/');
+      const csp = String(r.headers['content-security-policy']);
+      expect(csp).toContain("img-src 'self' data: blob: https://tiles.example.org;");
+      expect(csp).toContain("connect-src 'self';");
+      const mf = JSON.parse((await get(withMap.port, '/manifest.json')).body.toString());
+      expect(mf.basemap.url).toBe('https://tiles.example.org/{z}/{x}/{y}.png');
+    } finally {
+      await withMap.close();
+    }
+  });
+
   it('describes the run for the page: band files and samples, the index and the mean pixel area', async () => {
     const mf = JSON.parse((await get(server.port, '/manifest.json')).body.toString());
     const before = mf.inputs.find((i: any) => i.role === 'before');
@@ -181,5 +205,94 @@ describe.skipIf(!ready)('s2change view (CLI)', () => {
     const r = spawnSync(process.execPath, [CLI, 'view', os.tmpdir(), '--no-open'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/INPUT_NOT_FOUND.*summary\.json/);
+  });
+});
+
+describe('what the viewer serves of a run (planView)', () => {
+  it('maps a band folder\'s files to bands, skips SCL and unlisted or outside paths, and shows no remote input', async () => {
+    const { planView } = await import('../src/view/manifest.js');
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-plan-'));
+    const bands = path.join(tmp, 'imgs_1');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(bands);
+    for (const f of ['T22LHH_B02.tif', 'T22LHH_B03.tif', 'T22LHH_B04.tif', 'T22LHH_SCL.tif']) writeFileSync(path.join(bands, f), 'x');
+    const run = path.join(tmp, 'run');
+    mkdirSync(run);
+    for (const f of ['change.tif', 'dndvi.tif']) writeFileSync(path.join(run, f), 'x');
+    writeFileSync(path.join(run, 'summary.json'), JSON.stringify({
+      preset: { name: 'vegetation', title: 'Vegetation' }, method: 'threshold', thresholds: [{ name: 't', value: 0.2, source: 'fixed' }],
+      inputs: [
+        { role: 'before', input: bands, format: 'band-folder', provenance: { files: ['T22LHH_B02.tif', 'T22LHH_B03.tif', 'T22LHH_B04.tif', 'T22LHH_SCL.tif', '../../etc/passwd'] },
+          radiometry: { B04: '(DN − 1000) × 0.0001; nodata 0; baseline 04.00' } },
+        { role: 'after', input: 'https://example.test/items/x.json', format: 'stac-item', provenance: {} },
+      ],
+      areas: [{ value: 0, pixels: 300, hectares: 3 }, { value: 1, pixels: 100, hectares: 1 }],
+      outputs: [{ name: 'change.tif' }, { name: 'dndvi.tif' }, { name: '../secret' }, { name: 'missing.png' }],
+    }));
+    const plan = await planView(run);
+    const before = plan.manifest.inputs[0]!;
+    expect(Object.keys(before.bands).sort()).toEqual(['B02', 'B03', 'B04']);
+    expect(before.bands.B04).toEqual({ url: '/input/before/T22LHH_B04.tif', sample: 1, scale: 0.0001, offset: -1000, nodata: 0 });
+    expect(plan.files.get('/input/before/T22LHH_B04.tif')?.file).toBe(path.join(bands, 'T22LHH_B04.tif'));
+    expect(plan.manifest.inputs[1]!.notShown).toMatch(/remote/);
+    expect(plan.remote).toEqual([]);
+    // only listed outputs that exist, never a path outside the folder
+    expect([...plan.files.keys()].sort()).toEqual(['/input/before/T22LHH_B02.tif', '/input/before/T22LHH_B03.tif', '/input/before/T22LHH_B04.tif', '/run/change.tif', '/run/dndvi.tif', '/run/summary.json']);
+    expect(plan.manifest.index).toMatchObject({ url: '/run/dndvi.tif', perDateIndex: 'NDVI', sign: 'after-before' });
+    expect(plan.manifest.hectaresPerPixel).toBeCloseTo(0.01, 12);
+  });
+});
+
+describe('remote inputs: proxied through the HTTP layer and its URL policy', () => {
+  it('serves a local STAC item\'s URL assets by range through the view server; a private address is refused by default', async () => {
+    const { startRangeServer } = await import('./helpers/range-server.js');
+    const { mkdirSync, copyFileSync } = await import('node:fs');
+    const COG = path.join(dataDir(), 's2-l2a-cog-29RKH', 'tests');
+    const b04 = (await import('node:child_process')).execFileSync('find', [COG, '-name', 'B04.tif'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    if (!b04) return;
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-view-remote-'));
+    const served = path.join(tmp, 'served');
+    mkdirSync(served);
+    copyFileSync(b04, path.join(served, 'B04.tif'));
+    const remote = await startRangeServer(served);
+    try {
+      const item = path.join(tmp, 'item.json');
+      writeFileSync(item, JSON.stringify({
+        type: 'Feature', id: 'x', properties: { datetime: '2020-02-19T11:34:25Z' }, geometry: null, links: [],
+        assets: { red: { href: remote.url('/B04.tif'), type: 'image/tiff' }, nir: { href: 'B08.tif' } },
+      }));
+      const run = path.join(tmp, 'run');
+      mkdirSync(run);
+      writeFileSync(path.join(run, 'summary.json'), JSON.stringify({
+        preset: { name: 'vegetation', title: 'Vegetation' }, method: 'threshold',
+        inputs: [{ role: 'before', input: item, format: 'stac-item', provenance: {} }], outputs: [],
+      }));
+      const bytes = readFileSync(b04);
+      const open = await startViewServer({ dir: run, remote: { allowPrivateNetwork: true, retries: 0 } });
+      try {
+        const ref = open.plan.manifest.inputs[0]!.bands.B04!;
+        expect(ref.url).toBe('/input/before/B04.tif');
+        const r = await get(open.port, ref.url, { Range: 'bytes=1000-1999' });
+        expect(r.status).toBe(206);
+        expect(r.headers['content-range']).toBe(`bytes 1000-1999/${bytes.length}`);
+        expect(r.body.equals(bytes.subarray(1000, 2000))).toBe(true);
+        expect(r.headers['content-security-policy']).toContain("default-src 'none'");
+      } finally {
+        await open.close();
+      }
+      // the CLI's default policy: public addresses only, so a 127.0.0.1 asset is refused (502), never fetched
+      const strict = await startViewServer({ dir: run, remote: { retries: 0 } });
+      try {
+        const before = remote.stats.requests;
+        const r = await get(strict.port, '/input/before/B04.tif', { Range: 'bytes=0-99' });
+        expect(r.status).toBe(502);
+        expect(r.body.toString()).toMatch(/refused|private|loopback|not public/i);
+        expect(remote.stats.requests).toBe(before);
+      } finally {
+        await strict.close();
+      }
+    } finally {
+      await remote.close();
+    }
   });
 });

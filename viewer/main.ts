@@ -15,6 +15,8 @@ import GeoTIFF from 'ol/source/GeoTIFF.js';
 import WebGLTileLayer from 'ol/layer/WebGLTile.js';
 import VectorLayer from 'ol/layer/Vector.js';
 import VectorSource from 'ol/source/Vector.js';
+import TileLayer from 'ol/layer/Tile.js';
+import XYZ from 'ol/source/XYZ.js';
 import GeoJSON from 'ol/format/GeoJSON.js';
 import { Style, Stroke, Fill, Circle as CircleStyle } from 'ol/style.js';
 import Feature from 'ol/Feature.js';
@@ -29,6 +31,7 @@ import type BaseLayer from 'ol/layer/Base.js';
 import proj4 from 'proj4';
 import { fromUrl, type GeoTIFF as GeoTIFFFile, type GeoTIFFImage } from 'geotiff';
 import { getIndex } from '../src/indices/registry.js';
+import { addToIndexHistogram, classRulesOfProduct, hectaresBeyond, summarizeIndexHistogram, type IndexHistogram } from '../src/change/index-histogram.js';
 import type { ViewManifest, ViewInput } from '../src/view/manifest.js';
 
 // ---- projections: WGS84 UTM zones (what Sentinel-2 tiles use) registered with proj4 for OpenLayers -------------
@@ -80,12 +83,27 @@ function pixelAt(image: GeoTIFFImage, lon: number, lat: number): [number, number
   return [col, row];
 }
 
+/** Every sample of the pixel under WGS84 lon/lat in one read of the file (null outside it). */
+const pixelReads = new globalThis.Map<string, Promise<number[] | null>>();
+function readPixelSamples(url: string, lon: number, lat: number): Promise<number[] | null> {
+  const key = `${url} ${lon} ${lat}`;
+  let p = pixelReads.get(key);
+  if (!p) {
+    p = (async () => {
+      const image = await (await openTiff(url)).getImage(0);
+      const px = pixelAt(image, lon, lat);
+      if (!px) return null;
+      const r = await image.readRasters({ window: [px[0], px[1], px[0] + 1, px[1] + 1] });
+      return Array.from(r as unknown as ArrayLike<number>[], (band) => Number(band[0]));
+    })();
+    if (pixelReads.size > 64) pixelReads.clear();
+    pixelReads.set(key, p);
+  }
+  return p;
+}
+
 async function readPixel(url: string, sample: number, lon: number, lat: number): Promise<number | null> {
-  const image = await (await openTiff(url)).getImage(0);
-  const px = pixelAt(image, lon, lat);
-  if (!px) return null;
-  const r = await image.readRasters({ window: [px[0], px[1], px[0] + 1, px[1] + 1], samples: [sample - 1] });
-  return Number((r[0] as ArrayLike<number>)[0]);
+  return (await readPixelSamples(url, lon, lat))?.[sample - 1] ?? null;
 }
 
 // ---- manifest and sources ---------------------------------------------------------------------------------------
@@ -125,41 +143,42 @@ async function sharedStretch(inputs: ViewInput[]): Promise<[number, number]> {
   return hi > lo ? [lo, hi] : [lo, lo + 0.1];
 }
 
-interface Histogram { edges: number[]; counts: number[]; computedHere: boolean }
+interface Histogram { h: IndexHistogram; computedHere: boolean }
 
-/** The histogram of the index difference over the valid pixels: the run's (summary.json) or, failing that, one made here from the index COG. */
+/**
+ * The histogram of the index over the valid pixels: the run's (summary.json indexHistogram) or, for runs made
+ * before it existed, one made here from the index COG on the same lattice (addToIndexHistogram), with the run's
+ * mean pixel area.
+ */
 async function indexHistogram(m: ViewManifest): Promise<Histogram | null> {
-  if (m.histogram) return { ...m.histogram, computedHere: false };
-  if (!m.index) return null;
+  if (m.histogram) return { h: m.histogram, computedHere: false };
+  if (!m.index || !m.hectaresPerPixel) return null;
   const tiff = await openTiff(m.index.url);
   const image = await tiff.getImage(0);
   const n = image.getWidth() * image.getHeight();
   const r = n <= 16e6 ? await image.readRasters({ samples: [0] }) : await tiff.readRasters({ width: 4000, height: Math.round(4000 * image.getHeight() / image.getWidth()), samples: [0], resampleMethod: 'nearest' });
-  const a = r[0] as ArrayLike<number>;
-  let min = Infinity, max = -Infinity;
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i]!;
-    if (v === v) { if (v < min) min = v; if (v > max) max = v; }
-  }
-  if (!(max > min)) return null;
-  // 200 bins, one edge on the run's threshold, so the slider can stand exactly where the run cut.
-  const anchor = m.thresholds[0]?.value ?? 0;
-  const w = (max - min) / 200;
-  const k0 = Math.floor((min - anchor) / w);
-  const k1 = Math.ceil((max - anchor) / w) + 1;
-  const edges: number[] = [];
-  for (let k = k0; k <= k1; k++) edges.push(anchor + k * w);
-  const counts = new Array<number>(edges.length - 1).fill(0);
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i]!;
-    if (v !== v) continue;
-    let b = Math.floor((v - edges[0]!) / w);
-    if (b > 0 && v < edges[b]!) b--;
-    else if (b < counts.length - 1 && v >= edges[b + 1]!) b++;
-    counts[Math.max(0, Math.min(counts.length - 1, b))]!++;
-  }
-  const scale = n <= 16e6 ? 1 : n / a.length;
-  return { edges, counts: counts.map((c) => c * scale), computedHere: true };
+  const counts = addToIndexHistogram(r[0] as ArrayLike<number>);
+  const scale = n / (r[0] as ArrayLike<number>).length;
+  if (scale !== 1) for (let k = 0; k < counts.length; k++) counts[k]! *= scale;
+  const t = m.thresholds[0]?.value ?? 0;
+  return {
+    h: summarizeIndexHistogram(counts, {
+      product: m.index.name, description: '', pixelAreaM2: m.hectaresPerPixel * 10_000, pixelAreaVaries: true,
+      thresholds: m.thresholds, classRules: classRulesOfProduct(m.index.name, t),
+    }),
+    computedHere: true,
+  };
+}
+
+/**
+ * Which side of the threshold is change, and where the run cut: the class rule standing on the run's threshold
+ * (dNBR ≥ t for wildfire; ΔNDVI ≤ −t, the loss, for vegetation), else the first rule ('above' when there is none).
+ */
+function changeSide(h: IndexHistogram): { side: 'above' | 'below'; start: number | null } {
+  const t = h.thresholds[0]?.value;
+  const first = h.classRules?.find((r) => t !== undefined && Math.abs(Math.abs(r.bound) - Math.abs(t)) < 1e-9) ?? h.classRules?.[0];
+  if (!first) return { side: 'above', start: h.thresholds[0]?.value ?? null };
+  return { side: first.op === '<' || first.op === '<=' ? 'below' : 'above', start: first.bound };
 }
 
 // ---- styles -----------------------------------------------------------------------------------------------------
@@ -215,17 +234,18 @@ async function start(): Promise<void> {
 
   const [lo, hi] = before && after && beforeRgb && afterRgb ? await sharedStretch([before, after]) : [0, 0.3];
   const histogram = await indexHistogram(m);
-  const runThreshold = m.thresholds[0]?.value ?? null;
-  const ge = m.direction !== '<=';
+  const { side, start: runThreshold } = histogram ? changeSide(histogram.h) : { side: 'above' as const, start: m.thresholds[0]?.value ?? null };
+  const ge = side === 'above';
 
   // The change classes in the run's palette; class 0 (no change) and nodata (255) transparent.
   const palette: Rgba[] = Array.from({ length: 256 }, () => [0, 0, 0, 0]);
   for (const c of m.classes) if (c.value !== 0 && c.value < 255) palette[c.value] = hexToRgba(c.colour, 0.9);
-  const ramp = histogram ? Math.max(Math.abs(histogram.edges[0]!), Math.abs(histogram.edges.at(-1)!)) : 1;
+  const ramp = histogram ? Math.max(Math.abs(histogram.h.min), Math.abs(histogram.h.max)) : 1;
   const rampMax = Math.min(ramp, 1);
 
   function makeLayers() {
     const layers: Record<string, BaseLayer | null> = {
+      basemap: m.basemap ? new TileLayer({ source: new XYZ({ url: m.basemap.url, attributions: m.basemap.attribution, crossOrigin: 'anonymous', maxZoom: 19 }) }) : null,
       before: sources.before && before ? new WebGLTileLayer({ source: sources.before, style: rgbStyle(before, lo, hi) } as never) : null,
       after: sources.after && after ? new WebGLTileLayer({ source: sources.after, style: rgbStyle(after, lo, hi) } as never) : null,
       index: sources.index ? new WebGLTileLayer({
@@ -252,6 +272,7 @@ async function start(): Promise<void> {
     return layers;
   }
   const LABELS: Record<string, string> = {
+    basemap: 'Basemap (online)',
     before: `Before (true colour${dates[0] !== 'date unknown' ? `, ${dates[0]}` : ''})`,
     after: `After (true colour${dates[1] !== 'date unknown' ? `, ${dates[1]}` : ''})`,
     index: `Index difference (${m.index?.name ?? 'index'})`,
@@ -259,7 +280,7 @@ async function start(): Promise<void> {
     threshold: 'Past the threshold',
     polygons: 'Polygons (change.geojson)',
   };
-  const ORDER = ['before', 'after', 'index', 'change', 'threshold', 'polygons'];
+  const ORDER = ['basemap', 'before', 'after', 'index', 'change', 'threshold', 'polygons'];
   const left = makeLayers();
   const right = makeLayers();
   const marker = new VectorLayer({
@@ -389,52 +410,55 @@ async function start(): Promise<void> {
     slider.disabled = true;
     $('histogram-note').textContent = 'No index difference in this run: no live threshold.';
   } else {
-    const { edges, counts } = histogram;
-    $('histogram-note').textContent = histogram.computedHere
-      ? `Histogram made in the page from ${m.index.name}.tif (summary.json has none); hectares = pixels × the run's mean ${(m.hectaresPerPixel ?? 0).toFixed(5)} ha per pixel.`
-      : `Histogram of the run (summary.json); hectares = pixels × the run's mean ${(m.hectaresPerPixel ?? 0).toFixed(5)} ha per pixel.`;
-    slider.min = '0';
-    slider.max = String(edges.length - 1);
-    slider.step = '1';
-    let k0 = 0;
-    if (runThreshold !== null) {
-      let best = Infinity;
-      edges.forEach((e, k) => { const d = Math.abs(e - runThreshold); if (d < best) { best = d; k0 = k; } });
-    }
-    slider.value = String(k0);
-    const draw = (k: number) => {
+    const h = histogram.h;
+    const ha1 = h.pixelAreaM2 / 10_000;
+    $('histogram-note').textContent = `${histogram.computedHere ? `Histogram made in the page from ${m.index.name}.tif (this run's summary.json has none)` : 'Histogram of the run (summary.json)'}: `
+      + `${h.counts.length} bins of ${h.binWidth} over the valid pixels; hectares = `
+      + (h.areasM2 ? 'the ground area of the bins past the threshold (each row measured on the ellipsoid).' : `pixels past the threshold × ${ha1.toFixed(5)} ha per pixel${h.pixelAreaVaries ? ' (the grid\'s mean)' : ''}.`)
+      + (h.classRules ? '' : ' The classes of this method need more than this index: the area is the index\'s, not a class\'s.');
+    const decimals = Math.max(0, Math.ceil(-Math.log10(h.binWidth)));
+    slider.min = String(h.min);
+    slider.max = String(h.max);
+    slider.step = String(h.binWidth);
+    slider.value = String(runThreshold ?? (h.min + h.max) / 2);
+    const draw = (t: number) => {
       const ctx = canvas.getContext('2d')!;
       const W = canvas.width, H = canvas.height;
       ctx.clearRect(0, 0, W, H);
-      const lo = edges[0]!, hi = edges.at(-1)!;
-      const xOf = (v: number) => ((v - lo) / (hi - lo)) * W;
-      const top = Math.max(...counts.map((c) => Math.log1p(c)));
-      for (let i = 0; i < counts.length; i++) {
-        const past = ge ? edges[i]! >= edges[k]! : edges[i + 1]! <= edges[k]!;
-        ctx.fillStyle = past ? 'rgb(0,180,210)' : '#999';
-        const h = top > 0 ? (Math.log1p(counts[i]!) / top) * (H - 14) : 0;
-        ctx.fillRect(xOf(edges[i]!), H - h, Math.max(1, xOf(edges[i + 1]!) - xOf(edges[i]!)), h);
+      const xOf = (v: number) => ((v - h.min) / (h.max - h.min)) * W;
+      // bins gathered into canvas columns (a column may hold several 0.001-wide bins), log scale
+      const cols = new Float64Array(W);
+      const past = new Float64Array(W);
+      h.counts.forEach((c, k) => {
+        const lo = h.min + k * h.binWidth;
+        const x = Math.min(W - 1, Math.floor(xOf(lo)));
+        cols[x]! += c;
+        if (ge ? lo >= t : lo + h.binWidth <= t) past[x]! += c;
+      });
+      const top = Math.max(...Array.from(cols, (c) => Math.log1p(c)));
+      for (let x = 0; x < W; x++) {
+        const hh = top > 0 ? (Math.log1p(cols[x]!) / top) * (H - 28) : 0;
+        ctx.fillStyle = past[x]! > cols[x]! / 2 ? 'rgb(0,180,210)' : '#999';
+        ctx.fillRect(x, H - hh, 1, hh);
       }
       const mark = (v: number, colour: string, dash: number[], label: string, y: number) => {
         ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.lineWidth = 2;
         ctx.beginPath(); ctx.moveTo(xOf(v), 0); ctx.lineTo(xOf(v), H); ctx.stroke();
         ctx.setLineDash([]); ctx.fillStyle = colour; ctx.font = '11px sans-serif';
-        ctx.fillText(label, Math.min(W - 60, xOf(v) + 3), y);
+        ctx.fillText(label, Math.min(W - 70, Math.max(0, xOf(v) + 3)), y);
       };
-      if (runThreshold !== null) mark(runThreshold, '#c00', [4, 3], `run ${runThreshold.toFixed(3)}`, 11);
-      mark(edges[k]!, '#0a6', [], `slider ${edges[k]!.toFixed(3)}`, 24);
+      if (runThreshold !== null) mark(runThreshold, '#c00', [4, 3], `run ${Number(runThreshold.toPrecision(4))}`, 11);
+      mark(t, '#0a6', [], `slider ${t.toFixed(decimals)}`, 24);
     };
-    const update = (k: number, fromUser: boolean) => {
-      const t = edges[k]!;
-      let n = 0;
-      for (let i = 0; i < counts.length; i++) if (ge ? edges[i]! >= t : edges[i + 1]! <= t) n += counts[i]!;
-      const ha = n * (m.hectaresPerPixel ?? NaN);
+    const update = (fromUser: boolean) => {
+      const t = Number(Number(slider.value).toFixed(decimals + 3));
+      const ha = hectaresBeyond(h, t, side);
       area.dataset.hectares = String(ha);
-      area.dataset.pixels = String(n);
-      area.textContent = Number.isFinite(ha) ? ha.toFixed(2) : '–';
+      area.textContent = ha.toFixed(2);
       slider.dataset.threshold = String(t);
       slider.setAttribute('aria-valuetext', `${m.index!.name} ${ge ? '≥' : '≤'} ${t}`);
-      text.textContent = `${m.index!.name} ${ge ? '≥' : '≤'} ${t.toFixed(4)} (run: ${runThreshold ?? '–'}${m.thresholds[0] ? `, ${m.thresholds[0].source}` : ''}) — detect --threshold ${t}`;
+      const source = h.thresholds[0] ? ` (${h.thresholds[0].kind}: ${h.thresholds[0].source})` : '';
+      text.textContent = `${m.index!.name} ${ge ? '≥' : '≤'} ${t.toFixed(decimals)}; the run's threshold: ${runThreshold === null ? '–' : Number(runThreshold.toPrecision(6))}${source}`;
       for (const layers of [left, right]) (layers.threshold as WebGLTileLayer | null)?.updateStyleVariables({ threshold: t });
       if (fromUser && !checked.threshold) {
         checked.threshold = true;
@@ -442,10 +466,10 @@ async function start(): Promise<void> {
         if (box) box.checked = true;
         applyVisibility();
       }
-      draw(k);
+      draw(t);
     };
-    slider.addEventListener('input', () => update(Number(slider.value), true));
-    update(k0, false);
+    slider.addEventListener('input', () => update(true));
+    update(false);
   }
 
   // ---- polygon hover ----
@@ -532,9 +556,11 @@ async function start(): Promise<void> {
   };
   window.addEventListener('hashchange', fromHash);
   fromHash();
-  // For tests and scripts: a counter of finished renders of the main map.
-  let renders = 0;
-  map.on('rendercomplete', () => { document.body.dataset.rendercomplete = String(++renders); });
+  // For tests and scripts: a counter of the main map's frames, and whether it is loading tiles.
+  let frames = 0;
+  map.on('postrender', () => { document.body.dataset.frames = String(++frames); });
+  map.on('loadstart', () => { document.body.dataset.loading = 'true'; });
+  map.on('loadend', () => { document.body.dataset.loading = 'false'; });
   map.render();
   document.body.dataset.ready = 'true';
 }

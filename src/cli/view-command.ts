@@ -25,16 +25,17 @@ export function registerView(program: Command): void {
     .command('view')
     .description('interactive map of a run (swipe, live threshold, pixel inspector), served on 127.0.0.1')
     .argument('<out>', 'the --out folder of a detect run')
-    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)', '0')
+    .option('--port <n>', 'port on 127.0.0.1; 0 lets the system pick a free one', '0')
     .option('--no-open', 'do not open the browser; only print the URL')
-    .action(async (out: string, o: { port: string; open: boolean }) => {
+    .option('--basemap <osm|url>', 'a basemap under the layers (needs the network): "osm" or an XYZ tile URL with {z}/{x}/{y}')
+    .action(async (out: string, o: { port: string; open: boolean; basemap?: string }) => {
       const port = parseNumber('--port', o.port, 0, 65535);
       if (!Number.isInteger(port)) {
         const { UsageError } = await import('../errors.js');
         throw new UsageError('not a port number', { input: '--port', expected: 'an integer from 0 to 65535', found: o.port });
       }
-      const { startViewServer } = await import('../view/server.js');
-      const server = await startViewServer({ dir: out, port });
+      const { startViewServer, parseBasemap } = await import('../view/server.js');
+      const server = await startViewServer({ dir: out, port, basemap: o.basemap ? parseBasemap(o.basemap) : null });
       process.stdout.write(`${server.url}\n`);
       process.stderr.write(`serving ${out} on ${server.url} (127.0.0.1 only); Ctrl+C to stop\n`);
       if (o.open) await openBrowser(server.url);

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { InputNotFoundError, S2ChangeError } from '../errors.js';
 import { layerFromFileName } from '../io/scene.js';
 import { getPreset } from '../change/presets/index.js';
+import { normalizeItem, radiometryFor } from '../io/stac-search.js';
+import type { IndexHistogram } from '../change/index-histogram.js';
 
 /** One input band as the page reads it: a URL path on the view server, the 1-based sample and the radiometry. */
 export interface ViewBand {
@@ -32,10 +34,11 @@ export interface ViewInput {
   notShown: string | null;
 }
 
-export interface ViewHistogram {
-  /** Bin edges, length counts.length + 1. */
-  edges: number[];
-  counts: number[];
+
+/** A basemap the user asked for (view --basemap): an XYZ tile URL template and its attribution. */
+export interface Basemap {
+  url: string;
+  attribution: string;
 }
 
 export interface ViewManifest {
@@ -51,18 +54,21 @@ export interface ViewManifest {
   change: string | null;
   geojson: string | null;
   index: { url: string; name: string; perDateIndex: string | null; sign: 'after-before' | 'before-after' } | null;
-  histogram: ViewHistogram | null;
-  /** Direction of change on the index difference: '>=' (change at or above the threshold) or '<='. */
-  direction: '>=' | '<=';
+  /** The run's `indexHistogram` from summary.json (null in runs made before it existed: the page makes one). */
+  histogram: IndexHistogram | null;
   /** Mean hectares per valid pixel of the run (its total hectares over its pixels). */
   hectaresPerPixel: number | null;
   inputs: ViewInput[];
   attribution: string;
+  /** Set by the server when the user asked for a basemap; absent or null otherwise. */
+  basemap?: Basemap | null;
 }
 
-/** A file the server may send: its absolute path and its content type. */
+/** A file the server may send: a local path, or an http(s) URL it fetches (Range forwarded), and its content type. */
 export interface ServedFile {
   file: string;
+  /** Set for remote files: the server proxies this URL through the project's HTTP layer and URL policy. */
+  remoteUrl?: string;
   type: string;
 }
 
@@ -70,7 +76,7 @@ export interface ViewPlan {
   manifest: ViewManifest;
   /** URL path → file. The only files the server reads (besides the page bundle). */
   files: Map<string, ServedFile>;
-  /** Origins of remote inputs (none are served; listed for the docs and the CSP). */
+  /** Origins of the remote files the server proxies. */
   remote: string[];
 }
 
@@ -124,22 +130,13 @@ function perDateIndex(product: string): { perDateIndex: string | null; sign: 'af
   return { perDateIndex: name, sign: name === 'NBR' ? 'before-after' : 'after-before' };
 }
 
-/** A histogram as summary.json may record it (indexHistogram), normalised to edges + counts, or null. */
-export function readHistogram(h: unknown): ViewHistogram | null {
+/** The summary's indexHistogram when it has the fields the page reads, else null. */
+export function readHistogram(h: unknown): IndexHistogram | null {
   if (!h || typeof h !== 'object') return null;
-  const o = h as Record<string, unknown>;
-  const counts = Array.isArray(o.counts) ? o.counts.map(Number) : null;
-  if (!counts || counts.length === 0 || counts.some((c) => !Number.isFinite(c))) return null;
-  let edges: number[] | null = Array.isArray(o.edges) ? o.edges.map(Number) : null;
-  if (!edges) {
-    const min = Number(o.min), max = Number(o.max);
-    if (Number.isFinite(min) && Number.isFinite(max) && max > min) {
-      const w = (max - min) / counts.length;
-      edges = counts.map((_, i) => min + i * w).concat(max);
-    }
-  }
-  if (!edges || edges.length !== counts.length + 1 || edges.some((e) => !Number.isFinite(e))) return null;
-  return { edges, counts };
+  const o = h as Partial<IndexHistogram>;
+  const ok = Array.isArray(o.counts) && [o.binWidth, o.min, o.max, o.pixelAreaM2].every((v) => typeof v === 'number' && Number.isFinite(v))
+    && (o.binWidth ?? 0) > 0;
+  return ok ? { below: 0, above: 0, thresholds: [], classRules: null, pixelAreaVaries: false, ...o } as IndexHistogram : null;
 }
 
 function dateOf(inp: SummaryInput, acquired: Record<string, unknown> | undefined): string | null {
@@ -155,8 +152,9 @@ function dateOf(inp: SummaryInput, acquired: Record<string, unknown> | undefined
 
 /**
  * Read `dir/summary.json` and decide what the viewer serves. Local input files are served under
- * `/input/<role>/<file name>`; http(s) inputs are not fetched by the server nor by the page (the viewer works
- * offline; their bands are listed as not shown).
+ * `/input/<role>/<file name>`; remote files (a COG URL input, the URL assets of a local STAC item) under the same
+ * paths, fetched by the server (`remoteUrl`). A STAC item URL input is listed as not shown (its asset URLs are not
+ * in summary.json).
  */
 export async function planView(dir: string): Promise<ViewPlan> {
   const summaryPath = path.join(dir, 'summary.json');
@@ -196,31 +194,52 @@ export async function planView(dir: string): Promise<ViewPlan> {
     const radiometry = Object.values(inp.radiometry ?? {}).map(parseRadiometry).find((r) => r !== null) ?? { scale: 1, offset: 0, nodata: null };
     const view: ViewInput = { role: inp.role, input: inp.input, format: inp.format, date: dateOf(inp, summary.provenance?.acquired), bands: {}, notShown: null };
     inputs.push(view);
-    if (/^https?:\/\//i.test(inp.input)) {
-      remote.push(new URL(inp.input).origin);
-      view.notShown = 'remote input: the viewer works offline and shows only local inputs';
-      continue;
-    }
-    const add = (band: string, file: string, sample: number) => {
-      const url = `/input/${inp.role}/${encodeURIComponent(path.basename(file))}`;
-      files.set(url, { file, type: contentType(file) });
-      view.bands[band] = { url, sample, ...radiometry };
+    const isUrl = (u: string) => /^https?:\/\//i.test(u);
+    const add = (band: string, file: string, sample: number, r = radiometry) => {
+      const name = path.basename(isUrl(file) ? new URL(file).pathname : file) || band;
+      let url = `/input/${inp.role}/${encodeURIComponent(name)}`;
+      if (files.has(url) && files.get(url)!.file !== file) url = `/input/${inp.role}/${encodeURIComponent(`${band}-${name}`)}`; // same name, other file
+      if (isUrl(file)) {
+        files.set(url, { file, remoteUrl: file, type: contentType(new URL(file).pathname) });
+        if (!remote.includes(new URL(file).origin)) remote.push(new URL(file).origin);
+      } else {
+        files.set(url, { file, type: contentType(file) });
+      }
+      view.bands[band] = { url, sample, ...r };
     };
     if (inp.format === 'multiband-tiff') {
+      // a local file, or a COG URL (proxied)
       const order = String(inp.provenance?.bandOrder ?? '').split(',');
       order.forEach((b, i) => { if (b && b !== '-') add(b, inp.input, i + 1); });
-    } else if (inp.format === 'band-folder') {
+    } else if (inp.format === 'band-folder' && !isUrl(inp.input)) {
       const list = Array.isArray(inp.provenance?.files) ? (inp.provenance!.files as unknown[]).filter((f): f is string => typeof f === 'string') : [];
       for (const f of list) {
         const band = layerFromFileName(f);
         if (band && band !== 'SCL' && f === path.basename(f)) add(band, path.join(inp.input, f), 1);
       }
+    } else if (inp.format === 'stac-item' && !isUrl(inp.input)) {
+      // a local item: its band assets, local files served, URLs proxied
+      try {
+        const item = normalizeItem(JSON.parse(await readFile(inp.input, 'utf8')), `file://${path.resolve(inp.input)}`);
+        for (const [band, asset] of Object.entries(item.assets)) {
+          if (!asset || band === 'SCL') continue;
+          const href = asset.href.startsWith('file://') ? decodeURIComponent(new URL(asset.href).pathname) : asset.href;
+          const r = radiometryFor(item, band);
+          add(band, href, 1, { scale: r.scale, offset: r.offset, nodata: asset.nodata ?? null });
+        }
+      } catch (err) {
+        view.notShown = `the STAC item could not be read again: ${(err as Error).message}`;
+      }
+    } else if (inp.format === 'png') {
+      view.notShown = 'not georeferenced (PNG input)';
     } else {
-      view.notShown = inp.format === 'png' ? 'not georeferenced (PNG input)' : `input format ${inp.format} is not drawn by the viewer yet`;
+      view.notShown = isUrl(inp.input) ? 'a remote STAC item: its asset URLs are not recorded in summary.json, so the viewer does not draw its bands'
+        : `input format ${inp.format} is not drawn by the viewer`;
     }
   }
   // Only files that exist are served; a missing input is reported on the page, not fatal.
   for (const [url, f] of [...files]) {
+    if (f.remoteUrl) continue;
     try {
       if (!(await stat(f.file)).isFile()) files.delete(url);
     } catch {
@@ -241,8 +260,6 @@ export async function planView(dir: string): Promise<ViewPlan> {
   const areas = summary.areas ?? [];
   const px = areas.reduce((s, a) => s + a.pixels, 0);
   const ha = areas.reduce((s, a) => s + a.hectares, 0);
-  const histRecord = summary.indexHistogram as Record<string, unknown> | undefined;
-  const direction = histRecord && (histRecord.direction === '<=' || histRecord.direction === 'below') ? '<=' : '>=';
   const indexUrl = indexName ? `/run/${encodeURIComponent(indexName)}` : null;
   const manifest: ViewManifest = {
     title: summary.preset.title,
@@ -257,7 +274,6 @@ export async function planView(dir: string): Promise<ViewPlan> {
     geojson: files.has('/run/change.geojson') ? '/run/change.geojson' : null,
     index: indexUrl && product && files.has(indexUrl) ? { url: indexUrl, name: product, ...perDateIndex(product) } : null,
     histogram: readHistogram(summary.indexHistogram),
-    direction,
     hectaresPerPixel: px > 0 ? ha / px : null,
     inputs,
     attribution: 'Contains modified Copernicus Sentinel data',
