@@ -27,12 +27,25 @@ export function registerInfo(program: Command): void {
       const isDir = (await stat(src).catch(() => null))?.isDirectory() ?? false;
       if (!isDir && /\.tiff?$/i.test(src)) {
         // An untrusted file is opened and a sample decoded in a worker with a time and heap budget first.
-        const inspected = await inspectTiffSandboxed(src, {
-          timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1),
-          maxOldGenerationMb: parseNumber('--decode-memory', o.decodeMemory, 256),
-        });
-        result.tiff = inspected.description;
-        result.decodedSample = inspected.probed;
+        const timeMs = parseNumber('--decode-timeout', o.decodeTimeout, 1);
+        const memoryMb = parseNumber('--decode-memory', o.decodeMemory, 256);
+        try {
+          const inspected = await inspectTiffSandboxed(src, { timeMs, maxOldGenerationMb: memoryMb });
+          result.tiff = inspected.description;
+          result.decodedSample = inspected.probed;
+        } catch (err) {
+          // A codec, sample type or layout our reader refuses: the second decoder (geotiff.js, sandboxed) reads it whole.
+          const { mayFallBack, openTiffWithGeotiffJs } = await import('../io/decode/geotiff-fallback.js');
+          if (!mayFallBack(err)) throw err;
+          const { describeTiff } = await import('../io/tiff/describe.js');
+          const file = await openTiffWithGeotiffJs(src, { timeMs, memoryMb }).catch(() => {
+            throw err; // our reader's message is the more precise one
+          });
+          const img = file.images[0]!;
+          result.tiff = describeTiff(file);
+          result.decodedSample = [{ image: 0, window: { x: 0, y: 0, width: img.width, height: img.height }, bands: img.samplesPerPixel }];
+          result.secondDecoder = `geotiff.js (our reader: ${(err as Error).message})`;
+        }
       }
       try {
           const decode = { timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1), memoryMb: parseNumber('--decode-memory', o.decodeMemory, 256) };

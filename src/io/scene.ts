@@ -14,6 +14,7 @@ import { PIXEL_CRS, type Grid, type Window } from '../raster/grid.js';
 import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffFile, type TiffImage } from './tiff/index.js';
 import { tiffOverviews, type BandOverview } from './overviews.js';
 import { isSafeProduct } from './safe/safe-container.js';
+import { mayFallBack, openTiffWithGeotiffJs } from './decode/geotiff-fallback.js';
 import { openSafeScene } from './safe/safe-scene.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
@@ -51,6 +52,8 @@ export interface BandRef {
   readStoredTile?(window: Window): Promise<{ data: SampleArray; predicted: boolean } | null>;
   /** The band's reduced-resolution copies in its file (COG overviews), finest first; absent or empty for none. */
   readonly overviews?: readonly BandOverview[];
+  /** True when the file was already decoded whole in the decode sandbox (second decoders: JPEG 2000, geotiff.js). */
+  readonly decodedInSandbox?: boolean;
 }
 
 export interface Scene {
@@ -107,7 +110,7 @@ export async function openScene(src: string, opts: SceneOptions = {}): Promise<S
   const scene = await openSceneOnly(src, opts);
   if (!opts.sclPath) return scene;
   try {
-    const file = await openTiffFile(opts.sclPath, opts.limits);
+    const file = await openLocalTiff(opts.sclPath, opts);
     const img = fullResolution(file, opts.sclPath);
     const bands = new Map(scene.bands);
     bands.set('SCL', tiffBand('SCL', opts.sclPath, file, img, 0,
@@ -188,7 +191,7 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
   try {
     for (const [layer, name] of byBand) {
       const href = path.join(dir, name);
-      const file = await openTiffFile(href, opts.limits);
+      const file = await openLocalTiff(href, opts);
       files.push(file);
       const img = fullResolution(file, href);
       const kind = layer === 'SCL' ? 'class' : 'reflectance';
@@ -210,7 +213,7 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
 
 /** One GeoTIFF holding several bands, named by --bands or by the file's band descriptions. */
 async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile): Promise<Scene> {
-  const tiff = opened ?? await openTiffFile(file, opts.limits);
+  const tiff = opened ?? await openLocalTiff(file, opts);
   try {
     const img = fullResolution(tiff, file);
     const names = bandNamesFor(img, file, opts.bands);
@@ -235,6 +238,29 @@ async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile
     await tiff.close();
     throw err;
   }
+}
+
+/**
+ * Open a local TIFF with our reader; when it refuses a file that may still be valid (a codec, sample type or layout
+ * it does not handle), decode it whole with geotiff.js in the decode sandbox instead. If that fails too, our
+ * reader's error (the more precise one) is thrown.
+ */
+async function openLocalTiff(file: string, opts: SceneOptions): Promise<TiffFile> {
+  try {
+    return await openTiffFile(file, opts.limits);
+  } catch (err) {
+    if (!mayFallBack(err)) throw err;
+    try {
+      return await openTiffWithGeotiffJs(file, opts.decode);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** True for a file served by the second decoder (already decoded whole in the sandbox). */
+function decodedBySandbox(file: TiffFile): boolean {
+  return file.images[0]!.compression.endsWith('(decoded by geotiff.js)');
 }
 
 function fullResolution(file: TiffFile, href: string): TiffImage {
@@ -360,6 +386,7 @@ function tiffBand(name: LayerName, href: string, file: TiffFile, img: TiffImage,
   kind: 'reflectance' | 'class'): BandRef {
   return {
     name, href, sample, grid: img.grid!, radiometry, kind, overviews: tiffOverviews(file, img, sample),
+    ...(decodedBySandbox(file) ? { decodedInSandbox: true } : {}),
     async readStored(window) {
       const [a] = await img.readWindow(window, [sample]);
       return a!;

@@ -68,8 +68,79 @@ const TYPE_BY_ARRAY: Record<string, SampleType> = {
   Float32Array: 'float32', Float64Array: 'float64',
 };
 
+/** The decoded size of one tile or strip, from geotiff.js's decoder parameters (a cap against decompression bombs). */
+function blockBytes(p: { tileWidth: number; tileHeight: number; bitsPerSample: number | ArrayLike<number>; planarConfiguration: number }): number {
+  const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
+  const pixelBits = p.planarConfiguration === 2 ? bits[0]! : bits.reduce((a, b) => a + b, 0);
+  return Math.ceil((p.tileWidth * pixelBits) / 8) * p.tileHeight;
+}
+
+/**
+ * Decoders geotiff.js lacks in Node, registered once: LZMA (xz streams, with node-liblzma, stopped past the
+ * block's size) and WebP (with sharp, which this project already uses for PNGs).
+ */
+async function registerExtraDecoders(): Promise<void> {
+  const { addDecoder, BaseDecoder } = await import('geotiff');
+  class LzmaDecoder extends BaseDecoder {
+    override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
+      const { createUnxz } = require('node-liblzma') as typeof import('node-liblzma');
+      const max = blockBytes(this.parameters as never);
+      return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        const un = createUnxz();
+        un.on('data', (chunk: unknown) => {
+          const c = chunk as Buffer;
+          n += c.length;
+          if (n > max) {
+            un.destroy();
+            reject(new Error(`LZMA data decodes past the ${max} bytes a block can hold (a decompression bomb?)`));
+            return;
+          }
+          chunks.push(c);
+        });
+        un.once('end', () => {
+          const out = Buffer.concat(chunks);
+          resolve(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
+        });
+        un.once('error', (e: Error) => reject(new Error(`LZMA data is corrupt (${e.message})`)));
+        un.end(Buffer.from(buffer as ArrayBuffer));
+      });
+    }
+  }
+  class WebpDecoder extends BaseDecoder {
+    override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
+      const { default: sharp } = await import('sharp');
+      const p = this.parameters as { tileWidth: number; tileHeight: number; samplesPerPixel?: number };
+      const { data, info } = await sharp(Buffer.from(buffer as ArrayBuffer), { limitInputPixels: p.tileWidth * p.tileHeight })
+        .raw().toBuffer({ resolveWithObject: true });
+      const want = p.samplesPerPixel ?? info.channels;
+      if (info.channels === want) return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+      const out = new Uint8Array(info.width * info.height * want);
+      for (let i = 0; i < info.width * info.height; i++) {
+        for (let c = 0; c < want; c++) out[i * want + c] = c < info.channels ? data[i * info.channels + c]! : 255;
+      }
+      return out.buffer;
+    }
+  }
+  addDecoder(34925, async () => LzmaDecoder as never);
+  addDecoder(50001, async () => WebpDecoder as never, async (dir) => {
+    const fd = dir as unknown as { loadValue(t: string): Promise<unknown>; hasTag(t: string): boolean };
+    const tiled = !fd.hasTag('StripOffsets');
+    return {
+      tileWidth: Number(await fd.loadValue(tiled ? 'TileWidth' : 'ImageWidth')),
+      tileHeight: Number(tiled ? await fd.loadValue('TileLength') : (await fd.loadValue('RowsPerStrip')) ?? (await fd.loadValue('ImageLength'))),
+      planarConfiguration: Number(await fd.loadValue('PlanarConfiguration') ?? 1),
+      bitsPerSample: await fd.loadValue('BitsPerSample'),
+      predictor: Number(await fd.loadValue('Predictor') ?? 1),
+      samplesPerPixel: Number(await fd.loadValue('SamplesPerPixel') ?? 1),
+    } as never;
+  }, false);
+}
+
 async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
   const { fromArrayBuffer } = await import('geotiff');
+  await registerExtraDecoders();
   const buf = await readFile(req.path);
   const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
   const img = await tiff.getImage(0);
@@ -94,10 +165,10 @@ async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
       fix: 'Convert it with: gdal_translate -ot Float64 -co COMPRESS=DEFLATE <input> <output.tif>',
     });
   }
-  const unsupported: Record<number, string> = { 34925: 'LZMA', 50001: 'WEBP', 34712: 'JPEG2000', 50002: 'JXL', 52546: 'JXL' };
+  const unsupported: Record<number, string> = { 34712: 'JPEG2000', 50002: 'JXL', 52546: 'JXL', 2: 'CCITTRLE', 3: 'CCITTFAX3', 4: 'CCITTFAX4' };
   if (unsupported[compression]) {
     throw new UnsupportedCompressionError('compression is not supported', {
-      input: req.name, expected: 'NONE, DEFLATE, LZW, ZSTD, PACKBITS, JPEG or LERC', found: unsupported[compression],
+      input: req.name, expected: 'NONE, DEFLATE, LZW, ZSTD, PACKBITS, JPEG, LERC, LZMA or WEBP', found: unsupported[compression],
       fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE ${req.path} <output.tif>`,
     });
   }

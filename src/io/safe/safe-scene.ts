@@ -148,7 +148,7 @@ function jp2Band(name: LayerName, dec: Jp2Decoder, radiometry: Radiometry, kind:
   component = 0, transformValues?: (img: DecodedImage, c: number) => SampleArray): BandRef {
   const { grid, label, header } = dec.file;
   return {
-    name, href: label, sample: component, grid, radiometry, kind,
+    name, href: label, sample: component, grid, radiometry, kind, decodedInSandbox: true,
     tile: { width: header.tileWidth, height: header.tileHeight },
     overviews: overviewsOf(dec, component, transformValues),
     async readStored(w: Window) {

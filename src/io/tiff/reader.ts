@@ -213,6 +213,14 @@ class Image implements TiffImage {
       });
     }
     const sampleType = sampleTypeOf(bits, fmt);
+    if (!sampleType && (fmt === 5 || fmt === 6 || (bits === 64 && (fmt === 1 || fmt === 2)))) {
+      const complex = fmt === 5 || fmt === 6;
+      throw new UnsupportedTiffError(`${complex ? 'complex' : '64-bit integer'} samples are not supported`, {
+        input: name, expected: 'real 8/16/32-bit integer or 32/64-bit float samples (no Sentinel-2 product has other kinds)',
+        found: complex ? `${bits}-bit complex ${fmt === 5 ? 'integer' : 'float'} samples` : `64-bit ${fmt === 2 ? 'signed' : 'unsigned'} integers`,
+        fix: `Convert it with: gdal_translate -ot ${complex ? 'Float32' : 'Float64'} -co COMPRESS=DEFLATE <input> <output.tif>${complex ? ' (keeps the real part)' : ''}`,
+      });
+    }
     if (!sampleType) {
       throw new UnsupportedTiffError('sample type is not supported', {
         input: name, expected: '8/16/32-bit integers or 32/64-bit floats',
