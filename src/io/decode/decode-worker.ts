@@ -6,9 +6,10 @@
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { LimitExceededError, UnsupportedCompressionError, UnsupportedTiffError, CorruptTiffError } from '../../errors.js';
+import { CorruptTiffError, isS2ChangeError, LimitExceededError, UnsupportedCompressionError, UnsupportedTiffError } from '../../errors.js';
 import { serializeError } from '../tiff/sandbox-protocol.js';
 import type { SampleType } from '../tiff/types.js';
+import { xzDeclaredSize } from './xz-size.js';
 import type { DecodedImage, DecodeReply, DecodeRequest, GeotiffRequest, GeotiffTags, Jp2Request } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -82,30 +83,20 @@ function blockBytes(p: { tileWidth: number; tileHeight: number; bitsPerSample: n
 async function registerExtraDecoders(): Promise<void> {
   const { addDecoder, BaseDecoder } = await import('geotiff');
   class LzmaDecoder extends BaseDecoder {
-    override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
-      const { createUnxz } = require('node-liblzma') as typeof import('node-liblzma');
+    override decodeBlock(buffer: ArrayBufferLike): ArrayBufferLike {
+      const { unxzSync } = require('node-liblzma') as typeof import('node-liblzma');
+      const data = Buffer.from(buffer as ArrayBuffer);
       const max = blockBytes(this.parameters as never);
-      return new Promise((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let n = 0;
-        const un = createUnxz();
-        un.on('data', (chunk: unknown) => {
-          const c = chunk as Buffer;
-          n += c.length;
-          if (n > max) {
-            un.destroy();
-            reject(new Error(`LZMA data decodes past the ${max} bytes a block can hold (a decompression bomb?)`));
-            return;
-          }
-          chunks.push(c);
-        });
-        un.once('end', () => {
-          const out = Buffer.concat(chunks);
-          resolve(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
-        });
-        un.once('error', (e: Error) => reject(new Error(`LZMA data is corrupt (${e.message})`)));
-        un.end(Buffer.from(buffer as ArrayBuffer));
-      });
+      const declared = xzDeclaredSize(data);
+      if (declared > max) throw new Error(`LZMA data declares ${declared} bytes, more than the ${max} a block can hold (a decompression bomb?)`);
+      // Synchronous on purpose: no native work may still be pending when the sandbox terminates this worker.
+      let out: Buffer;
+      try {
+        out = unxzSync(data, { memlimit: 256 * 1024 * 1024 });
+      } catch (err) {
+        throw new Error(`LZMA data is corrupt (${(err as Error).message})`);
+      }
+      return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
     }
   }
   class WebpDecoder extends BaseDecoder {
@@ -213,7 +204,11 @@ async function run(req: DecodeRequest): Promise<DecodeReply> {
     const image = req.op === 'jp2' ? await decodeJp2(req) : await decodeGeotiff(req);
     return { ok: true, image };
   } catch (err) {
-    return { ok: false, error: serializeError(err) };
+    const typed = isS2ChangeError(err) ? err : new CorruptTiffError(`${req.op === 'jp2' ? 'OpenJPEG' : 'geotiff.js'} cannot decode the file`, {
+      input: req.name, expected: 'a file the decoder can read', found: String((err as Error)?.message ?? err),
+      fix: 'Check it with gdalinfo; if GDAL reads it, convert it: gdal_translate -co COMPRESS=DEFLATE <input> <output.tif>',
+    });
+    return { ok: false, error: serializeError(typed) };
   }
 }
 
