@@ -182,3 +182,51 @@ describe('JPEG 2000 header and georeferencing (no sample needed)', () => {
     await expect(readJp2Header(liar, 'liar.jp2')).rejects.toThrow(/runs past its container/);
   });
 });
+
+/**
+ * A Level-1C layout built from the sample's own files (no real L1C product is available): band JP2s without
+ * resolution folders, an MTD_MSIL1C.xml written here with RADIO_ADD_OFFSET and QUANTIFICATION_VALUE, and
+ * MSK_CLASSI_B00.jp2 as the cloud mask — whose SCL codes are checked against GDAL's reading of its three bands.
+ */
+describe.skipIf(!ready)('SAFE Level-1C layout (made from the sample files)', () => {
+  it('bands without resolution folders, RADIO_ADD_OFFSET radiometry, and MSK_CLASSI_B00 as SCL codes 9/10/11/7', async () => {
+    const { cpSync, mkdirSync: mk, writeFileSync } = await import('node:fs');
+    const granule = readdirSync(path.join(PRODUCT, 'GRANULE'))[0]!;
+    const src = path.join(PRODUCT, 'GRANULE', granule);
+    const l1c = path.join(tmp, 'S2A_MSIL1C_20221005T115411_N0400_R023_T29UNU_20221005T153022.SAFE');
+    const g = path.join(l1c, 'GRANULE', 'L1C_T29UNU_A038058_20221005T115407');
+    mk(path.join(g, 'IMG_DATA'), { recursive: true });
+    mk(path.join(g, 'QI_DATA'), { recursive: true });
+    for (const b of ['B03', 'B11']) cpSync(path.join(src, 'IMG_DATA', 'R60m', `T29UNU_20221005T115411_${b}_60m.jp2`), path.join(g, 'IMG_DATA', `T29UNU_20221005T115411_${b}.jp2`));
+    cpSync(path.join(src, 'QI_DATA', 'MSK_CLASSI_B00.jp2'), path.join(g, 'QI_DATA', 'MSK_CLASSI_B00.jp2'));
+    cpSync(path.join(src, 'MTD_TL.xml'), path.join(g, 'MTD_TL.xml'));
+    const offsets = Array.from({ length: 13 }, (_, i) => `<RADIO_ADD_OFFSET band_id="${i}">${i === 2 ? -1000 : -900}</RADIO_ADD_OFFSET>`).join('');
+    writeFileSync(path.join(l1c, 'MTD_MSIL1C.xml'), `<?xml version="1.0"?><n1:Level-1C_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd">
+<n1:General_Info><Product_Info><PRODUCT_START_TIME>2022-10-05T11:54:11.024Z</PRODUCT_START_TIME><PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>
+<PROCESSING_BASELINE>04.00</PROCESSING_BASELINE><Datatake><SPACECRAFT_NAME>Sentinel-2A</SPACECRAFT_NAME></Datatake></Product_Info>
+<Product_Image_Characteristics><Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
+<QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE><Radiometric_Offset_List>${offsets}</Radiometric_Offset_List>
+</Product_Image_Characteristics></n1:General_Info></n1:Level-1C_User_Product>`);
+    const s = await openScene(l1c);
+    try {
+      expect([...s.bands.keys()].sort()).toEqual(['B03', 'B11', 'SCL']);
+      expect(s.provenance.level).toBe('L1C');
+      expect(s.bands.get('B03')!.radiometry).toMatchObject({ offset: -1000, scale: 1e-4 }); // band_id 2 = B3
+      expect(s.bands.get('B11')!.radiometry).toMatchObject({ offset: -900, scale: 1e-4 });
+      const scl = s.bands.get('SCL')!;
+      expect(scl.kind).toBe('class');
+      const ours = await scl.readStored({ x: 0, y: 0, width: scl.grid.width, height: scl.grid.height });
+      const truth = pythonJson(`
+import sys, json, hashlib, numpy as np
+from osgeo import gdal
+a = gdal.Open(sys.argv[1]).ReadAsArray()
+scl = np.where(a[0] > 0, 9, np.where(a[1] > 0, 10, np.where(a[2] > 0, 11, 7))).astype(np.uint8)
+print(json.dumps({"sha": hashlib.sha256(scl.tobytes()).hexdigest(), "counts": {int(k): int(v) for k, v in zip(*np.unique(scl, return_counts=True))}}))
+`, [path.join(g, 'QI_DATA', 'MSK_CLASSI_B00.jp2')]);
+      expect(sha(ours)).toBe(truth.sha);
+      expect(Object.keys(truth.counts).length).toBeGreaterThan(1); // the mask is not uniform
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
+});
