@@ -5,12 +5,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openScene, type Scene } from '../src/io/scene.js';
-import { readJp2Header, gmlGeoref } from '../src/io/jp2/jp2-header.js';
+import { gmlGeoref, NeedMoreBytesError, readJp2Header } from '../src/io/jp2/jp2-header.js';
 import { parseProductMetadata } from '../src/io/safe/safe-metadata.js';
 import { decodeWorkerUrl } from '../src/io/decode/decode-sandbox.js';
 import { dataDir, GDAL_SKIP_REASON, hasGdal, pythonJson, run } from './helpers/gdal.js';
@@ -235,4 +235,48 @@ print(json.dumps({"sha": hashlib.sha256(scl.tobytes()).hexdigest(), "counts": {i
       await s.close();
     }
   }, 60_000);
+});
+
+describe.skipIf(!hasGdal())('JPEG 2000 georeferencing of GDAL-written files (GMLJP2 and GeoJP2), whole or from the head of the file', () => {
+  const jdir = mkdtempSync(path.join(os.tmpdir(), 's2change-jp2-'));
+  const make = (name: string, co: string[]) => {
+    const tif = path.join(jdir, 'src.tif');
+    if (!existsSync(tif)) {
+      run('/usr/bin/python3', ['-c', `
+import sys, numpy as np
+from osgeo import gdal, osr
+ds = gdal.GetDriverByName('GTiff').Create(sys.argv[1], 64, 48, 1, gdal.GDT_UInt16)
+ds.SetGeoTransform((300000, 10, 0, 5000060, 0, -10)); s = osr.SpatialReference(); s.ImportFromEPSG(32633); ds.SetProjection(s.ExportToWkt())
+ds.GetRasterBand(1).WriteArray((np.arange(64 * 48).reshape(48, 64) % 5000).astype('uint16'))`, tif]);
+    }
+    const out = path.join(jdir, name);
+    run('gdal_translate', ['-q', '-of', 'JP2OpenJPEG', '-co', 'REVERSIBLE=YES', ...co, tif, out]);
+    return out;
+  };
+
+  it.each([['GMLJP2 (GDAL default)', 'gml.jp2', [], 'GMLJP2'], ['GeoJP2 only (GMLJP2=NO)', 'geo.jp2', ['-co', 'GMLJP2=NO'], 'GeoJP2']] as const)(
+    '%s: the grid gdalinfo reports', async (_label, name, co, source) => {
+      const f = make(name, [...co]);
+      const g = JSON.parse(run('gdalinfo', ['-json', f]));
+      const h = await readJp2Header(new Uint8Array(readFileSync(f)), f);
+      expect([h.width, h.height, h.georefSource]).toEqual([g.size[0], g.size[1], source]);
+      expect(h.epsg).toBe(32633);
+      h.transform!.forEach((v, i) => expect(v).toBeCloseTo(g.geoTransform[i], 6));
+    });
+
+  it('from the head of the file: the same header when the head holds the boxes, NeedMoreBytesError when a box runs past it', async () => {
+    const f = make('gml2.jp2', []);
+    const all = new Uint8Array(readFileSync(f));
+    // Insert a 300 kB 'free' box before the codestream: the georeferencing boxes then end past a 256 kB head.
+    const jp2c = Buffer.from(all).indexOf(Buffer.from('jp2c')) - 4;
+    const free = new Uint8Array(300_000);
+    new DataView(free.buffer).setUint32(0, free.length);
+    free.set([0x66, 0x72, 0x65, 0x65], 4);
+    const big = new Uint8Array([...all.subarray(0, jp2c), ...free, ...all.subarray(jp2c)]);
+    const whole = await readJp2Header(all, f);
+    expect(await readJp2Header(all.subarray(0, jp2c + 200), f, all.length)).toEqual(whole);
+    await expect(readJp2Header(big.subarray(0, 256 * 1024), 'big.jp2', big.length)).rejects.toBeInstanceOf(NeedMoreBytesError);
+    const fromBig = await readJp2Header(big, 'big.jp2');
+    expect([fromBig.epsg, fromBig.transform, fromBig.width]).toEqual([whole.epsg, whole.transform, whole.width]);
+  });
 });

@@ -13,7 +13,7 @@ import { canonicalBand, type BandName } from '../../indices/bands.js';
 import type { Grid, GeoTransform, Window } from '../../raster/grid.js';
 import type { SampleArray } from '../tiff/types.js';
 import { decodeSandboxed, type DecodeBudgetOptions, type DecodedImage } from '../decode/decode-sandbox.js';
-import { readJp2Header, type Jp2Header } from '../jp2/jp2-header.js';
+import { NeedMoreBytesError, readJp2Header, type Jp2Header } from '../jp2/jp2-header.js';
 import type { BandOverview } from '../overviews.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from '../scene.js';
 import { openSafeContainer, type SafeContainer } from './safe-container.js';
@@ -91,8 +91,14 @@ class Jp2Decoder {
 }
 
 async function readHeader(container: SafeContainer, rel: string): Promise<Jp2Header> {
+  const size = await container.size(rel);
   const head = await container.readHead(rel, HEADER_BYTES);
-  return readJp2Header(head, container.label(rel));
+  try {
+    return await readJp2Header(head, container.label(rel), size);
+  } catch (err) {
+    if (!(err instanceof NeedMoreBytesError)) throw err;
+    return readJp2Header(await container.read(rel), container.label(rel), size); // large boxes before the codestream
+  }
 }
 
 function sameTransform(a: GeoTransform, b: GeoTransform): boolean {
