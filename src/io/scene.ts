@@ -1,7 +1,9 @@
 /**
  * A scene on disk: which file and sample holds each Sentinel-2 band, on what grid, with what radiometry.
- * Understands a folder of per-band GeoTIFFs (OSCD, SAFE-like exports, COG tiles), a multi-band GeoTIFF
- * (band descriptions or --bands), a STAC Item JSON file, and 8-bit PNG false-colour patches (OMBRIA).
+ * Understands a Sentinel-2 SAFE product (folder or .zip, JPEG 2000 bands: safe/safe-scene.ts), a folder of per-band
+ * GeoTIFFs (OSCD, SAFE-like exports, COG tiles), a multi-band GeoTIFF (band descriptions or --bands), a STAC Item
+ * JSON file, and 8-bit PNG false-colour patches (OMBRIA). TIFFs our reader refuses for a codec or sample type are
+ * decoded by the sandboxed second decoder (decode/geotiff-fallback.ts).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
