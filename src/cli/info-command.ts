@@ -117,6 +117,9 @@ function renderInfo(r: Record<string, unknown>): string {
   if (r.format) lines.push(`  scene format: ${r.format}${r.georeferenced ? '' : ' (not georeferenced)'}`);
   const acq = r.acquired as { date: string; from: string } | null | undefined;
   if (r.format) lines.push(`  acquired: ${acq ? `${acq.date} (${acq.from})` : 'unknown (the input carries no date)'}`);
+  const p = (r.provenance ?? {}) as Record<string, unknown>;
+  const facts = [p.level, p.platform, p.tile && `tile ${p.tile}`, p.processingBaseline && `baseline ${p.processingBaseline}`].filter(Boolean);
+  if (facts.length) lines.push(`  product: ${facts.join(', ')}`);
   const ext = r.extentWgs84 as number[] | null | undefined;
   if (ext) lines.push(`  WGS84 extent: lon ${ext[0]} to ${ext[2]}, lat ${ext[1]} to ${ext[3]}  (--bbox ${ext.join(',')})`);
   for (const b of (r.bands as Record<string, unknown>[] | undefined) ?? []) {
