@@ -77,3 +77,14 @@ describe.skipIf(!existsSync(CLI) || !hasGdal())('info: WGS84 extent and date', (
     j.extentWgs84.forEach((v: number, i: number) => expect(Math.abs(v - g[i]!)).toBeLessThan(2e-5));
   });
 });
+
+describe('SAFE products and the block engine', () => {
+  it('--engine blocks refuses a SAFE product with the reason and the conversion; auto then uses the whole-array engine', async () => {
+    const { blockEngineRefusal } = await import('../src/engine/detect-blocks.js');
+    for (const src of ['/d/S2A_MSIL2A_X.SAFE', '/d/S2A_MSIL2A_X.SAFE/', '/d/S2A_MSIL2A_X.zip']) {
+      const r = blockEngineRefusal({ before: src, after: '/d/B', preset: 'flood', method: 'threshold', threshold: 0.1 } as never);
+      expect(r?.message, src).toMatch(/does not read SAFE products.*gdal_translate/);
+    }
+    expect(blockEngineRefusal({ before: '/d/A', after: '/d/B', preset: 'flood', method: 'threshold', threshold: 0.1 } as never)).toBeNull();
+  });
+});
