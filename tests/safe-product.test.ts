@@ -280,3 +280,49 @@ ds.GetRasterBand(1).WriteArray((np.arange(64 * 48).reshape(48, 64) % 5000).astyp
     expect([fromBig.epsg, fromBig.transform, fromBig.width]).toEqual([whole.epsg, whole.transform, whole.width]);
   });
 });
+
+describe.skipIf(!ready)('hostile JPEG 2000 in a SAFE product', () => {
+  /** A minimal copy of the sample with one band, whose JP2 bytes `patch` may alter. */
+  async function productWith(name: string, patch: (jp2: Buffer) => void): Promise<string> {
+    const { cpSync, mkdirSync: mk, readFileSync: rd, writeFileSync } = await import('node:fs');
+    const granule = readdirSync(path.join(PRODUCT, 'GRANULE'))[0]!;
+    const dst = path.join(tmp, name, SAFE!);
+    const g = path.join(dst, 'GRANULE', granule);
+    mk(path.join(g, 'IMG_DATA', 'R60m'), { recursive: true });
+    cpSync(path.join(PRODUCT, 'MTD_MSIL2A.xml'), path.join(dst, 'MTD_MSIL2A.xml'));
+    cpSync(path.join(PRODUCT, 'GRANULE', granule, 'MTD_TL.xml'), path.join(g, 'MTD_TL.xml'));
+    const rel = path.join('IMG_DATA', 'R60m', 'T29UNU_20221005T115411_B04_60m.jp2');
+    const b = rd(path.join(PRODUCT, 'GRANULE', granule, rel));
+    patch(b);
+    writeFileSync(path.join(g, rel), b);
+    return dst;
+  }
+
+  it('a SIZ marker claiming 60000 x 60000 pixels: refused before decoding (LIMIT_EXCEEDED naming --decode-memory), and the size mismatch with MTD_TL.xml is reported', async () => {
+    const p = await productWith('bomb', (b) => {
+      const siz = b.indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51])) + 4;
+      b.writeUInt32BE(60000, siz + 4); // Xsiz
+      b.writeUInt32BE(60000, siz + 8); // Ysiz
+    });
+    const s = await openScene(p, { decode: { memoryMb: 1024 } });
+    try {
+      expect(s.warnings.join(' ')).toMatch(/differs from MTD_TL\.xml/);
+      const ref = s.bands.get('B04')!;
+      expect(ref.grid.width).toBe(60000);
+      await expect(ref.readStored({ x: 0, y: 0, width: 10, height: 10 })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/--decode-memory/) });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the JPEG 2000 decode is stopped by its time budget (DECODE_TIMEOUT naming --decode-timeout)', async () => {
+    const p = await productWith('slow', () => undefined);
+    const s = await openScene(p, { decode: { timeMs: 1 } });
+    try {
+      await expect(s.bands.get('B04')!.readStored({ x: 0, y: 0, width: 10, height: 10 }))
+        .rejects.toMatchObject({ code: 'DECODE_TIMEOUT', message: expect.stringMatching(/--decode-timeout/) });
+    } finally {
+      await s.close();
+    }
+  });
+});
