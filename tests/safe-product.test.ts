@@ -326,3 +326,22 @@ describe.skipIf(!ready)('hostile JPEG 2000 in a SAFE product', () => {
     }
   });
 });
+
+describe.skipIf(!ready)('loose JPEG 2000 bands in a folder', () => {
+  it('an IMG_DATA folder reads as a band folder: pixels as GDAL reads them, and a warning pointing to the enclosing .SAFE', async () => {
+    const granule = readdirSync(path.join(PRODUCT, 'GRANULE'))[0]!;
+    const dir = path.join(PRODUCT, 'GRANULE', granule, 'IMG_DATA', 'R60m');
+    const s = await openScene(dir);
+    try {
+      expect(s.format).toBe('band-folder');
+      expect([...s.bands.keys()].sort()).toEqual(['B02', 'B03', 'B04', 'B11', 'B12', 'B8A', 'SCL']);
+      expect(s.warnings.join(' ')).toMatch(/inside the product .*\.SAFE: pass .* instead/);
+      const ref = s.bands.get('B11')!;
+      const [g] = gdalJp2([ref.href]);
+      expect(ref.grid.transform).toEqual(g!.gt);
+      expect(sha(await ref.readStored({ x: 0, y: 0, width: g!.width, height: g!.height }))).toBe(g!.sha);
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
+});

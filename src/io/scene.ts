@@ -17,7 +17,7 @@ import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffF
 import { tiffOverviews, type BandOverview } from './overviews.js';
 import { isSafeProduct } from './safe/safe-container.js';
 import { mayFallBack, openTiffWithGeotiffJs } from './decode/geotiff-fallback.js';
-import { openSafeScene } from './safe/safe-scene.js';
+import { openJp2BandFile, openSafeScene } from './safe/safe-scene.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -95,10 +95,11 @@ export interface SceneOptions {
 const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
 const SCL_IN_NAME = /(?:^|[^a-z0-9])scl(?=[^a-z0-9]|$)/i;
 const TIFF_EXT = /\.tiff?$/i;
+const BAND_FILE_EXT = /\.(tiff?|jp2)$/i;
 
 /** The band a file name carries (B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif), or null. */
 export function layerFromFileName(file: string): LayerName | null {
-  const stem = path.basename(file).replace(TIFF_EXT, '');
+  const stem = path.basename(file).replace(BAND_FILE_EXT, '');
   if (SCL_IN_NAME.test(stem)) return 'SCL';
   const m = BAND_IN_NAME.exec(stem);
   return m ? canonicalBand(m[1]!) : null;
@@ -166,7 +167,7 @@ async function openUrlScene(url: string, opts: SceneOptions): Promise<Scene> {
 
 /** A folder whose file names carry the band: B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif. */
 async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
-  const names = (await readdir(dir)).filter((n) => TIFF_EXT.test(n)).sort();
+  const names = (await readdir(dir)).filter((n) => BAND_FILE_EXT.test(n)).sort();
   const byBand = new Map<LayerName, string>();
   for (const n of names) {
     const layer = layerFromFileName(n);
@@ -182,17 +183,33 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
   }
   if (byBand.size === 0) {
     throw new MissingBandError('no band files found in folder', {
-      input: dir, expected: 'GeoTIFFs whose names carry the band, e.g. B04.tif or T31UDQ_20170829_B04.tif',
-      found: names.length ? names.slice(0, 6).join(', ') : 'no .tif files', fix: 'Rename the files or pass a multi-band file with --bands',
+      input: dir, expected: 'GeoTIFFs (or JPEG 2000 files) whose names carry the band, e.g. B04.tif or T31UDQ_20170829_B04.jp2',
+      found: names.length ? names.slice(0, 6).join(', ') : 'no .tif or .jp2 files',
+      fix: 'Rename the files, pass a multi-band file with --bands, or pass a Sentinel-2 product as its .SAFE folder or .zip',
     });
   }
   const files: TiffFile[] = [];
   const bands = new Map<LayerName, BandRef>();
   const warnings: string[] = [];
   const meta = await folderProductMetadata(dir);
+  const safe = /^(.*\.SAFE)(?:[\\/]|$)/i.exec(path.resolve(dir))?.[1];
+  if (safe && path.resolve(dir) !== safe) {
+    warnings.push(`${dir} lies inside the product ${path.basename(safe)}: pass ${safe} instead to use its radiometry (offsets, quantification) and its cloud mask`);
+  }
   try {
     for (const [layer, name] of byBand) {
       const href = path.join(dir, name);
+      if (/\.jp2$/i.test(name)) {
+        // A loose JPEG 2000 band (e.g. an unpacked product's IMG_DATA folder): decoded in the sandbox on first read.
+        const kind = layer === 'SCL' ? 'class' : 'reflectance';
+        let radiometry: Radiometry = kind === 'class'
+          ? { scale: 1, offset: 0, nodata: 0, source: 'class band: values used as stored' }
+          : { scale: 1e-4, offset: meta.offset, nodata: 0, source: `Sentinel-2 DN / 10000; ${meta.source}` };
+        if (kind === 'reflectance' && opts.scale !== undefined) radiometry = { ...radiometry, scale: opts.scale, source: `${radiometry.source}; scale overridden by --scale` };
+        if (kind === 'reflectance' && opts.offset !== undefined) radiometry = { ...radiometry, offset: opts.offset, source: `${radiometry.source}; offset overridden by --offset` };
+        bands.set(layer, await openJp2BandFile(href, layer, radiometry, opts));
+        continue;
+      }
       const file = await openLocalTiff(href, opts);
       files.push(file);
       const img = fullResolution(file, href);

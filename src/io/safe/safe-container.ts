@@ -50,6 +50,31 @@ export async function openSafeContainer(src: string): Promise<SafeContainer> {
   return /\.zip$/i.test(src) ? openZip(src) : openFolder(src);
 }
 
+/** One file as a container whose only entry is '' (for loose JPEG 2000 bands). */
+export function singleFileContainer(file: string): SafeContainer {
+  return {
+    input: file, productName: path.basename(file), files: [''], label: () => file,
+    size: async () => (await stat(file)).size,
+    async read(_rel, maxBytes = DEFAULT_MAX_FILE) {
+      const st = await stat(file);
+      if (st.size > maxBytes) throw tooBig(file, st.size, maxBytes);
+      const b = await readFile(file);
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    },
+    async readHead(_rel, n) {
+      const fh = await open(file, 'r');
+      try {
+        const buf = new Uint8Array(n);
+        const { bytesRead } = await fh.read(buf, 0, n, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
+    },
+    async close() {},
+  };
+}
+
 async function openFolder(dir: string): Promise<SafeContainer> {
   const files: string[] = [];
   const walk = async (rel: string, depth: number): Promise<void> => {

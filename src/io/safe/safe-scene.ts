@@ -16,7 +16,7 @@ import { decodeSandboxed, type DecodeBudgetOptions, type DecodedImage } from '..
 import { NeedMoreBytesError, readJp2Header, type Jp2Header } from '../jp2/jp2-header.js';
 import type { BandOverview } from '../overviews.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from '../scene.js';
-import { openSafeContainer, type SafeContainer } from './safe-container.js';
+import { openSafeContainer, singleFileContainer, type SafeContainer } from './safe-container.js';
 import { mgrsTile, parseProductMetadata, parseTileMetadata, type ProductMetadata, type TileMetadata } from './safe-metadata.js';
 
 /** Bytes of a JP2 read to find its boxes and main header (GMLJP2 and SIZ/COD come before the tile data). */
@@ -184,6 +184,18 @@ function cldprbToScl(img: DecodedImage): SampleArray {
   const out = new Uint8Array(p.length);
   for (let i = 0; i < p.length; i++) out[i] = p[i]! >= 65 ? 9 : p[i]! >= 35 ? 8 : 7;
   return out;
+}
+
+/**
+ * One loose JPEG 2000 band file (e.g. from an unpacked product's IMG_DATA folder) as a BandRef: its grid from its own
+ * GMLJP2/GeoJP2 box (UNSUPPORTED_CRS without one), decoded whole in the decode sandbox on first read.
+ */
+export async function openJp2BandFile(file: string, name: LayerName, radiometry: Radiometry, opts: SceneOptions): Promise<BandRef> {
+  const container = singleFileContainer(file);
+  const header = await readHeader(container, '');
+  const grid = gridOf(file, header, null, { tileId: null, sensingTime: null, epsg: null, grids: new Map() }, []);
+  const dec = new Jp2Decoder(container, { rel: '', label: file, header, grid }, { timeMs: opts.decode?.timeMs, memoryMb: opts.decode?.memoryMb });
+  return jp2Band(name, dec, radiometry, name === 'SCL' ? 'class' : 'reflectance');
 }
 
 /** Open a SAFE folder or .zip as a Scene. */
