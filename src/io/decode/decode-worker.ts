@@ -40,6 +40,12 @@ async function decodeJp2(req: Jp2Request): Promise<DecodedImage> {
   const info = dec.getFrameInfo();
   const out = dec.getDecodedBuffer();
   const { width, height, componentCount: nc } = info;
+  if (info.bitsPerSample > 16) {
+    throw new UnsupportedTiffError('JPEG 2000 samples deeper than 16 bits are not supported', {
+      input: req.name, expected: 'at most 16 bits per sample (Sentinel-2 bands have 15)', found: `${info.bitsPerSample} bits`,
+      fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE ${req.name} <output.tif>`,
+    });
+  }
   const bytes = info.bitsPerSample <= 8 ? 1 : 2;
   const sampleType: SampleType = bytes === 1 ? (info.isSigned ? 'int8' : 'uint8') : (info.isSigned ? 'int16' : 'uint16');
   const n = width * height;
@@ -176,13 +182,12 @@ async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
     : await img.readRasters({ interleave: false });
   const arrays = (Array.isArray(rasters) ? rasters : [rasters]) as unknown as ArrayLike<number>[];
   const first = arrays[0] as unknown as { constructor: { name: string } };
-  let sampleType = TYPE_BY_ARRAY[first.constructor.name];
+  const sampleType = TYPE_BY_ARRAY[first.constructor.name]; // float16 comes widened to Float32Array
   if (!sampleType) throw new UnsupportedTiffError('sample type is not supported', { input: req.name, expected: 'integer or float samples', found: first.constructor.name });
   const planes = arrays.map((a) => {
     const t = a as unknown as Uint8Array;
     return t.buffer.byteLength === t.byteLength ? (t.buffer as ArrayBuffer) : (t.slice().buffer as ArrayBuffer);
   });
-  if (sampleType === 'float32' && bits === 16) sampleType = 'float32'; // float16 is widened by geotiff.js
   const num = async (tag: string): Promise<number[] | null> => {
     const v = await val(tag);
     return v == null ? null : Array.from(v as ArrayLike<number>, Number);
