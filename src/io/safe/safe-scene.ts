@@ -8,7 +8,7 @@
  * the band's overviews).
  */
 import path from 'node:path';
-import { MissingBandError, S2ChangeError, UsageError } from '../../errors.js';
+import { LimitExceededError, MissingBandError, S2ChangeError, UsageError } from '../../errors.js';
 import { canonicalBand, type BandName } from '../../indices/bands.js';
 import type { Grid, GeoTransform, Window } from '../../raster/grid.js';
 import type { SampleArray } from '../tiff/types.js';
@@ -17,7 +17,7 @@ import { NeedMoreBytesError, readJp2Header, type Jp2Header } from '../jp2/jp2-he
 import type { BandOverview } from '../overviews.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from '../scene.js';
 import { openSafeContainer, singleFileContainer, type SafeContainer } from './safe-container.js';
-import { mgrsTile, parseProductMetadata, parseTileMetadata, type ProductMetadata, type TileMetadata } from './safe-metadata.js';
+import { mgrsTile, parseProductMetadata, parseTileMetadata, type TileMetadata } from './safe-metadata.js';
 
 /** Bytes of a JP2 read to find its boxes and main header (GMLJP2 and SIZ/COD come before the tile data). */
 const HEADER_BYTES = 256 * 1024;
@@ -79,14 +79,15 @@ class Jp2Decoder {
     const memMb = this.budget.memoryMb ?? 1024;
     const needed = Math.ceil(h.width / 2 ** level) * Math.ceil(h.height / 2 ** level) * h.components * DECODE_BYTES_PER_SAMPLE;
     if (needed > memMb * 1024 * 1024) {
-      throw new S2ChangeError('LIMIT_EXCEEDED', 'decoding this JPEG 2000 band needs more memory than its budget', {
+      throw new LimitExceededError('decoding this JPEG 2000 band needs more memory than its budget', {
         input: this.file.label, expected: `at most ${memMb} MB (--decode-memory)`,
         found: `${h.width} x ${h.height} x ${h.components} samples, about ${Math.ceil(needed / 2 ** 20)} MB while decoding`,
         fix: `Raise the budget, e.g. --decode-memory ${Math.ceil(needed / 2 ** 20 / 256) * 256 + 256}`,
       });
     }
-    const bytes = await this.container.read(this.file.rel);
-    return decodeSandboxed({ op: 'jp2', name: this.file.label, bytes: bytes.slice(), level }, { ...this.budget, memoryMb: memMb });
+    const read = await this.container.read(this.file.rel);
+    const own = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength; // then transferred to the worker, not copied
+    return decodeSandboxed({ op: 'jp2', name: this.file.label, bytes: own ? read : read.slice(), level }, { ...this.budget, memoryMb: memMb });
   }
 }
 
@@ -323,4 +324,3 @@ async function buildScene(container: SafeContainer, opts: SceneOptions): Promise
   };
 }
 
-export type { ProductMetadata };
