@@ -6,8 +6,7 @@ import type { Command } from 'commander';
 import { isS2ChangeError } from '../errors.js';
 import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../io/tiff/sandbox-defaults.js';
 import path from 'node:path';
-import { gridBounds, isGeoreferenced, pixelSize, WGS84, type Grid } from '../raster/grid.js';
-import { transformBounds } from '../raster/reproject.js';
+import { pixelSize, type Grid } from '../raster/grid.js';
 import type { Scene } from '../io/scene.js';
 import { parseList, parseNumber } from './options.js';
 
@@ -27,12 +26,25 @@ export function registerInfo(program: Command): void {
       const isDir = (await stat(src).catch(() => null))?.isDirectory() ?? false;
       if (!isDir && /\.tiff?$/i.test(src)) {
         // An untrusted file is opened and a sample decoded in a worker with a time and heap budget first.
-        const inspected = await inspectTiffSandboxed(src, {
-          timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1),
-          maxOldGenerationMb: parseNumber('--decode-memory', o.decodeMemory, 256),
-        });
-        result.tiff = inspected.description;
-        result.decodedSample = inspected.probed;
+        const timeMs = parseNumber('--decode-timeout', o.decodeTimeout, 1);
+        const memoryMb = parseNumber('--decode-memory', o.decodeMemory, 256);
+        try {
+          const inspected = await inspectTiffSandboxed(src, { timeMs, maxOldGenerationMb: memoryMb });
+          result.tiff = inspected.description;
+          result.decodedSample = inspected.probed;
+        } catch (err) {
+          // A codec, sample type or layout our reader refuses: the second decoder (geotiff.js, sandboxed) reads it whole.
+          const { mayFallBack, openTiffWithGeotiffJs } = await import('../io/decode/geotiff-fallback.js');
+          if (!mayFallBack(err)) throw err;
+          const { describeTiff } = await import('../io/tiff/describe.js');
+          const file = await openTiffWithGeotiffJs(src, { timeMs, memoryMb }).catch(() => {
+            throw err; // our reader's message is the more precise one
+          });
+          const img = file.images[0]!;
+          result.tiff = describeTiff(file);
+          result.decodedSample = [{ image: 0, window: { x: 0, y: 0, width: img.width, height: img.height }, bands: img.samplesPerPixel }];
+          result.secondDecoder = `geotiff.js (our reader: ${(err as Error).message})`;
+        }
       }
       try {
         const decode = { timeMs: parseNumber('--decode-timeout', o.decodeTimeout, 1), memoryMb: parseNumber('--decode-memory', o.decodeMemory, 256) };
@@ -42,7 +54,7 @@ export function registerInfo(program: Command): void {
           result.georeferenced = scene.georeferenced;
           result.provenance = scene.provenance;
           result.acquired = acquisitionDate(scene);
-          result.extentWgs84 = scene.georeferenced ? wgs84Extent([...scene.bands.values()].map((b) => b.grid)) : null;
+          result.extentWgs84 = scene.georeferenced ? await extentAsBbox([...scene.bands.values()].map((b) => b.grid)) : null;
           result.warnings = scene.warnings;
           result.bands = [...scene.bands.values()].map((b) => ({
             band: b.name, file: b.href, sample: b.sample + 1, width: b.grid.width, height: b.grid.height,
@@ -65,16 +77,12 @@ export function registerInfo(program: Command): void {
     });
 }
 
-/** West, south, east, north (degrees, 5 decimals ≈ 1 m) of the union of the grids' footprints. */
-export function wgs84Extent(grids: Grid[]): [number, number, number, number] | null {
-  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
-  for (const g of grids) {
-    if (!isGeoreferenced(g.crs)) continue;
-    const b = transformBounds(gridBounds(g), g.crs, WGS84);
-    w = Math.min(w, b.minX); s = Math.min(s, b.minY); e = Math.max(e, b.maxX); n = Math.max(n, b.maxY);
-  }
+/** West, south, east, north (degrees, 5 decimals ≈ 1 m) of the union of the grids' footprints, as a --bbox. */
+async function extentAsBbox(grids: Grid[]): Promise<[number, number, number, number] | null> {
+  const { wgs84Extent } = await import('../raster/reproject.js'); // proj4: loaded only when info runs
+  const b = wgs84Extent(grids);
   const r5 = (v: number) => Math.round(v * 1e5) / 1e5;
-  return Number.isFinite(w) ? [r5(w), r5(s), r5(e), r5(n)] : null;
+  return b ? [r5(b.minX), r5(b.minY), r5(b.maxX), r5(b.maxY)] : null;
 }
 
 /** The acquisition date and where it was read: the product/STAC metadata, else a date in the band file names. */
@@ -104,6 +112,9 @@ function renderInfo(r: Record<string, unknown>): string {
   if (r.format) lines.push(`  scene format: ${r.format}${r.georeferenced ? '' : ' (not georeferenced)'}`);
   const acq = r.acquired as { date: string; from: string } | null | undefined;
   if (r.format) lines.push(`  acquired: ${acq ? `${acq.date} (${acq.from})` : 'unknown (the input carries no date)'}`);
+  const p = (r.provenance ?? {}) as Record<string, unknown>;
+  const facts = [p.level, p.platform, p.tile && `tile ${p.tile}`, p.processingBaseline && `baseline ${p.processingBaseline}`].filter(Boolean);
+  if (facts.length) lines.push(`  product: ${facts.join(', ')}`);
   const ext = r.extentWgs84 as number[] | null | undefined;
   if (ext) lines.push(`  WGS84 extent: lon ${ext[0]} to ${ext[2]}, lat ${ext[1]} to ${ext[3]}  (--bbox ${ext.join(',')})`);
   for (const b of (r.bands as Record<string, unknown>[] | undefined) ?? []) {

@@ -1,7 +1,9 @@
 /**
  * A scene on disk: which file and sample holds each Sentinel-2 band, on what grid, with what radiometry.
- * Understands a folder of per-band GeoTIFFs (OSCD, SAFE-like exports, COG tiles), a multi-band GeoTIFF
- * (band descriptions or --bands), a STAC Item JSON file, and 8-bit PNG false-colour patches (OMBRIA).
+ * Understands a Sentinel-2 SAFE product (folder or .zip, JPEG 2000 bands: safe/safe-scene.ts), a folder of per-band
+ * GeoTIFFs (OSCD, SAFE-like exports, COG tiles), a multi-band GeoTIFF (band descriptions or --bands), a STAC Item
+ * JSON file, and 8-bit PNG false-colour patches (OMBRIA). TIFFs our reader refuses for a codec or sample type are
+ * decoded by the sandboxed second decoder (decode/geotiff-fallback.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,8 +17,9 @@ import { openTiff, openTiffFile, type ReaderLimits, type SampleArray, type TiffF
 import { tiffOverviews, type BandOverview } from './overviews.js';
 import { checkRegularFile, readJsonFile } from './local-file.js';
 import { isSafeProduct } from './safe/safe-container.js';
-import { openSafeScene } from './safe/safe-scene.js';
 import { acquisitionItems } from './acquired.js';
+import { mayFallBack, openTiffWithGeotiffJs } from './decode/geotiff-fallback.js';
+import { openJp2BandFile, openSafeScene } from './safe/safe-scene.js';
 import { loadStacItemScene, loadStacItemUrl, remoteOpener, type FetchStats, type RemoteReadOptions } from './stac-scene.js';
 
 export type LayerName = BandName | 'SCL';
@@ -53,6 +56,8 @@ export interface BandRef {
   readStoredTile?(window: Window): Promise<{ data: SampleArray; predicted: boolean } | null>;
   /** The band's reduced-resolution copies in its file (COG overviews), finest first; absent or empty for none. */
   readonly overviews?: readonly BandOverview[];
+  /** True when the file was already decoded whole in the decode sandbox (second decoders: JPEG 2000, geotiff.js). */
+  readonly decodedInSandbox?: boolean;
 }
 
 export interface Scene {
@@ -125,10 +130,11 @@ export function shiftScene(scene: Scene, shift: GroundShift): Scene {
 const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
 const SCL_IN_NAME = /(?:^|[^a-z0-9])scl(?=[^a-z0-9]|$)/i;
 const TIFF_EXT = /\.tiff?$/i;
+const BAND_FILE_EXT = /\.(tiff?|jp2)$/i;
 
 /** The band a file name carries (B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif), or null. */
 export function layerFromFileName(file: string): LayerName | null {
-  const stem = path.basename(file).replace(TIFF_EXT, '');
+  const stem = path.basename(file).replace(BAND_FILE_EXT, '');
   if (SCL_IN_NAME.test(stem)) return 'SCL';
   const m = BAND_IN_NAME.exec(stem);
   return m ? canonicalBand(m[1]!) : null;
@@ -147,7 +153,7 @@ async function openSceneWithScl(src: string, opts: SceneOptions): Promise<Scene>
   const scene = await openSceneOnly(src, opts);
   if (!opts.sclPath) return scene;
   try {
-    const file = await openTiffFile(opts.sclPath, opts.limits);
+    const file = await openLocalTiff(opts.sclPath, opts);
     const img = fullResolution(file, opts.sclPath);
     const bands = new Map(scene.bands);
     bands.set('SCL', tiffBand('SCL', opts.sclPath, file, img, 0,
@@ -204,7 +210,7 @@ async function openUrlScene(url: string, opts: SceneOptions): Promise<Scene> {
 
 /** A folder whose file names carry the band: B04.tif, T31UDQ_20170829_B04.tif, …_B8A.tif, SCL.tif. */
 async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
-  const names = (await readdir(dir)).filter((n) => TIFF_EXT.test(n)).sort();
+  const names = (await readdir(dir)).filter((n) => BAND_FILE_EXT.test(n)).sort();
   const byBand = new Map<LayerName, string>();
   for (const n of names) {
     const layer = layerFromFileName(n);
@@ -220,18 +226,34 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
   }
   if (byBand.size === 0) {
     throw new MissingBandError('no band files found in folder', {
-      input: dir, expected: 'GeoTIFFs whose names carry the band, e.g. B04.tif or T31UDQ_20170829_B04.tif',
-      found: names.length ? names.slice(0, 6).join(', ') : 'no .tif files', fix: 'Rename the files or pass a multi-band file with --bands',
+      input: dir, expected: 'GeoTIFFs (or JPEG 2000 files) whose names carry the band, e.g. B04.tif or T31UDQ_20170829_B04.jp2',
+      found: names.length ? names.slice(0, 6).join(', ') : 'no .tif or .jp2 files',
+      fix: 'Rename the files, pass a multi-band file with --bands, or pass a Sentinel-2 product as its .SAFE folder or .zip',
     });
   }
   const files: TiffFile[] = [];
   const bands = new Map<LayerName, BandRef>();
   const warnings: string[] = [];
   const meta = await folderProductMetadata(dir);
+  const safe = /^(.*\.SAFE)(?:[\\/]|$)/i.exec(path.resolve(dir))?.[1];
+  if (safe && path.resolve(dir) !== safe) {
+    warnings.push(`${dir} lies inside the product ${path.basename(safe)}: pass ${safe} instead to use its radiometry (offsets, quantification) and its cloud mask`);
+  }
   try {
     for (const [layer, name] of byBand) {
       const href = path.join(dir, name);
-      const file = await openTiffFile(href, opts.limits);
+      if (/\.jp2$/i.test(name)) {
+        // A loose JPEG 2000 band (e.g. an unpacked product's IMG_DATA folder): decoded in the sandbox on first read.
+        const kind = layer === 'SCL' ? 'class' : 'reflectance';
+        let radiometry: Radiometry = kind === 'class'
+          ? { scale: 1, offset: 0, nodata: 0, source: 'class band: values used as stored' }
+          : { scale: 1e-4, offset: meta.offset, nodata: 0, source: `Sentinel-2 DN / 10000; ${meta.source}` };
+        if (kind === 'reflectance' && opts.scale !== undefined) radiometry = { ...radiometry, scale: opts.scale, source: `${radiometry.source}; scale overridden by --scale` };
+        if (kind === 'reflectance' && opts.offset !== undefined) radiometry = { ...radiometry, offset: opts.offset, source: `${radiometry.source}; offset overridden by --offset` };
+        bands.set(layer, await openJp2BandFile(href, layer, radiometry, opts));
+        continue;
+      }
+      const file = await openLocalTiff(href, opts);
       files.push(file);
       const img = fullResolution(file, href);
       const kind = layer === 'SCL' ? 'class' : 'reflectance';
@@ -254,7 +276,7 @@ async function openBandFolder(dir: string, opts: SceneOptions): Promise<Scene> {
 
 /** One GeoTIFF holding several bands, named by --bands or by the file's band descriptions. */
 async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile): Promise<Scene> {
-  const tiff = opened ?? await openTiffFile(file, opts.limits);
+  const tiff = opened ?? await openLocalTiff(file, opts);
   try {
     const img = fullResolution(tiff, file);
     const names = bandNamesFor(img, file, opts.bands);
@@ -288,6 +310,29 @@ async function openMultiband(file: string, opts: SceneOptions, opened?: TiffFile
 function withAcquisition(img: TiffImage): { acquisitionMetadata?: Record<string, string> } {
   const items = acquisitionItems(img.datasetMetadata);
   return items ? { acquisitionMetadata: items } : {};
+}
+
+/**
+ * Open a local TIFF with our reader; when it refuses a file that may still be valid (a codec, sample type or layout
+ * it does not handle), decode it whole with geotiff.js in the decode sandbox instead. If that fails too, our
+ * reader's error (the more precise one) is thrown.
+ */
+async function openLocalTiff(file: string, opts: SceneOptions): Promise<TiffFile> {
+  try {
+    return await openTiffFile(file, opts.limits);
+  } catch (err) {
+    if (!mayFallBack(err)) throw err;
+    try {
+      return await openTiffWithGeotiffJs(file, opts.decode);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** True for a file served by the second decoder (already decoded whole in the sandbox). */
+function decodedBySandbox(file: TiffFile): boolean {
+  return file.images[0]!.compression.endsWith('(decoded by geotiff.js)');
 }
 
 function fullResolution(file: TiffFile, href: string): TiffImage {
@@ -414,6 +459,7 @@ function tiffBand(name: LayerName, href: string, file: TiffFile, img: TiffImage,
   kind: 'reflectance' | 'class'): BandRef {
   return {
     name, href, sample, grid: img.grid!, radiometry, kind, overviews: tiffOverviews(file, img, sample),
+    ...(decodedBySandbox(file) ? { decodedInSandbox: true } : {}),
     async readStored(window) {
       const [a] = await img.readWindow(window, [sample]);
       return a!;

@@ -49,6 +49,15 @@ export function overlapGrid(base: Grid, others: { grid: Grid; input: string }[],
     const bb = transformBounds(bbox, WGS84, base.crs);
     const i = intersectBounds(b, bb);
     if (!i) {
+      // A box typed latitude first (lat,lon) often still parses as lon,lat; say so when the swapped box fits.
+      const swapped = { minX: bbox.minY, minY: bbox.minX, maxX: bbox.maxY, maxY: bbox.maxX };
+      if (Math.abs(swapped.minY) <= 90 && Math.abs(swapped.maxY) <= 90 && intersectBounds(b, transformBounds(swapped, WGS84, base.crs))) {
+        throw new NoOverlapError('--bbox does not overlap the scenes, but it does with latitude and longitude swapped', {
+          input: `--bbox ${bbox.minX},${bbox.minY},${bbox.maxX},${bbox.maxY}`, expected: 'minLon,minLat,maxLon,maxLat (longitude first)',
+          found: `scene overlap ${fmt(transformBounds(b, base.crs, WGS84))} (WGS84)`,
+          fix: `Use --bbox ${swapped.minX},${swapped.minY},${swapped.maxX},${swapped.maxY}`,
+        });
+      }
       throw new NoOverlapError('--bbox does not overlap the scenes', {
         input: `--bbox ${bbox.minX},${bbox.minY},${bbox.maxX},${bbox.maxY}`, expected: 'an area inside the scenes',
         found: `scene overlap ${fmt(transformBounds(b, base.crs, WGS84))} (WGS84)`, fix: 'Give --bbox as minLon,minLat,maxLon,maxLat inside the scene',

@@ -217,6 +217,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
 export function localTiffFiles(scene: Scene): string[] {
   const files = new Set<string>();
   for (const ref of scene.bands.values()) {
+    if (ref.decodedInSandbox) continue; // decoded whole in the sandbox when the scene was opened
     for (const part of ref.href.split(' + ')) {
       if (/^https?:\/\//i.test(part)) continue; // fetched lazily by range requests: no preflight
       const p = part.startsWith('file://') ? decodeURIComponent(new URL(part).pathname) : part;

@@ -10,7 +10,8 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset } from '../change/presets/types.js';
-import { gridBounds, isGeographic, isGeoreferenced, pixelAreaM2, pixelSize, proj4Definition } from '../raster/grid.js';
+import { isGeographic, isGeoreferenced, pixelAreaM2, pixelSize } from '../raster/grid.js';
+import { wgs84Extent } from '../raster/reproject.js';
 import { writeCog } from '../io/cog-writer.js';
 import { OutputDir, SUMMARY_NAME, type ManifestEntry } from '../io/output-dir.js';
 import { openTiffFile } from '../io/tiff/index.js';
@@ -27,7 +28,6 @@ import { acquisitionDate, type Acquired } from '../io/acquired.js';
 import { evaluateAgainst, readLabelRaster } from './evaluate.js';
 import type { Scores } from '../eval/metrics.js';
 import { sanityWarnings } from './sanity-warnings.js';
-import proj4 from 'proj4';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 import { describeCoregistration, type CoregistrationReport } from './coregistration.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
@@ -513,16 +513,9 @@ function groundWidthM(grid: DetectResult['grid']): number {
 }
 
 /** Longitude/latitude bounds of a georeferenced grid (its corners and edge midpoints reprojected). */
-function wgs84Extent(grid: DetectResult['grid']): { west: number; south: number; east: number; north: number } {
-  const b = gridBounds(grid);
-  const pts: [number, number][] = [];
-  for (const fx of [0, 0.5, 1]) for (const fy of [0, 0.5, 1]) pts.push([b.minX + fx * (b.maxX - b.minX), b.minY + fy * (b.maxY - b.minY)]);
-  const conv = grid.crs.epsg === 4326 ? null : proj4(proj4Definition(grid.crs), proj4Definition({ epsg: 4326 }));
-  const ll = pts.map((p) => (conv ? conv.forward(p) as [number, number] : p));
-  return {
-    west: Math.min(...ll.map((p) => p[0])), east: Math.max(...ll.map((p) => p[0])),
-    south: Math.min(...ll.map((p) => p[1])), north: Math.max(...ll.map((p) => p[1])),
-  };
+function wgs84Box(grid: DetectResult['grid']): { west: number; south: number; east: number; north: number } {
+  const b = wgs84Extent([grid])!;
+  return { west: b.minX, south: b.minY, east: b.maxX, north: b.maxY };
 }
 
 /** Scores of the change map in `changeTif` against reference labels (nearest-neighbour alignment, evaluate.ts). */
@@ -578,7 +571,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     maskedPixels: r.maskedPixels.total,
     maskedBy: { nodata: r.maskedPixels.nodata, cloudShadowSnow: r.maskedPixels.cloudShadowSnow },
     maskedHatch: [MASKED_HATCH[0], MASKED_HATCH[1]],
-    extent: georef ? wgs84Extent(grid) : null,
+    extent: georef ? wgs84Box(grid) : null,
     histogram: summary.indexHistogram,
     classColours: Object.fromEntries([palette.noChange, ...palette.classes].map((c) => [c.value, c.colour])),
     accuracy: summary.accuracy ? { ...summary.accuracy, labels: path.basename(summary.accuracy.labels) } : null,

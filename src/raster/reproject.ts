@@ -2,7 +2,7 @@
  * Moving bounds between coordinate reference systems. Pure (proj4 is plain JavaScript).
  */
 import proj4 from 'proj4';
-import { proj4Definition, sameCrs, type Bounds, type Crs } from './grid.js';
+import { gridBounds, isGeoreferenced, proj4Definition, sameCrs, WGS84, type Bounds, type Crs, type Grid } from './grid.js';
 
 /**
  * Bounds of `b` (in `from`) expressed in `to`: the edges are densified with `points` points each, as GDAL's
@@ -25,4 +25,18 @@ export function transformBounds(b: Bounds, from: Crs, to: Crs, points = 21): Bou
     }
   }
   return { minX, minY, maxX, maxY };
+}
+
+/**
+ * West, south, east, north (degrees) of the union of the grids' footprints in WGS84, each footprint's edges densified
+ * (transformBounds); null when no grid is georeferenced.
+ */
+export function wgs84Extent(grids: readonly Grid[]): Bounds | null {
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  for (const g of grids) {
+    if (!isGeoreferenced(g.crs)) continue;
+    const b = transformBounds(gridBounds(g), g.crs, WGS84);
+    w = Math.min(w, b.minX); s = Math.min(s, b.minY); e = Math.max(e, b.maxX); n = Math.max(n, b.maxY);
+  }
+  return Number.isFinite(w) ? { minX: w, minY: s, maxX: e, maxY: n } : null;
 }

@@ -6,9 +6,10 @@
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { LimitExceededError, UnsupportedCompressionError, UnsupportedTiffError, CorruptTiffError } from '../../errors.js';
+import { CorruptTiffError, isS2ChangeError, LimitExceededError, UnsupportedCompressionError, UnsupportedTiffError } from '../../errors.js';
 import { serializeError } from '../tiff/sandbox-protocol.js';
 import type { SampleType } from '../tiff/types.js';
+import { xzDeclaredSize } from './xz-size.js';
 import type { DecodedImage, DecodeReply, DecodeRequest, GeotiffRequest, GeotiffTags, Jp2Request } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -39,6 +40,12 @@ async function decodeJp2(req: Jp2Request): Promise<DecodedImage> {
   const info = dec.getFrameInfo();
   const out = dec.getDecodedBuffer();
   const { width, height, componentCount: nc } = info;
+  if (info.bitsPerSample > 16) {
+    throw new UnsupportedTiffError('JPEG 2000 samples deeper than 16 bits are not supported', {
+      input: req.name, expected: 'at most 16 bits per sample (Sentinel-2 bands have 15)', found: `${info.bitsPerSample} bits`,
+      fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE ${req.name} <output.tif>`,
+    });
+  }
   const bytes = info.bitsPerSample <= 8 ? 1 : 2;
   const sampleType: SampleType = bytes === 1 ? (info.isSigned ? 'int8' : 'uint8') : (info.isSigned ? 'int16' : 'uint16');
   const n = width * height;
@@ -68,8 +75,69 @@ const TYPE_BY_ARRAY: Record<string, SampleType> = {
   Float32Array: 'float32', Float64Array: 'float64',
 };
 
+/** The decoded size of one tile or strip, from geotiff.js's decoder parameters (a cap against decompression bombs). */
+function blockBytes(p: { tileWidth: number; tileHeight: number; bitsPerSample: number | ArrayLike<number>; planarConfiguration: number }): number {
+  const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
+  const pixelBits = p.planarConfiguration === 2 ? bits[0]! : bits.reduce((a, b) => a + b, 0);
+  return Math.ceil((p.tileWidth * pixelBits) / 8) * p.tileHeight;
+}
+
+/**
+ * Decoders geotiff.js lacks in Node, registered once: LZMA (xz streams, with node-liblzma, stopped past the
+ * block's size) and WebP (with sharp, which this project already uses for PNGs).
+ */
+async function registerExtraDecoders(): Promise<void> {
+  const { addDecoder, BaseDecoder } = await import('geotiff');
+  class LzmaDecoder extends BaseDecoder {
+    override decodeBlock(buffer: ArrayBufferLike): ArrayBufferLike {
+      const { unxzSync } = require('node-liblzma') as typeof import('node-liblzma');
+      const data = Buffer.from(buffer as ArrayBuffer);
+      const max = blockBytes(this.parameters as never);
+      const declared = xzDeclaredSize(data);
+      if (declared > max) throw new Error(`LZMA data declares ${declared} bytes, more than the ${max} a block can hold (a decompression bomb?)`);
+      // Synchronous on purpose: no native work may still be pending when the sandbox terminates this worker.
+      let out: Buffer;
+      try {
+        out = unxzSync(data, { memlimit: 256 * 1024 * 1024 });
+      } catch (err) {
+        throw new Error(`LZMA data is corrupt (${(err as Error).message})`);
+      }
+      return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+    }
+  }
+  class WebpDecoder extends BaseDecoder {
+    override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
+      const { default: sharp } = await import('sharp');
+      const p = this.parameters as { tileWidth: number; tileHeight: number; samplesPerPixel?: number };
+      const { data, info } = await sharp(Buffer.from(buffer as ArrayBuffer), { limitInputPixels: p.tileWidth * p.tileHeight })
+        .raw().toBuffer({ resolveWithObject: true });
+      const want = p.samplesPerPixel ?? info.channels;
+      if (info.channels === want) return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+      const out = new Uint8Array(info.width * info.height * want);
+      for (let i = 0; i < info.width * info.height; i++) {
+        for (let c = 0; c < want; c++) out[i * want + c] = c < info.channels ? data[i * info.channels + c]! : 255;
+      }
+      return out.buffer;
+    }
+  }
+  addDecoder(34925, async () => LzmaDecoder as never);
+  addDecoder(50001, async () => WebpDecoder as never, async (dir) => {
+    const fd = dir as unknown as { loadValue(t: string): Promise<unknown>; hasTag(t: string): boolean };
+    const tiled = !fd.hasTag('StripOffsets');
+    return {
+      tileWidth: Number(await fd.loadValue(tiled ? 'TileWidth' : 'ImageWidth')),
+      tileHeight: Number(tiled ? await fd.loadValue('TileLength') : (await fd.loadValue('RowsPerStrip')) ?? (await fd.loadValue('ImageLength'))),
+      planarConfiguration: Number(await fd.loadValue('PlanarConfiguration') ?? 1),
+      bitsPerSample: await fd.loadValue('BitsPerSample'),
+      predictor: Number(await fd.loadValue('Predictor') ?? 1),
+      samplesPerPixel: Number(await fd.loadValue('SamplesPerPixel') ?? 1),
+    } as never;
+  }, false);
+}
+
 async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
   const { fromArrayBuffer } = await import('geotiff');
+  await registerExtraDecoders();
   const buf = await readFile(req.path);
   const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
   const img = await tiff.getImage(0);
@@ -94,10 +162,10 @@ async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
       fix: 'Convert it with: gdal_translate -ot Float64 -co COMPRESS=DEFLATE <input> <output.tif>',
     });
   }
-  const unsupported: Record<number, string> = { 34925: 'LZMA', 50001: 'WEBP', 34712: 'JPEG2000', 50002: 'JXL', 52546: 'JXL' };
+  const unsupported: Record<number, string> = { 34712: 'JPEG2000', 50002: 'JXL', 52546: 'JXL', 2: 'CCITTRLE', 3: 'CCITTFAX3', 4: 'CCITTFAX4' };
   if (unsupported[compression]) {
     throw new UnsupportedCompressionError('compression is not supported', {
-      input: req.name, expected: 'NONE, DEFLATE, LZW, ZSTD, PACKBITS, JPEG or LERC', found: unsupported[compression],
+      input: req.name, expected: 'NONE, DEFLATE, LZW, ZSTD, PACKBITS, JPEG, LERC, LZMA or WEBP', found: unsupported[compression],
       fix: `Convert it with: gdal_translate -co COMPRESS=DEFLATE ${req.path} <output.tif>`,
     });
   }
@@ -114,13 +182,12 @@ async function decodeGeotiff(req: GeotiffRequest): Promise<DecodedImage> {
     : await img.readRasters({ interleave: false });
   const arrays = (Array.isArray(rasters) ? rasters : [rasters]) as unknown as ArrayLike<number>[];
   const first = arrays[0] as unknown as { constructor: { name: string } };
-  let sampleType = TYPE_BY_ARRAY[first.constructor.name];
+  const sampleType = TYPE_BY_ARRAY[first.constructor.name]; // float16 comes widened to Float32Array
   if (!sampleType) throw new UnsupportedTiffError('sample type is not supported', { input: req.name, expected: 'integer or float samples', found: first.constructor.name });
   const planes = arrays.map((a) => {
     const t = a as unknown as Uint8Array;
     return t.buffer.byteLength === t.byteLength ? (t.buffer as ArrayBuffer) : (t.slice().buffer as ArrayBuffer);
   });
-  if (sampleType === 'float32' && bits === 16) sampleType = 'float32'; // float16 is widened by geotiff.js
   const num = async (tag: string): Promise<number[] | null> => {
     const v = await val(tag);
     return v == null ? null : Array.from(v as ArrayLike<number>, Number);
@@ -142,7 +209,11 @@ async function run(req: DecodeRequest): Promise<DecodeReply> {
     const image = req.op === 'jp2' ? await decodeJp2(req) : await decodeGeotiff(req);
     return { ok: true, image };
   } catch (err) {
-    return { ok: false, error: serializeError(err) };
+    const typed = isS2ChangeError(err) ? err : new CorruptTiffError(`${req.op === 'jp2' ? 'OpenJPEG' : 'geotiff.js'} cannot decode the file`, {
+      input: req.name, expected: 'a file the decoder can read', found: String((err as Error)?.message ?? err),
+      fix: 'Check it with gdalinfo; if GDAL reads it, convert it: gdal_translate -co COMPRESS=DEFLATE <input> <output.tif>',
+    });
+    return { ok: false, error: serializeError(typed) };
   }
 }
 

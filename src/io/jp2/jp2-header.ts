@@ -56,11 +56,17 @@ function u16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) + b[o + 1]!;
 }
 
-/** The boxes between `start` and `end` (one level). */
+/** Thrown when only the head of a file was given and a box needed lies beyond it: read the whole file. */
+export class NeedMoreBytesError extends Error {}
+
+/**
+ * The boxes between `start` and `end` (one level); `end` may lie past the bytes held (`b` is the file's head):
+ * boxes are validated against `end`, and the walk stops at the first box that runs past the bytes held.
+ */
 function readBoxes(b: Uint8Array, start: number, end: number, name: string, count: { n: number }): Box[] {
   const out: Box[] = [];
   let off = start;
-  while (off + 8 <= end) {
+  while (off + 8 <= Math.min(end, b.length)) {
     if (++count.n > MAX_BOXES) throw corrupt(name, 'the JPEG 2000 file has too many boxes', `at most ${MAX_BOXES}`, 'more');
     let len = u32(b, off);
     const type = String.fromCharCode(b[off + 4]!, b[off + 5]!, b[off + 6]!, b[off + 7]!);
@@ -78,11 +84,16 @@ function readBoxes(b: Uint8Array, start: number, end: number, name: string, coun
     out.push({ type, start: off + header, end: off + len });
     off += len;
   }
+  if (off < end && off + 8 > b.length) throw new NeedMoreBytesError(`${name}: the boxes run past the ${b.length} bytes read`);
   return out;
 }
 
-/** Parse the JP2 boxes (or a bare J2K codestream) of `bytes`. Needs the whole main header, not the tile data. */
-export async function readJp2Header(bytes: Uint8Array, name: string): Promise<Jp2Header> {
+/**
+ * Parse the JP2 boxes (or a bare J2K codestream) of `bytes`, the first bytes of a file of `fileSize` bytes (default:
+ * all of it). Needs the boxes before the codestream and the codestream's main header, not the tile data; throws
+ * NeedMoreBytesError when those lie past the bytes given.
+ */
+export async function readJp2Header(bytes: Uint8Array, name: string, fileSize = bytes.length): Promise<Jp2Header> {
   let csStart = -1;
   let csEnd = -1;
   let gml: string | null = null;
@@ -90,7 +101,7 @@ export async function readJp2Header(bytes: Uint8Array, name: string): Promise<Jp
   const isJ2k = bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0x4f && bytes[2] === 0xff && bytes[3] === 0x51;
   if (isJ2k) {
     csStart = 0;
-    csEnd = bytes.length;
+    csEnd = fileSize;
   } else {
     if (bytes.length < 12 || u32(bytes, 4) !== 0x6a502020 || u32(bytes, 8) !== 0x0d0a870a) {
       const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
@@ -107,10 +118,13 @@ export async function readJp2Header(bytes: Uint8Array, name: string): Promise<Jp
         if (box.type === 'jp2c' && csStart < 0) {
           csStart = box.start;
           csEnd = box.end;
-        } else if (box.type === 'asoc') {
+          return; // what follows the codestream is not needed
+        }
+        if (box.end > bytes.length && box.type !== 'jp2c') throw new NeedMoreBytesError(`${name}: box '${box.type}' runs past the bytes read`);
+        if (box.type === 'asoc') {
           walk(box.start, box.end, depth + 1, null);
         } else if (box.type === 'lbl ') {
-          lbl = new TextDecoder().decode(bytes.subarray(box.start, box.end));
+          lbl = new TextDecoder().decode(bytes.subarray(box.start, box.end)).replace(/\0+$/, ''); // GDAL writes a trailing NUL
         } else if (box.type === 'xml ' && gml === null && lbl === 'gml.root-instance') {
           gml = new TextDecoder().decode(bytes.subarray(box.start, box.end));
         } else if (box.type === 'uuid' && box.end - box.start > 16 && geoJp2 === null) {
@@ -119,10 +133,12 @@ export async function readJp2Header(bytes: Uint8Array, name: string): Promise<Jp
         }
       }
     };
-    walk(0, bytes.length, 0, null);
+    walk(0, fileSize, 0, null);
     if (csStart < 0) throw corrupt(name, 'the JPEG 2000 file has no codestream', "a 'jp2c' box", 'none');
   }
-  const cs = parseSiz(bytes, csStart, csEnd, name);
+  if (csEnd > fileSize) throw corrupt(name, 'the JPEG 2000 codestream runs past the end of the file', `at most ${fileSize} bytes`, String(csEnd));
+  const avail = Math.min(csEnd, bytes.length);
+  const cs = parseSiz(bytes, csStart, avail, name, avail < csEnd);
   let georef: { epsg: number | null; transform: GeoTransform | null; source: string | null; warning: string | null } = {
     epsg: null, transform: null, source: null, warning: null,
   };
@@ -139,11 +155,15 @@ export async function readJp2Header(bytes: Uint8Array, name: string): Promise<Jp
 }
 
 /** The SIZ and first COD markers of the codestream's main header. */
-function parseSiz(b: Uint8Array, start: number, end: number, name: string): Omit<Jp2Header, 'codestreamOffset' | 'codestreamLength' | 'epsg' | 'transform' | 'georefSource' | 'georefWarning'> {
+function parseSiz(b: Uint8Array, start: number, end: number, name: string, truncated = false): Omit<Jp2Header, 'codestreamOffset' | 'codestreamLength' | 'epsg' | 'transform' | 'georefSource' | 'georefWarning'> {
   if (start + 4 > end || u16(b, start) !== 0xff4f || u16(b, start + 2) !== 0xff51) {
     throw corrupt(name, 'the JPEG 2000 codestream does not start with SOC and SIZ markers', 'ff4f ff51', 'other bytes');
   }
   const p = start + 4;
+  const need = (n: number) => {
+    if (truncated && n > end) throw new NeedMoreBytesError(`${name}: the codestream's main header lies past the bytes read`);
+  };
+  need(p + 38);
   if (p + 38 > end) throw corrupt(name, 'the JPEG 2000 SIZ marker is truncated', '38 bytes or more', `${end - p}`);
   const lsiz = u16(b, p);
   const xsiz = u32(b, p + 4);
@@ -153,6 +173,7 @@ function parseSiz(b: Uint8Array, start: number, end: number, name: string): Omit
   const xt = u32(b, p + 20);
   const yt = u32(b, p + 24);
   const csiz = u16(b, p + 36);
+  need(p + 38 + 3 * csiz);
   if (csiz < 1 || p + 38 + 3 * csiz > end || lsiz !== 38 + 3 * csiz) {
     throw corrupt(name, 'the JPEG 2000 SIZ marker is inconsistent', `Lsiz = 38 + 3 x Csiz`, `Lsiz ${lsiz}, Csiz ${csiz}`);
   }
@@ -171,7 +192,9 @@ function parseSiz(b: Uint8Array, start: number, end: number, name: string): Omit
   // The first COD marker in the main header gives the decomposition levels.
   let levels = 0;
   let q = p + lsiz;
-  while (q + 4 <= end) {
+  for (;;) {
+    need(q + 12);
+    if (q + 4 > end) break;
     const marker = u16(b, q);
     if (marker === 0xff90 || marker === 0xff93) break; // SOT / SOD: main header over
     const len = u16(b, q + 2);

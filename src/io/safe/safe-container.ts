@@ -19,6 +19,8 @@ export interface SafeContainer {
   readonly files: readonly string[];
   /** The bytes of one file, at most `maxBytes` long (LimitExceededError naming it otherwise). */
   read(rel: string, maxBytes?: number): Promise<Uint8Array>;
+  /** The size of one file in bytes. */
+  size(rel: string): Promise<number>;
   /** The first `n` bytes of one file (fewer when it is shorter). */
   readHead(rel: string, n: number): Promise<Uint8Array>;
   /** How a file is named in messages: the folder path, or `zip!entry`. */
@@ -48,6 +50,31 @@ export async function openSafeContainer(src: string): Promise<SafeContainer> {
   return /\.zip$/i.test(src) ? openZip(src) : openFolder(src);
 }
 
+/** One file as a container whose only entry is '' (for loose JPEG 2000 bands). */
+export function singleFileContainer(file: string): SafeContainer {
+  return {
+    input: file, productName: path.basename(file), files: [''], label: () => file,
+    size: async () => (await stat(file)).size,
+    async read(_rel, maxBytes = DEFAULT_MAX_FILE) {
+      const st = await stat(file);
+      if (st.size > maxBytes) throw tooBig(file, st.size, maxBytes);
+      const b = await readFile(file);
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    },
+    async readHead(_rel, n) {
+      const fh = await open(file, 'r');
+      try {
+        const buf = new Uint8Array(n);
+        const { bytesRead } = await fh.read(buf, 0, n, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
+    },
+    async close() {},
+  };
+}
+
 async function openFolder(dir: string): Promise<SafeContainer> {
   const files: string[] = [];
   const walk = async (rel: string, depth: number): Promise<void> => {
@@ -69,6 +96,7 @@ async function openFolder(dir: string): Promise<SafeContainer> {
       const b = await readFile(p);
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
+    size: async (rel) => (await stat(path.join(dir, rel))).size,
     async readHead(rel, n) {
       const fh = await open(path.join(dir, rel), 'r');
       try {
@@ -129,6 +157,11 @@ async function openZip(file: string): Promise<SafeContainer> {
   return {
     input: file, productName: root ? path.basename(root) : path.basename(file, '.zip'), files: [...byRel.keys()],
     label: (rel) => `${file}!${root ? `${root}/` : ''}${rel}`,
+    async size(rel) {
+      const e = byRel.get(rel);
+      if (!e) throw new InputNotFoundError('no such file in the zip', { input: `${file}!${rel}`, expected: 'a file listed in the zip', found: 'none' });
+      return e.uncompressedSize;
+    },
     async readHead(rel, n) {
       const b = await readEntry(rel, DEFAULT_MAX_FILE, n);
       return b.subarray(0, Math.min(n, b.length));

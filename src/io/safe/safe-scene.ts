@@ -8,16 +8,16 @@
  * the band's overviews).
  */
 import path from 'node:path';
-import { MissingBandError, S2ChangeError, UsageError } from '../../errors.js';
+import { LimitExceededError, MissingBandError, S2ChangeError, UsageError } from '../../errors.js';
 import { canonicalBand, type BandName } from '../../indices/bands.js';
 import type { Grid, GeoTransform, Window } from '../../raster/grid.js';
 import type { SampleArray } from '../tiff/types.js';
 import { decodeSandboxed, type DecodeBudgetOptions, type DecodedImage } from '../decode/decode-sandbox.js';
-import { readJp2Header, type Jp2Header } from '../jp2/jp2-header.js';
+import { NeedMoreBytesError, readJp2Header, type Jp2Header } from '../jp2/jp2-header.js';
 import type { BandOverview } from '../overviews.js';
 import type { BandRef, LayerName, Radiometry, Scene, SceneOptions } from '../scene.js';
-import { openSafeContainer, type SafeContainer } from './safe-container.js';
-import { mgrsTile, parseProductMetadata, parseTileMetadata, type ProductMetadata, type TileMetadata } from './safe-metadata.js';
+import { openSafeContainer, singleFileContainer, type SafeContainer } from './safe-container.js';
+import { mgrsTile, parseProductMetadata, parseTileMetadata, type TileMetadata } from './safe-metadata.js';
 
 /** Bytes of a JP2 read to find its boxes and main header (GMLJP2 and SIZ/COD come before the tile data). */
 const HEADER_BYTES = 256 * 1024;
@@ -79,20 +79,27 @@ class Jp2Decoder {
     const memMb = this.budget.memoryMb ?? 1024;
     const needed = Math.ceil(h.width / 2 ** level) * Math.ceil(h.height / 2 ** level) * h.components * DECODE_BYTES_PER_SAMPLE;
     if (needed > memMb * 1024 * 1024) {
-      throw new S2ChangeError('LIMIT_EXCEEDED', 'decoding this JPEG 2000 band needs more memory than its budget', {
+      throw new LimitExceededError('decoding this JPEG 2000 band needs more memory than its budget', {
         input: this.file.label, expected: `at most ${memMb} MB (--decode-memory)`,
         found: `${h.width} x ${h.height} x ${h.components} samples, about ${Math.ceil(needed / 2 ** 20)} MB while decoding`,
         fix: `Raise the budget, e.g. --decode-memory ${Math.ceil(needed / 2 ** 20 / 256) * 256 + 256}`,
       });
     }
-    const bytes = await this.container.read(this.file.rel);
-    return decodeSandboxed({ op: 'jp2', name: this.file.label, bytes: bytes.slice(), level }, { ...this.budget, memoryMb: memMb });
+    const read = await this.container.read(this.file.rel);
+    const own = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength; // then transferred to the worker, not copied
+    return decodeSandboxed({ op: 'jp2', name: this.file.label, bytes: own ? read : read.slice(), level }, { ...this.budget, memoryMb: memMb });
   }
 }
 
 async function readHeader(container: SafeContainer, rel: string): Promise<Jp2Header> {
+  const size = await container.size(rel);
   const head = await container.readHead(rel, HEADER_BYTES);
-  return readJp2Header(head, container.label(rel));
+  try {
+    return await readJp2Header(head, container.label(rel), size);
+  } catch (err) {
+    if (!(err instanceof NeedMoreBytesError)) throw err;
+    return readJp2Header(await container.read(rel), container.label(rel), size); // large boxes before the codestream
+  }
 }
 
 function sameTransform(a: GeoTransform, b: GeoTransform): boolean {
@@ -148,7 +155,7 @@ function jp2Band(name: LayerName, dec: Jp2Decoder, radiometry: Radiometry, kind:
   component = 0, transformValues?: (img: DecodedImage, c: number) => SampleArray): BandRef {
   const { grid, label, header } = dec.file;
   return {
-    name, href: label, sample: component, grid, radiometry, kind,
+    name, href: label, sample: component, grid, radiometry, kind, decodedInSandbox: true,
     tile: { width: header.tileWidth, height: header.tileHeight },
     overviews: overviewsOf(dec, component, transformValues),
     async readStored(w: Window) {
@@ -178,6 +185,18 @@ function cldprbToScl(img: DecodedImage): SampleArray {
   const out = new Uint8Array(p.length);
   for (let i = 0; i < p.length; i++) out[i] = p[i]! >= 65 ? 9 : p[i]! >= 35 ? 8 : 7;
   return out;
+}
+
+/**
+ * One loose JPEG 2000 band file (e.g. from an unpacked product's IMG_DATA folder) as a BandRef: its grid from its own
+ * GMLJP2/GeoJP2 box (UNSUPPORTED_CRS without one), decoded whole in the decode sandbox on first read.
+ */
+export async function openJp2BandFile(file: string, name: LayerName, radiometry: Radiometry, opts: SceneOptions): Promise<BandRef> {
+  const container = singleFileContainer(file);
+  const header = await readHeader(container, '');
+  const grid = gridOf(file, header, null, { tileId: null, sensingTime: null, epsg: null, grids: new Map() }, []);
+  const dec = new Jp2Decoder(container, { rel: '', label: file, header, grid }, { timeMs: opts.decode?.timeMs, memoryMb: opts.decode?.memoryMb });
+  return jp2Band(name, dec, radiometry, name === 'SCL' ? 'class' : 'reflectance');
 }
 
 /** Open a SAFE folder or .zip as a Scene. */
@@ -305,4 +324,3 @@ async function buildScene(container: SafeContainer, opts: SceneOptions): Promise
   };
 }
 
-export type { ProductMetadata };

@@ -218,6 +218,14 @@ class Image implements TiffImage {
       });
     }
     const sampleType = sampleTypeOf(bits, fmt);
+    if (!sampleType && (fmt === 5 || fmt === 6 || (bits === 64 && (fmt === 1 || fmt === 2)))) {
+      const complex = fmt === 5 || fmt === 6;
+      throw new UnsupportedTiffError(`${complex ? 'complex' : '64-bit integer'} samples are not supported`, {
+        input: name, expected: 'real 8/16/32-bit integer or 32/64-bit float samples (no Sentinel-2 product has other kinds)',
+        found: complex ? `${bits}-bit complex ${fmt === 5 ? 'integer' : 'float'} samples` : `64-bit ${fmt === 2 ? 'signed' : 'unsigned'} integers`,
+        fix: `Convert it with: gdal_translate -ot ${complex ? 'Float32' : 'Float64'} -co COMPRESS=DEFLATE <input> <output.tif>${complex ? ' (keeps the real part)' : ''}`,
+      });
+    }
     if (!sampleType) {
       throw new UnsupportedTiffError('sample type is not supported', {
         input: name, expected: '8/16/32-bit integers or 32/64-bit floats',
@@ -279,11 +287,31 @@ class Image implements TiffImage {
     const offE = ifd.entries.get(offTag);
     const cntE = ifd.entries.get(cntTag);
     const label = tiled ? 'TileOffsets/TileByteCounts' : 'StripOffsets/StripByteCounts';
-    if (!offE || !cntE || offE.count !== expected || cntE.count !== expected) {
+    if (!offE || offE.count !== expected || (cntE && cntE.count > expected)) {
       throw bytes.corrupt(`${where} has a wrong ${label} table`, `${expected} entries`, `${offE?.count ?? 'none'} offsets and ${cntE?.count ?? 'none'} byte counts`);
     }
     const offsets = await bytes.numberArray(offE, expected);
-    const byteCounts = await bytes.numberArray(cntE, expected);
+    let byteCounts: Float64Array;
+    if (cntE && cntE.count === expected) {
+      byteCounts = await bytes.numberArray(cntE, expected);
+    } else if (cntE) {
+      // Fewer byte counts than strips: libtiff ignores the tag's tail ("Incorrect count … tag ignored") and GDAL reads
+      // the strips without a count as empty (sparse: nodata or 0). Read the same way.
+      byteCounts = new Float64Array(expected);
+      byteCounts.set(await bytes.numberArray(cntE, expected));
+    } else if (expected === (planar === 2 ? spp : 1)) {
+      // No byte counts and one strip per plane: libtiff estimates them (EstimateStripByteCounts) — an uncompressed
+      // strip holds its decoded size, a compressed one runs to the next strip or the end of the file.
+      byteCounts = new Float64Array(expected);
+      const starts = Float64Array.from(offsets).sort();
+      for (let i = 0; i < expected; i++) {
+        const o = offsets[i];
+        const next = starts.find((st) => st > o) ?? bytes.size;
+        byteCounts[i] = Math.max(0, Math.min(compressionCode === 1 ? tileWidth * tileHeight * chunkSamples * bps : Infinity, next - o, bytes.size - o));
+      }
+    } else {
+      throw bytes.corrupt(`${where} has no ${tiled ? 'TileByteCounts' : 'StripByteCounts'}`, `byte counts for its ${expected} ${tiled ? 'tiles' : 'strips'} (GDAL refuses this file too)`, 'none');
+    }
     // Hard upper bounds of the decoded/encoded size ratio; a chunk too small to hold its pixels is refused now,
     // before any window memory is allocated for it (ZSTD has no such bound: its frame header is checked instead).
     const maxRatio = ({ 1: 1, 5: 2731, 8: 1033, 32946: 1033, 32773: 64 } as Record<number, number>)[compressionCode];
