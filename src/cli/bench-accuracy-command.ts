@@ -3,6 +3,7 @@
  * Table on stdout (or JSON with --json), progress bar on stderr.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { OverlayOptions } from 'sharp';
@@ -14,7 +15,7 @@ import { parseChoice, parseList, parseNumber } from './options.js';
 
 interface Flags {
   dataset: string; root: string[]; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string;
-  loco: boolean; trees?: string; depth?: string; sample?: string; innerFolds?: string;
+  loco: boolean; trees?: string; depth?: string; sample?: string; innerFolds?: string; threads?: string;
 }
 
 /** A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise. */
@@ -124,8 +125,9 @@ export function registerBenchAccuracy(bench: Command): void {
     .option('--no-loco', 'oscd --train: skip the leave-one-city-out scores (train only)')
     .option('--trees <n>', 'oscd --train: boosted trees per model (default 150)')
     .option('--depth <n>', 'oscd --train: tree depth (default 6)')
-    .option('--sample <n>', 'oscd --train: pixels sampled per class per city (default 6000)')
-    .option('--inner-folds <n>', 'oscd --train: city groups of the inner cross-validation that picks the threshold (default 3)')
+    .option('--sample <n>', 'oscd --train: pixels sampled per class per city (default 4000)')
+    .option('--inner-folds <n>', 'oscd --train: city groups of the inner cross-validation that picks the threshold (default 2)')
+    .option('--threads <n>', 'oscd --train: worker threads training models in parallel (default: one per core)')
     .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
     .option('--figure-item <id>', 'item for --figure')
     .option('--json', 'machine-readable result on stdout')
@@ -188,6 +190,7 @@ async function runUrban(f: Flags, onProgress: ReturnType<typeof progressBar>): P
     const r = await trainUrbanOnOscd(f.root, {
       loco: f.loco, perClass: int('--sample', f.sample, 10, 1e7), innerFolds: int('--inner-folds', f.innerFolds, 2, 50),
       gbdt: { ...(trees !== undefined ? { trees: Math.round(trees) } : {}), ...(depth !== undefined ? { maxDepth: Math.round(depth) } : {}) },
+      threads: f.threads === undefined ? availableParallelism() : Math.round(parseNumber('--threads', f.threads, 0, 64)),
       onProgress,
     });
     await writeFile(f.train, JSON.stringify(r.model));

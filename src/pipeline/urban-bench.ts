@@ -7,6 +7,9 @@
  * chosen by inner cross-validation on those cities only), applied to the whole held-out city and scored against
  * its labels. Pooled scores add the confusion counts of all cities (as the OSCD papers count).
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import { UsageError } from '../errors.js';
 import type { GbdtParams } from '../change/gbdt.js';
 import { applyUrbanModel, type CityScore, type UrbanModel } from '../change/urban-model.js';
@@ -14,11 +17,12 @@ import { defaultUrbanFeatureSpec, sceneStatistics, urbanFeatures, type UrbanFeat
 import { buildUrbanModel, cityScore, sampleCity, trainUrbanLearner, type CitySample } from '../change/urban-training.js';
 import { loadItem, type LoadedItem } from './bench-accuracy.js';
 import { readDatasets, type BenchItem } from './datasets.js';
+import type { UrbanTrainTask } from './urban-train-worker.js';
 
 export type Progress = (done: number, total: number, label: string) => void;
 
 export interface UrbanTrainOptions {
-  /** Pixels sampled per class per city (default 6000). */
+  /** Pixels sampled per class per city (default 4000). */
   perClass?: number;
   gbdt?: Partial<GbdtParams>;
   innerFolds?: number;
@@ -27,6 +31,15 @@ export interface UrbanTrainOptions {
   spec?: UrbanFeatureSpec;
   onProgress?: Progress;
   seed?: number;
+  /** Worker threads that train the models in parallel (default 0: this thread, with a per-tree progress bar). */
+  threads?: number;
+}
+
+/** A piscina pool of training workers that hold the city samples, or null when not running from compiled code. */
+async function trainingPool(samples: CitySample[], threads: number): Promise<Piscina | null> {
+  const script = fileURLToPath(new URL('./urban-train-worker.js', import.meta.url));
+  if (!existsSync(script)) return null;
+  return new Piscina({ filename: script, minThreads: threads, maxThreads: threads, workerData: { samples }, idleTimeout: 60_000 });
 }
 
 export interface UrbanScores {
@@ -76,11 +89,11 @@ function applyToLoaded(model: UrbanModel, it: LoadedItem): Uint8Array {
 export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrainOptions = {}): Promise<UrbanTrainResult> {
   const t0 = Date.now();
   const spec = opts.spec ?? defaultUrbanFeatureSpec();
-  const perClass = opts.perClass ?? 6000;
+  const perClass = opts.perClass ?? 4000;
   const { items, notes } = await loadOscd(roots);
   const loco = (opts.loco ?? true) && items.length >= 3;
   const trees = { ...{ trees: 150 }, ...opts.gbdt }.trees!;
-  const inner = Math.max(2, Math.min(opts.innerFolds ?? 3, items.length - 1));
+  const inner = Math.max(2, Math.min(opts.innerFolds ?? 2, items.length - 1));
   const perModel = trees * (inner + 1);
   const total = items.length + (loco ? items.length * (perModel + 1) : 0) + perModel;
   let done = 0;
@@ -96,34 +109,51 @@ export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrai
     samples.push(sampleCity(item.id, f, it.truth, perClass, opts.seed ?? 1));
     done++;
   }
-  const model0 = (cities: CitySample[], label: string) => {
+  const learnerOptions = { gbdt: opts.gbdt, innerFolds: inner };
+  const threads = opts.threads ?? 0;
+  const pool = threads > 0 ? await trainingPool(samples, threads) : null;
+  /** Train without city `exclude` (−1: on all): on the worker pool, or here with a per-tree progress bar. */
+  const train = async (exclude: number, label: string) => {
     const base = done;
-    const r = trainUrbanLearner(cities, {
-      gbdt: opts.gbdt, innerFolds: inner,
-      onTree: (d) => { done = base + d; if (d % 10 === 0) say(label); },
+    if (pool) {
+      const r = await pool.run({ exclude, options: learnerOptions } satisfies UrbanTrainTask) as ReturnType<typeof trainUrbanLearner>;
+      done += perModel;
+      say(label);
+      return r;
+    }
+    const r = trainUrbanLearner(samples.filter((_, k) => k !== exclude), {
+      ...learnerOptions, onTree: (d) => { done = base + d; if (d % 10 === 0) say(label); },
     });
     done = base + perModel;
     return r;
   };
 
   let locoScores: UrbanScores | undefined;
-  if (loco) {
-    const rows: (CityScore & { threshold?: number })[] = [];
-    for (const [k, item] of items.entries()) {
-      const trained = model0(samples.filter((_, j) => j !== k), `LOCO: train without ${item.id}`);
-      const m = buildUrbanModel(spec, trained, { dataset: 'oscd', cities: items.filter((_, j) => j !== k).map((i) => i.id), samplesPerCity: perClass, seconds: 0 });
-      say(`LOCO: apply to ${item.id}`);
-      const it = await loadItem(item);
-      const c = countAgainstTruth(applyToLoaded(m, it), it.truth);
-      rows.push({ ...cityScore(item.id, c.tp, c.fp, c.fn), threshold: trained.threshold });
-      done++;
+  let trained: ReturnType<typeof trainUrbanLearner>;
+  try {
+    const finalModel = pool ? train(-1, 'trained on every city') : null;
+    if (loco) {
+      const folds = items.map((item, k) => train(k, `LOCO: trained without ${item.id}`));
+      if (!pool) for (const f of folds) await f; // sequential already; keeps order of progress
+      const rows: (CityScore & { threshold?: number })[] = [];
+      for (const [k, item] of items.entries()) {
+        const t = await folds[k]!;
+        const m = buildUrbanModel(spec, t, { dataset: 'oscd', cities: items.filter((_, j) => j !== k).map((i) => i.id), samplesPerCity: perClass, seconds: 0 });
+        say(`LOCO: apply to ${item.id}`);
+        const it = await loadItem(item);
+        const c = countAgainstTruth(applyToLoaded(m, it), it.truth);
+        rows.push({ ...cityScore(item.id, c.tp, c.fp, c.fn), threshold: t.threshold });
+        done++;
+      }
+      locoScores = {
+        protocol: `leave-one-city-out over ${items.length} OSCD cities: trained on the others (threshold by inner ${inner}-fold grouped CV on them), applied to the whole held-out city`,
+        pooled: pooled(rows), perCity: rows,
+      };
     }
-    locoScores = {
-      protocol: `leave-one-city-out over ${items.length} OSCD cities: trained on the others (threshold by inner ${inner}-fold grouped CV on them), applied to the whole held-out city`,
-      pooled: pooled(rows), perCity: rows,
-    };
+    trained = finalModel ? await finalModel : await train(-1, 'train on every city');
+  } finally {
+    await pool?.destroy();
   }
-  const trained = model0(samples, 'train on every city');
   const seconds = (Date.now() - t0) / 1000;
   const model = buildUrbanModel(spec, trained, {
     dataset: `OSCD (${roots.join(', ')})`, cities: items.map((i) => i.id), samplesPerCity: perClass, seconds,
