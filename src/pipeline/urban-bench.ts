@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { UsageError } from '../errors.js';
 import type { GbdtParams } from '../change/gbdt.js';
@@ -116,10 +117,21 @@ export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrai
   const train = async (exclude: number, label: string) => {
     const base = done;
     if (pool) {
-      const r = await pool.run({ exclude, options: learnerOptions } satisfies UrbanTrainTask) as ReturnType<typeof trainUrbanLearner>;
-      done += perModel;
-      say(label);
-      return r;
+      // trees grown in this model so far, reported by the worker through a message port
+      const { port1, port2 } = new MessageChannel();
+      let grown = 0;
+      let finished = false;
+      port1.on('message', (d: number) => { if (finished || d <= grown) return; done += d - grown; grown = d; say(label); });
+      try {
+        const task: UrbanTrainTask = { exclude, options: learnerOptions, progress: port2 };
+        const r = await pool.run(task, { transferList: [port2] }) as ReturnType<typeof trainUrbanLearner>;
+        finished = true;
+        done += perModel - grown;
+        say(label);
+        return r;
+      } finally {
+        port1.close();
+      }
     }
     const r = trainUrbanLearner(samples.filter((_, k) => k !== exclude), {
       ...learnerOptions, onTree: (d) => { done = base + d; if (d % 10 === 0) say(label); },
