@@ -142,8 +142,8 @@ export function registerBenchAccuracy(bench: Command): void {
         await runUrban(f, onProgress);
         return;
       }
-      if (f.root.length > 1 && (f.train || f.model || dataset !== 'oscd')) {
-        throw new UsageError('several --root folders are only merged for OSCD', { input: `--root ${f.root.join(' --root ')}`, expected: 'one --root for this dataset' });
+      if (f.root.length > 1 && f.train) {
+        throw new UsageError('the supervised model is trained on one folder', { input: `--root ${f.root.join(' --root ')}`, expected: 'one --root with --train (several are merged for the OSCD urban model only)' });
       }
       const root = f.root[0]!;
       if (f.train) {
@@ -160,7 +160,7 @@ export function registerBenchAccuracy(bench: Command): void {
         model = checkModel(JSON.parse(text), f.model);
       }
       const r = await benchAccuracy({
-        dataset, root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
+        dataset, root: f.root.length === 1 ? root : f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
         keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
       });
       if (f.figure) {
