@@ -39,6 +39,8 @@ export interface Dataset {
 
 const OSCD_IMAGES = 'Onera Satellite Change Detection dataset - Images';
 const OSCD_LABELS = 'Onera Satellite Change Detection dataset - Train Labels';
+/** The official test split's label folder (same layout as the train labels). */
+const OSCD_TEST_LABELS = 'Onera Satellite Change Detection dataset - Test Labels';
 
 async function exists(p: string): Promise<boolean> {
   return !!(await stat(p).catch(() => null));
@@ -64,7 +66,7 @@ async function entries(p: string, kind: 'dir' | 'file'): Promise<string[]> {
 const dirs = (p: string) => entries(p, 'dir');
 const files = (p: string) => entries(p, 'file');
 
-/** OSCD: `<root>/… - Images/<city>/imgs_1|imgs_2` and `<root>/… - Train Labels/<city>/cm/<city>-cm.tif`. */
+/** OSCD: `<root>/… - Images/<city>/imgs_1|imgs_2` and `<root>/… - Train Labels/<city>/cm/<city>-cm.tif` (or `… - Test Labels/…`). */
 export async function readOscd(root: string): Promise<Dataset> {
   const images = path.join(root, OSCD_IMAGES);
   const items: BenchItem[] = [];
@@ -72,7 +74,8 @@ export async function readOscd(root: string): Promise<Dataset> {
     'Dates may lie on different grids (abudhabi: two UTM zones); both dates are read onto the imgs_1 10 m grid.'];
   const skipped: string[] = [];
   for (const city of await dirs(images)) {
-    const truth = path.join(root, OSCD_LABELS, city, 'cm', `${city}-cm.tif`);
+    const train = path.join(root, OSCD_LABELS, city, 'cm', `${city}-cm.tif`);
+    const truth = (await exists(train)) ? train : path.join(root, OSCD_TEST_LABELS, city, 'cm', `${city}-cm.tif`);
     const before = path.join(images, city, 'imgs_1');
     const after = path.join(images, city, 'imgs_2');
     if (!(await exists(truth)) || !(await exists(before)) || !(await exists(after))) { skipped.push(city); continue; }
