@@ -15,7 +15,7 @@ import { parseChoice, parseList, parseNumber } from './options.js';
 
 interface Flags {
   dataset: string; root: string[]; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string;
-  loco: boolean; trees?: string; depth?: string; sample?: string; innerFolds?: string; threads?: string;
+  loco: boolean; trees?: string; depth?: string; sample?: string; innerFolds?: string; threads?: string; coregister?: boolean;
 }
 
 /** A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise. */
@@ -130,6 +130,7 @@ export function registerBenchAccuracy(bench: Command): void {
     .option('--threads <n>', 'oscd --train: worker threads training models in parallel (default: one per core)')
     .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
     .option('--figure-item <id>', 'item for --figure')
+    .option('--no-coregister', 'read each after date as it is (default: co-registered onto the before date, as detect does)')
     .option('--json', 'machine-readable result on stdout')
     .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
     .action(async (f: Flags) => {
@@ -161,7 +162,7 @@ export function registerBenchAccuracy(bench: Command): void {
       }
       const r = await benchAccuracy({
         dataset, root: f.root.length === 1 ? root : f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
-        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
+        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined, coregister: f.coregister !== false,
       });
       if (f.figure) {
         if (!r.maps) throw new InputNotFoundError('no such item for --figure', { input: `--figure-item ${f.figureItem}`, expected: r.items.map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i).join(', ') });
@@ -191,6 +192,7 @@ async function runUrban(f: Flags, onProgress: ReturnType<typeof progressBar>): P
       loco: f.loco, perClass: int('--sample', f.sample, 10, 1e7), innerFolds: int('--inner-folds', f.innerFolds, 2, 50),
       gbdt: { ...(trees !== undefined ? { trees: Math.round(trees) } : {}), ...(depth !== undefined ? { maxDepth: Math.round(depth) } : {}) },
       threads: f.threads === undefined ? availableParallelism() : Math.round(parseNumber('--threads', f.threads, 0, 64)),
+      coregister: f.coregister !== false,
       onProgress,
     });
     await writeFile(f.train, JSON.stringify(r.model));
@@ -209,7 +211,7 @@ async function runUrban(f: Flags, onProgress: ReturnType<typeof progressBar>): P
     throw new InputNotFoundError('cannot read the model', { input: `--model ${f.model}`, expected: 'a model JSON written by --train', found: 'no readable file' });
   });
   const model = parseUrbanModel(text, f.model!);
-  const r = await scoreUrbanModel(model, f.root, onProgress);
+  const r = await scoreUrbanModel(model, f.root, onProgress, { coregister: f.coregister !== false });
   if (f.out) {
     await mkdir(f.out, { recursive: true });
     await writeFile(path.join(f.out, 'accuracy-oscd-urban.json'), `${JSON.stringify(r, null, 2)}\n`);

@@ -34,6 +34,8 @@ export interface UrbanTrainOptions {
   seed?: number;
   /** Worker threads that train the models in parallel (default 0: this thread, with a per-tree progress bar). */
   threads?: number;
+  /** Co-register each city's after date onto its before date, as `detect` does (default true). */
+  coregister?: boolean;
 }
 
 /** A piscina pool of training workers that hold the city samples, or null when not running from compiled code. */
@@ -103,7 +105,7 @@ export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrai
   const samples: CitySample[] = [];
   for (const item of items) {
     say(`read ${item.id}`);
-    const it = await loadItem(item);
+    const it = await loadItem(item, { coregister: opts.coregister });
     if (!it.before) throw new UsageError('OSCD items need two dates', { input: item.id });
     const stats = sceneStatistics(spec, it.before, it.after, it.grid.width, it.grid.height, it.valid);
     const f = urbanFeatures(spec, it.before, it.after, it.grid.width, it.grid.height, it.valid, stats);
@@ -152,7 +154,7 @@ export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrai
         const t = await folds[k]!;
         const m = buildUrbanModel(spec, t, { dataset: 'oscd', cities: items.filter((_, j) => j !== k).map((i) => i.id), samplesPerCity: perClass, seconds: 0 });
         say(`LOCO: apply to ${item.id}`);
-        const it = await loadItem(item);
+        const it = await loadItem(item, { coregister: opts.coregister });
         const c = countAgainstTruth(applyToLoaded(m, it), it.truth);
         rows.push({ ...cityScore(item.id, c.tp, c.fp, c.fn), threshold: t.threshold });
         done++;
@@ -188,13 +190,14 @@ export interface UrbanScoreResult {
 }
 
 /** Apply a model to every city under `roots` and score it (per city and pooled). */
-export async function scoreUrbanModel(model: UrbanModel, roots: readonly string[], onProgress?: Progress): Promise<UrbanScoreResult> {
+export async function scoreUrbanModel(model: UrbanModel, roots: readonly string[], onProgress?: Progress,
+  opts: { coregister?: boolean } = {}): Promise<UrbanScoreResult> {
   const t0 = Date.now();
   const { items, notes } = await loadOscd(roots);
   const rows: CityScore[] = [];
   for (const [k, item] of items.entries()) {
     onProgress?.(k, items.length, `apply to ${item.id}`);
-    const it = await loadItem(item);
+    const it = await loadItem(item, opts);
     const c = countAgainstTruth(applyToLoaded(model, it), it.truth);
     rows.push(cityScore(item.id, c.tp, c.fp, c.fn));
   }
