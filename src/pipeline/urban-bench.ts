@@ -148,7 +148,8 @@ export async function trainUrbanOnOscd(roots: readonly string[], opts: UrbanTrai
     const finalModel = pool ? train(-1, 'trained on every city') : null;
     if (loco) {
       const folds = items.map((item, k) => train(k, `LOCO: trained without ${item.id}`));
-      if (!pool) for (const f of folds) await f; // sequential already; keeps order of progress
+      // A fold that fails is reported when its turn comes (below), not as an unhandled rejection meanwhile.
+      for (const f of [...folds, ...(finalModel ? [finalModel] : [])]) f.catch(() => undefined);
       const rows: (CityScore & { threshold?: number })[] = [];
       for (const [k, item] of items.entries()) {
         const t = await folds[k]!;
