@@ -37,7 +37,9 @@ export type ErrorCode =
   | 'OUTPUT_OVER_INPUT'
   // Input side of reliability (issue #19 items 1, 3, 7, 9):
   | 'INVALID_INPUT'
-  | 'TIME_LIMIT';
+  | 'TIME_LIMIT'
+  // the learned urban model (issue #14)
+  | 'MODEL';
 
 export interface ErrorDetails {
   /** The file, URL, option or band the error is about. */
@@ -274,6 +276,13 @@ export class TimeLimitError extends S2ChangeError {
 }
 
 // --- end of the input-side block ---
+
+/** A model file that cannot be used: malformed JSON, another format or version, or made for bands the input lacks. */
+export class ModelError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('MODEL', summary, details);
+  }
+}
 
 /** Guard in the style of zarrita's `isZarritaError(err, ...tags)`. */
 export function isS2ChangeError(err: unknown, ...codes: ErrorCode[]): err is S2ChangeError {

@@ -39,7 +39,7 @@ describe('estimateShift', () => {
   const W = 160;
   const H = 150;
   const ref = blobField(W, H, 0, 0);
-  for (const [dx, dy] of [[0.37, -0.62], [2.25, 1.1], [-0.08, 0.04], [-3.5, 0.5]] as const) {
+  for (const [dx, dy] of [[0.37, -0.62], [2.25, 1.1], [-0.08, 0.04], [-1.7, 0.5]] as const) {
     it(`recovers a synthetic shift (${dx}, ${dy}) px to < 0.05 px`, () => {
       // moving(x) = field(x − d) shows at x + d what the reference shows at x
       const moving = blobField(W, H, -dx, -dy);
@@ -75,7 +75,15 @@ describe('estimateShift', () => {
     expect(e.confidence).toBeLessThan(0.15);
     const d = decideCoregistration(e);
     expect(d.applied).toBe(false);
-    expect(d.reason).toMatch(/low confidence/);
+    expect(d.reason).toMatch(/low confidence|no correlation peak/);
+  });
+
+  it('does not apply a peak found on the edge of the ±3 px search (a shift of 5 px is outside it)', () => {
+    const e = estimateShift(ref, blobField(W, H, -5, 0), W, H)!;
+    expect(e.atSearchEdge).toBe(true);
+    expect(decideCoregistration(e).reason).toMatch(/no correlation peak inside the ±3 px search/);
+    const wide = estimateShift(ref, blobField(W, H, -5, 0), W, H, { maxShift: 8 })!;
+    expect(Math.abs(wide.dx - 5)).toBeLessThan(0.05);
   });
 
   it('returns null below a 32×32 overlap; decideCoregistration says why', () => {

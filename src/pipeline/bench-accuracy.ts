@@ -21,7 +21,7 @@ import { resample } from '../raster/resample.js';
 import { openScene, shiftScene, type Scene } from '../io/scene.js';
 import { estimateCoregistration, groundShiftOf, skippedCoregistration, type CoregistrationReport } from './coregistration.js';
 import { finestGrid, overlapGrid, readOnGrid } from './align.js';
-import { readDataset, type BenchItem, type Dataset, type DatasetName } from './datasets.js';
+import { readDataset, readDatasets, type BenchItem, type Dataset, type DatasetName } from './datasets.js';
 import { readLabelRaster, type TruthCoding } from './evaluate.js';
 import { BENCH_METHODS, SUPERVISED, type BenchMethod } from './bench-methods.js';
 
@@ -153,7 +153,8 @@ export interface BenchResult {
 
 export interface BenchOptions {
   dataset: string;
-  root: string;
+  /** The dataset folder, or several (their items are merged; OSCD train and test folders). */
+  root: string | readonly string[];
   /** Method names (default: all of the dataset's). */
   methods?: string[];
   /** Use this model for 'supervised' instead of leave-one-group-out training. */
@@ -256,7 +257,7 @@ export async function trainOnDataset(dataset: string, root: string, opts: TrainO
 /** Run the accuracy bench on one dataset. */
 export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
-  const ds: Dataset = await readDataset(opts.dataset, opts.root);
+  const ds: Dataset = typeof opts.root === 'string' ? await readDataset(opts.dataset, opts.root) : await readDatasets(opts.dataset, opts.root);
   const methods = selectMethods(ds.name, opts.methods);
   const plain = methods.filter((m) => m.name !== SUPERVISED);
   const supervised = methods.find((m) => m.name === SUPERVISED);

@@ -11,7 +11,8 @@
  *    ("generalised" phase correlation: full whitening, exponent 1, lets the near-empty high frequencies — rounding
  *    and interpolation noise — weigh as much as the image's structure; on a smooth synthetic field it was biased by
  *    0.04 px where ½ is within 0.01 px, and plain cross-correlation, exponent 0, is blunt on real scenes);
- * 3. r = IFFT₂(R) peaks at minus the displacement; the integer peak is searched within ±`maxShift` pixels;
+ * 3. r = IFFT₂(R) peaks at minus the displacement; the integer peak is searched within ±`maxShift` pixels (a peak
+ *    on the edge of that square is flagged `atSearchEdge` and not applied);
  * 4. refined by evaluating r on a 1/`upsample` pixel grid over ±0.75 px around that peak with a matrix-multiply
  *    DFT (exact values of the band-limited correlation surface, not a parabola through three samples).
  *
@@ -29,7 +30,10 @@ import { resample } from './resample.js';
 export interface ShiftEstimateOptions {
   /** Side of the largest window used (a power of two, default 512). */
   maxWindow?: number;
-  /** Largest |dx|, |dy| searched, in pixels (default 16). */
+  /**
+   * Largest |dx|, |dy| searched, in pixels (default {@link MAX_SHIFT} = 3: Sentinel-2's multi-temporal registration is specified to
+   * better than 0.3 px since 2019 and was ~1 px before; a wider search only finds more false peaks).
+   */
   maxShift?: number;
   /** Sub-pixel refinement factor: the shift is found to 1/upsample pixel (default 100). */
   upsample?: number;
@@ -42,9 +46,17 @@ export interface ShiftEstimate {
   dy: number;
   /** Height of the phase-correlation peak, in [0, 1] (see module doc). */
   confidence: number;
+  /**
+   * True when the integer peak lies on the edge of the ±maxShift search: the true peak may lie outside it, or there
+   * is none (the surface is highest at its edge by chance); such an estimate is not applied.
+   */
+  atSearchEdge: boolean;
   /** The window correlated, in the images' pixel coordinates. */
   window: { x: number; y: number; size: number };
 }
+
+/** Default search radius of {@link estimateShift}, pixels. */
+export const MAX_SHIFT = 3;
 
 /** Smallest window side phase correlation is run on. */
 export const MIN_WINDOW = 32;
@@ -195,7 +207,7 @@ export function estimateShift(reference: Float32Array, moving: Float32Array, wid
   if (!(Number.isInteger(upsample) && upsample >= 1)) throw new RangeError(`estimateShift: upsample must be an integer ≥ 1, got ${upsample}`);
   const N = correlationWindowSize(width, height, maxWindow);
   if (!N) return null;
-  const maxShift = Math.min(opts.maxShift ?? 16, N / 4);
+  const maxShift = Math.min(opts.maxShift ?? MAX_SHIFT, N / 4);
   const win = centralWindow(width, height, N);
   const hann = hannWeights(N);
   const fft = new FFT(N);
@@ -217,7 +229,7 @@ export function estimateShift(reference: Float32Array, moving: Float32Array, wid
     if (m > 1e-300) { R[2 * k] = re / m; R[2 * k + 1] = im / m; }
   }
   const norm = Math.sqrt(sumA * sumB) / (N * N);
-  if (!(norm > 0)) return { dx: 0, dy: 0, confidence: 0, window: win };
+  if (!(norm > 0)) return { dx: 0, dy: 0, confidence: 0, atSearchEdge: false, window: win };
   const r = R.slice();
   fft2(fft, r, N, true);
   // Integer peak within ±maxShift (r's index (y, x) is the offset (y, x) mod N).
@@ -231,6 +243,7 @@ export function estimateShift(reference: Float32Array, moving: Float32Array, wid
       if (v > best) { best = v; py = y; px = x; }
     }
   }
+  const atSearchEdge = Math.abs(px) === lim || Math.abs(py) === lim;
   // Refinement: r on a 1/upsample grid over ±0.75 px around the integer peak.
   let ry = py;
   let rx = px;
@@ -249,7 +262,7 @@ export function estimateShift(reference: Float32Array, moving: Float32Array, wid
     height1 = fine[k]!;
   }
   // r peaks at minus the displacement of `moving` (A·conj(B) = |A|² e^{+2πik·d/N} when moving(x) = reference(x − d)).
-  return { dx: -rx + 0, dy: -ry + 0, confidence: Math.min(1, Math.max(0, height1 / norm)), window: win };
+  return { dx: -rx + 0, dy: -ry + 0, confidence: Math.min(1, Math.max(0, height1 / norm)), atSearchEdge, window: win };
 }
 
 /**
@@ -295,6 +308,9 @@ export function decideCoregistration(estimate: ShiftEstimate | null, opts: { min
   const minShift = opts.minShift ?? MIN_APPLIED_SHIFT;
   const minConfidence = opts.minConfidence ?? MIN_CONFIDENCE;
   if (!estimate) return { applied: false, reason: `the overlap is smaller than ${MIN_WINDOW}×${MIN_WINDOW} pixels` };
+  if (estimate.atSearchEdge) {
+    return { applied: false, reason: `no correlation peak inside the ±${MAX_SHIFT} px search (highest at its edge, ${estimate.dx.toFixed(2)}, ${estimate.dy.toFixed(2)} px)` };
+  }
   if (!(estimate.confidence >= minConfidence)) {
     return { applied: false, reason: `low confidence: correlation peak ${estimate.confidence.toFixed(3)} < ${minConfidence} (the dates may differ too much, or be cloudy)` };
   }
