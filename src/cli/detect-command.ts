@@ -40,7 +40,7 @@ export function registerDetect(program: Command): void {
     .option('--bbox <minx,miny,maxx,maxy>', 'clip to this WGS84 box (lon/lat degrees)')
     .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's)`)
     .option('--threshold <x>', "override the preset's main threshold")
-    .option('--min-area <ha>', 'minimum mapping unit in hectares: smaller patches become no change', '0')
+    .option('--min-area <ha>', 'minimum mapping unit in hectares: smaller patches (the preset\'s change classes together) become no change', '0')
     .option('--bands <list>', 'band names of a multi-band file or PNG in order, e.g. B2,B3,B4,B8,B12 (- skips a band)')
     .option('--before-bands <list>', '--bands for the before file only')
     .option('--after-bands <list>', '--bands for the after file only')

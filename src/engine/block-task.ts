@@ -484,7 +484,7 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
   const win = t.window;
   const grid = windowGrid(target, win);
   // With --min-area the classes are final only after the merge: held back here, encoded by the filter pass.
-  const minArea = config.minAreaM2 ? deferClasses(classes, win, target, config.minAreaM2) : null;
+  const minArea = config.minAreaM2 ? deferClasses(classes, win, target, config.minAreaM2, config.preset) : null;
   const classBytes = minArea ? null : ctx.encodeClasses(0, t.row, t.col, [classes]);
   let productBytes: Uint8Array | null = null;
   let productPiece: Float32Array | null = null;

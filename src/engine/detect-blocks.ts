@@ -216,7 +216,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     } : null,
     minAreaM2: minAreaHa ? minAreaHa * 10_000 : null, // as detect() computes it
   };
-  const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2) : null;
+  const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2, config.preset) : null;
   const threads = opts.threads ?? availableParallelism();
   // Blocks in flight bound memory: 2 x threads + 2 of 512², fewer of larger blocks (3 of 1024² with 2 threads).
   const workers = Math.max(1, threads);

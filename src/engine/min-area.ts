@@ -10,9 +10,12 @@
  *   classes, class areas) as the classify pass would have.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { minAreaGroups } from '../change/presets/common.js';
+import { getPreset } from '../change/presets/index.js';
 import { NODATA_CLASS } from '../change/presets/types.js';
 import { reduceBand } from '../io/cog-writer.js';
 import { filterBlock, mergeBlockEdges, summarizeBlock, type BlockEdges, type BlockMinArea } from '../raster/block-components.js';
+import { patchGroupTable } from '../raster/components.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { pixelAreaM2, type Grid, type Window } from '../raster/grid.js';
 import { reduceForQuicklook, type BlockResult, type EngineContext, type EngineTask } from './block-task.js';
@@ -20,11 +23,15 @@ import type { Block } from './plan.js';
 import type { TaskRunner } from './pool.js';
 
 /**
- * The minimum mapping unit exactly as `detect()` applies it: components of equal class, 8-connected (the
- * `labelComponents` default), 0 (no change) and 255 (nodata) never part of one, removed pixels become 0.
+ * The minimum mapping unit exactly as `detect()` applies it: components of one patch group of the preset
+ * (`minAreaGroups`), 8-connected (the `labelComponents` default), 0 (no change) and 255 (nodata) never part of
+ * one, removed pixels become 0.
  */
-export function engineMinArea(target: Grid, minAreaM2: number): BlockMinArea {
-  return { minAreaM2, rowAreaM2: (row) => pixelAreaM2(target, row), background: [0, NODATA_CLASS], replaceWith: 0 };
+export function engineMinArea(target: Grid, minAreaM2: number, preset: string): BlockMinArea {
+  return {
+    minAreaM2, rowAreaM2: (row) => pixelAreaM2(target, row), background: [0, NODATA_CLASS], replaceWith: 0,
+    groups: patchGroupTable(minAreaGroups(getPreset(preset)), [0, NODATA_CLASS]),
+  };
 }
 
 /** A block's classes held back by the classify pass: the deflated class tile and its edge components. */
@@ -44,8 +51,8 @@ export interface MinAreaTask {
 }
 
 /** Classify pass (worker): defer a block's classes to the filter pass. */
-export function deferClasses(classes: Uint8Array, win: Window, target: Grid, minAreaM2: number): DeferredClasses {
-  return { packed: deflateRawSync(classes, { level: 1 }), edges: summarizeBlock(classes, win, engineMinArea(target, minAreaM2)) };
+export function deferClasses(classes: Uint8Array, win: Window, target: Grid, minAreaM2: number, preset: string): DeferredClasses {
+  return { packed: deflateRawSync(classes, { level: 1 }), edges: summarizeBlock(classes, win, engineMinArea(target, minAreaM2, preset)) };
 }
 
 /**
@@ -60,7 +67,7 @@ export function runMinAreaTask(ctx: EngineContext, t: MinAreaTask): BlockResult 
   if (!config.minAreaM2) throw new Error('internal: min-area task in a run without --min-area');
   const raw = inflateRawSync(t.packed);
   const stored = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength); // a plain view: slice() copies
-  const { classes, removedPixels } = filterBlock(stored, win, t.removeEdge, engineMinArea(target, config.minAreaM2));
+  const { classes, removedPixels } = filterBlock(stored, win, t.removeEdge, engineMinArea(target, config.minAreaM2, config.preset));
   const classPixels = new Float64Array(256);
   const classM2 = new Float64Array(256);
   accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
@@ -85,7 +92,7 @@ export class MinAreaMerge {
   /** Pixels the filter pass removed so far (all of them once every block has been filtered). */
   pixelsRemoved = 0;
 
-  constructor(private readonly target: Grid, private readonly minAreaM2: number) {}
+  constructor(private readonly target: Grid, private readonly minAreaM2: number, private readonly preset: string) {}
 
   /** A classify-pass result's deferred classes. */
   add(block: Block, d: DeferredClasses): void {
@@ -101,7 +108,7 @@ export class MinAreaMerge {
       if (!e) throw new Error(`internal: block ${b.row},${b.col} has no deferred classes`);
       return e;
     });
-    const decision = mergeBlockEdges(edges, engineMinArea(this.target, this.minAreaM2));
+    const decision = mergeBlockEdges(edges, engineMinArea(this.target, this.minAreaM2, this.preset));
     this.verdict = new Map(blocks.map((b, i) => [b.index, decision.remove[i]!]));
     this.edges = null;
   }

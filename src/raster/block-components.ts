@@ -4,8 +4,9 @@
  * 1. `summarizeBlock` labels one block on its own (`labelComponents`) and describes the components that touch
  *    the block's sides: the component on every side pixel, and per such "edge component" its class value, pixel
  *    count, ground area inside the block and its pixel count per row.
- * 2. `mergeBlockEdges` joins edge components of neighbouring blocks with a union-find (same class value, across
- *    edges and, 8-connected, across corners) and decides keep/remove per joined component.
+ * 2. `mergeBlockEdges` joins edge components of neighbouring blocks with a union-find (same class value, or same
+ *    patch group with `groups`, across edges and, 8-connected, across corners) and decides keep/remove per joined
+ *    component.
  * 3. `filterBlock` labels the block again (deterministically the same labels), removes its interior components
  *    smaller than the minimum area and the edge components the merge marked, and returns the filtered classes.
  *
@@ -16,7 +17,9 @@
  * area already exceeds the minimum by a safe margin (`KEEP_MARGIN`) carry no rows: their component is kept, so the
  * rows held on the merging side stay bounded by the minimum area in pixels per edge component.
  */
-import { componentAreas, labelComponents, type BackgroundValues, type Components, type Connectivity } from './components.js';
+import {
+  componentAreas, labelComponents, patchKeys, type BackgroundValues, type Components, type Connectivity, type PatchGroups,
+} from './components.js';
 import type { Window } from './grid.js';
 
 /** The minimum mapping unit of a block-wise run (the options of `removeSmallComponents` it supports). */
@@ -29,6 +32,8 @@ export interface BlockMinArea {
   replaceWith?: number;
   connectivity?: Connectivity;
   background?: BackgroundValues;
+  /** Classes that form one patch together (`patchGroupTable`), as `removeSmallComponents` takes them. */
+  groups?: PatchGroups;
 }
 
 /**
@@ -42,7 +47,7 @@ export interface BlockEdges {
   bottom: Int32Array;
   left: Int32Array;
   right: Int32Array;
-  /** Per edge component: class value, pixels in the block, ground area in the block (m², as `componentAreas`). */
+  /** Per edge component: patch key (its class value without groups), pixels in the block, ground area in the block (m², as `componentAreas`). */
   value: Uint8Array;
   pixels: Int32Array;
   area: Float64Array;
@@ -101,7 +106,7 @@ function checkOptions(mmu: BlockMinArea): number {
 /** Label a block, its component areas on the whole grid's rows, and its edge components in label order. */
 function labelBlock(classes: Uint8Array, win: Window, mmu: BlockMinArea): LabelledBlock {
   const { width: w, height: h } = win;
-  const c = labelComponents(classes, w, h, { connectivity: mmu.connectivity, background: mmu.background });
+  const c = labelComponents(patchKeys(classes, mmu.groups), w, h, { connectivity: mmu.connectivity, background: mmu.background });
   const areas = componentAreas(c, w, h, (r) => mmu.rowAreaM2(win.y + r));
   const edgeOf = new Int32Array(c.count + 1);
   const mark = (i: number) => { edgeOf[c.labels[i]!] = 1; };

@@ -77,6 +77,12 @@ export interface Preset {
   readonly classes: readonly ChangeClass[];
   /** The classes that mean "the change this preset looks for", when scored against reference labels. */
   readonly changeClasses: readonly number[];
+  /**
+   * Classes that `--min-area` measures as one patch (their union), so that a removed patch takes no class away
+   * from a larger one: e.g. wildfire's four severities form one burn scar. Default: `changeClasses` together, every
+   * other class on its own (`minAreaGroups`).
+   */
+  readonly patchGroups?: readonly (readonly number[])[];
   /** Pick the bands to use from what the scenes offer; throws MissingBandError naming the alternatives. */
   chooseBands(available: ReadonlySet<BandName>, opts: PresetOptions): BandName[];
   run(input: PresetInput): PresetResult;
