@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'URL_REFUSED'
   | 'STAC'
   | 'RADIOMETRY'
-  | 'LABEL_MISMATCH';
+  | 'LABEL_MISMATCH'
+  | 'MODEL';
 
 export interface ErrorDetails {
   /** The file, URL, option or band the error is about. */
@@ -212,6 +213,13 @@ export class StacError extends S2ChangeError {
 export class LabelMismatchError extends S2ChangeError {
   constructor(summary: string, details: ErrorDetails = {}) {
     super('LABEL_MISMATCH', summary, details);
+  }
+}
+
+/** A model file that cannot be used: malformed JSON, another format or version, or made for bands the input lacks. */
+export class ModelError extends S2ChangeError {
+  constructor(summary: string, details: ErrorDetails = {}) {
+    super('MODEL', summary, details);
   }
 }
 
