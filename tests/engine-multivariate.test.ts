@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { URBAN_UNSUPERVISED_METHOD } from '../src/change/presets/urban.js';
 import { CovarianceAccumulator } from '../src/change/covariance.js';
 import { finiteRange, mergeRanges } from '../src/change/histogram.js';
 import { otsuHistogram, otsuThreshold } from '../src/change/otsu.js';
@@ -174,11 +175,11 @@ describe('block engine equals the whole-array path: generic and urban', () => {
     expect(r.blocks.maskedPixels.nodata).toBeGreaterThan(1_000);
   }, 60_000);
 
-  it('urban, CVA (its default), and generic with a fixed threshold (1 pass), 48-pixel blocks', async () => {
-    const r = await compare('urban-cva', { before, after, preset: 'urban' }, 48);
+  it('urban, CVA, and generic with a fixed threshold (1 pass), 48-pixel blocks', async () => {
+    const r = await compare('urban-cva', { before, after, preset: 'urban', method: 'cva' }, 48);
     expect(r.blocks.method).toBe('cva');
     await compare('generic-threshold', { before, after, preset: 'generic', method: 'threshold' }, 48);
-    await compare('urban-user', { before, after, preset: 'urban', threshold: 0.25 }, 48);
+    await compare('urban-user', { before, after, preset: 'urban', method: 'cva', threshold: 0.25 }, 48);
   }, 60_000);
 
   it('urban, the ΔBSI rule with Otsu', async () => {
@@ -239,13 +240,14 @@ describe('real data', () => {
     // whole-metre origins, as the other tests use, are exact). The CVA products stay within 1e-6; IR-MAD's χ²
     // amplifies such a step (its least correlated MAD variates have small σ), so it is compared to 1e-5 relative.
     // Classes and thresholds are exact.
-    const cva = await compare('ad-urban', { ...opts, preset: 'urban' }, 64);
+    const cva = await compare('ad-urban', { ...opts, preset: 'urban', method: 'cva' }, 64);
     expect(changed(cva)).toBeGreaterThan(1000);
     await compare('ad-generic', { ...opts, preset: 'generic' }, 64);
     await compare('ad-urban-otsu', { ...opts, preset: 'urban', method: 'otsu' }, 64);
     const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-5);
     expect(irmad.blocks.validPixels).toBeGreaterThan(250_000);
-    await compare('ad-pca', { ...opts, preset: 'urban', method: 'pca-kmeans' }, 64);
+    const pca = await compare('ad-pca', { ...opts, preset: 'urban' }, 64); // the unsupervised default (no model)
+    expect(pca.blocks.method).toBe(URBAN_UNSUPERVISED_METHOD);
   }, 240_000);
 
   it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { skip: !existsSync(R29) }, async () => {

@@ -25,7 +25,7 @@ interface DetectFlags {
 
 type Flags = DetectFlags & PairFlags;
 
-const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'];
+const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised', 'learned'];
 const ENGINES: readonly DetectEngine[] = ['auto', 'blocks', 'whole'];
 
 /** Register `s2change detect`. */
@@ -38,7 +38,7 @@ export function registerDetect(program: Command): void {
     .requiredOption('--preset <name>', `one of ${PRESET_NAMES.join(' | ')}`)
     .requiredOption('--out <dir>', 'output folder')
     .option('--bbox <minx,miny,maxx,maxy>', 'clip to this WGS84 box (lon/lat degrees)')
-    .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's)`)
+    .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's; urban: the learned model when one is given or cached)`)
     .option('--threshold <x>', "override the preset's main threshold")
     .option('--min-area <ha>', 'minimum mapping unit in hectares: smaller patches (the preset\'s change classes together) become no change', '0')
     .option('--bands <list>', 'band names of a multi-band file or PNG in order, e.g. B2,B3,B4,B8,B12 (- skips a band)')
@@ -52,7 +52,7 @@ export function registerDetect(program: Command): void {
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
-    .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
+    .option('--model <file>', 'trained model JSON (from s2change bench accuracy --train FILE): the learned urban model for --preset urban (default: urban-model.json in $S2CHANGE_CACHE, $XDG_CACHE_HOME/s2change or ~/.cache/s2change), or the random forest of --method supervised')
     .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (every preset and method but supervised); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
     .option('--polygons', `with the block engine, write change.geojson even above ${POLYGON_MAX_PIXELS / 1e6} M pixels (needs the whole class map in memory)`)
     .option('--threads <n>', 'block engine worker threads (default: one per core)')
@@ -68,10 +68,16 @@ export function registerDetect(program: Command): void {
       const { checkModel } = await import('../change/supervised.js');
       const { discoveredSceneOpener, itemUrlOpener, layersFor } = await import('../pipeline/discover.js');
       const { runDetect } = await import('../pipeline/run-detect.js');
+      const { chooseUrbanModel } = await import('../pipeline/urban-model-choice.js');
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
       const engine = parseChoice('--engine', f.engine ?? 'auto', ENGINES);
       const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
-      const supervisedModel = f.model ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
+      // Urban runs take the learned model (--model, or the one in the cache directory); --method supervised its forest.
+      const urban = preset.name === 'urban' && method !== 'supervised' ? await chooseUrbanModel({ method, modelPath: f.model }) : null;
+      const supervisedModel = f.model && !urban ? checkModel(JSON.parse(await readFile(f.model, 'utf8')), f.model) : undefined;
+      const urbanOptions = urban ? {
+        method: urban.method, urbanModel: urban.model, urbanModelSource: urban.info?.path, urbanModelInfo: urban.info, notes: urban.notes,
+      } : { method };
       const bbox = f.bbox ? parseBbox(f.bbox) : null;
       const remote = await remoteOptions(f);
       const log = (m: string): void => void process.stderr.write(`${m}\n`);
@@ -92,7 +98,7 @@ export function registerDetect(program: Command): void {
           before: found.scenes.before.href, after: found.scenes.after.href,
           open: discoveredSceneOpener([found.scenes.before, found.scenes.after], remote,
             layersFor(preset, [...found.scenes.before.members, ...found.scenes.after.members],
-              { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined })),
+              { ...urbanOptions, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined })),
           discovery: found.discovery as unknown as Record<string, unknown>,
         };
       } else {
@@ -102,14 +108,14 @@ export function registerDetect(program: Command): void {
         const before = f.before !== undefined ? itemRef(f.before, f) : undefined;
         const after = itemRef(f.after, f);
         const srcs = preset.singleDate || before === undefined ? [after] : [before, after];
-        const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined });
+        const open = await itemUrlOpener(srcs, remote, preset, { ...urbanOptions, supervisedModel, cvaBands: f.cvaBands ? parseList(f.cvaBands).map(toBand) : undefined });
         inputs = { before, after, ...(open ? { open } : {}) };
       }
       const summary = await runDetect({
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
-        method, supervisedModel,
+        ...urbanOptions, supervisedModel,
         decodeBudget: {
           timeMs: parseNumber('--decode-timeout', f.decodeTimeout ?? '60000', 1),
           memoryMb: parseNumber('--decode-memory', f.decodeMemory ?? '1024', 256),

@@ -47,6 +47,14 @@ export const SCENE_WIDE_PRESETS: readonly string[] = ['generic', 'urban'];
 
 /** Why the block engine cannot run `method` of a generic/urban preset (null: it can). */
 export function sceneWideRefusal(preset: Preset, method: ChangeMethod): UsageError | null {
+  if (method === 'learned') {
+    return new UsageError('the learned urban model is not available in the block engine yet', {
+      input: `--preset ${preset.name} --method learned --engine blocks`,
+      expected: `${preset.methods.filter((m) => m !== 'supervised' && m !== 'learned').join(' | ')} with --engine blocks`,
+      found: 'a learned model whose features need a halo and scene statistics, run on the whole array only',
+      fix: 'Use --engine whole (or --engine auto) on a smaller area with --bbox',
+    });
+  }
   if (method !== 'supervised') return null;
   return new UsageError('method "supervised" is not available in the block engine', {
     input: `--preset ${preset.name} --method supervised --engine blocks`,

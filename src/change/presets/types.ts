@@ -4,13 +4,15 @@
 import type { BandName } from '../../indices/bands.js';
 import type { BandArrays } from '../../indices/registry.js';
 import type { SupervisedModel } from '../supervised.js';
+import type { UrbanModel } from '../urban-model.js';
 
 /** Class value for pixels without valid data on either date. */
 export const NODATA_CLASS = 255;
 /** Class value for "no change" (or "not water" for the single-date water map). */
 export const NO_CHANGE = 0;
 
-export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised';
+/** 'learned': the urban preset's learned model (gradient-boosted trees on context features, `urban-model.ts`). */
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised' | 'learned';
 
 export interface PresetOptions {
   method?: ChangeMethod;
@@ -20,6 +22,10 @@ export interface PresetOptions {
   cvaBands?: BandName[];
   /** Trained model for method 'supervised' (detect --model FILE). */
   supervisedModel?: SupervisedModel;
+  /** The learned urban model for method 'learned' (detect --model FILE, or the one in the cache directory). */
+  urbanModel?: UrbanModel;
+  /** Where `urbanModel` was read from (named in its errors). */
+  urbanModelSource?: string;
 }
 
 export interface ThresholdUsed {
