@@ -26,6 +26,12 @@ import type { Window } from './grid.js';
 export interface BlockMinArea {
   /** Components whose ground area is smaller than this (m²) are removed. */
   minAreaM2: number;
+  /**
+   * Components with fewer pixels than this are removed too (the learned urban model's minimum object size, applied
+   * before `--min-area` on the whole array: both remove whole components of the same labelling, so one pass that
+   * removes a component when either rule says so gives the same map). Removals by this rule are counted apart.
+   */
+  minPixels?: number;
   /** Area of one pixel in row `row` of the WHOLE grid (m²), e.g. `(r) => pixelAreaM2(grid, r)`. */
   rowAreaM2: (row: number) => number;
   /** Class value written into removed pixels (default 0 = no change). */
@@ -61,7 +67,7 @@ export interface BlockEdges {
   rowCounts: Int32Array;
 }
 
-/** The merge's verdict: per block, per edge component, 1 = remove. */
+/** The merge's verdict: per block, per edge component, 0 = keep, 1 = remove (area), 2 = remove (fewer than minPixels). */
 export interface MergeDecision {
   remove: Uint8Array[];
   /** Joined components that touch a block side, and how many of them are removed (with their pixels). */
@@ -77,6 +83,8 @@ export interface FilteredBlock {
   removedPixels: number;
   /** Removed components lying wholly inside this block (those touching a side are counted by the merge). */
   removedInteriorComponents: number;
+  /** Of `removedPixels`, those removed because their component has fewer than `minPixels` pixels. */
+  removedByPixelCount: number;
 }
 
 /**
@@ -258,9 +266,9 @@ export function mergeBlockEdges(blocks: readonly BlockEdges[], mmu: BlockMinArea
   for (let r = 0; r < total; r++) {
     if (parent[r] !== r) continue;
     edgeComponents++;
-    if (keep[r]) continue;
-    if (componentArea(r, firstPart, nextPart, blockOf, base, blocks, mmu.rowAreaM2) < mmu.minAreaM2) {
-      removeRoot[r] = 1;
+    if (mmu.minPixels !== undefined && pixels[r]! < mmu.minPixels) removeRoot[r] = 2;
+    else if (!keep[r] && componentArea(r, firstPart, nextPart, blockOf, base, blocks, mmu.rowAreaM2) < mmu.minAreaM2) removeRoot[r] = 1;
+    if (removeRoot[r]) {
       removedComponents++;
       removedPixels += pixels[r]!;
     }
@@ -317,15 +325,18 @@ export function filterBlock(classes: Uint8Array, win: Window, removeEdge: Uint8A
   const remove = new Uint8Array(c.count + 1);
   let removedInteriorComponents = 0;
   let removedPixels = 0;
+  let removedByPixelCount = 0;
   for (let l = 1; l <= c.count; l++) {
     const k = edgeOf[l]! - 1;
-    const small = k >= 0 ? removeEdge[k] === 1 : areas[l]! < mmu.minAreaM2;
-    if (!small) continue;
+    const why = k >= 0 ? removeEdge[k]!
+      : mmu.minPixels !== undefined && c.sizes[l]! < mmu.minPixels ? 2 : areas[l]! < mmu.minAreaM2 ? 1 : 0;
+    if (!why) continue;
     remove[l] = 1;
     removedPixels += c.sizes[l]!;
+    if (why === 2) removedByPixelCount += c.sizes[l]!;
     if (k < 0) removedInteriorComponents++;
   }
   const out = classes.slice();
   if (removedPixels > 0) for (let i = 0; i < out.length; i++) if (remove[c.labels[i]!]) out[i] = replaceWith;
-  return { classes: out, removedPixels, removedInteriorComponents };
+  return { classes: out, removedPixels, removedInteriorComponents, removedByPixelCount };
 }

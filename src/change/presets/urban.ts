@@ -13,6 +13,7 @@ import type { ChangeMethod, Preset, PresetInput, PresetResult } from './types.js
 import { ModelError } from '../../errors.js';
 import { applyUrbanModel, type UrbanModel } from '../urban-model.js';
 import { requiredBands } from '../urban-features.js';
+import { urbanSceneStatistics } from '../urban-inference.js';
 
 const CVA_BANDS: BandName[] = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12'];
 
@@ -112,16 +113,24 @@ function runLearned(before: NonNullable<PresetInput['before']>, input: PresetInp
     };
   }
   const model = requireUrbanModel(input.options);
-  const p = applyUrbanModel(model, before, input.after, width, height, valid, { source: input.options.urbanModelSource });
+  // Scene statistics from the seeded sample in pixel order: exactly what the block engine computes (urban-inference.ts).
+  const stats = urbanSceneStatistics(model, requiredBands(model.features), before, input.after, valid, width, height);
+  const p = applyUrbanModel(model, before, input.after, width, height, valid, { source: input.options.urbanModelSource, stats });
   return {
-    classes: applyNodata(p.classes, valid), method: 'learned', notes: [],
-    thresholds: [{
-      name: 'learned change probability', value: model.threshold,
-      source: `the model's threshold (${model.thresholdSelection.method}, ${model.thresholdSelection.folds} folds on its training cities)`,
-    }],
-    formula: learnedFormula(model),
-    products: [{ name: 'urban_probability', description: 'probability of construction change (learned urban model)', values: p.probability }],
+    classes: applyNodata(p.classes, valid), method: 'learned', notes: [], thresholds: learnedThresholds(model), formula: learnedFormula(model),
+    products: [{ ...LEARNED_PRODUCT, values: p.probability }],
   };
+}
+
+/** The learned model's float product: its probability of change. */
+export const LEARNED_PRODUCT = Object.freeze({ name: 'urban_probability', description: 'probability of construction change (learned urban model)' });
+
+/** The learned model's threshold, as summary.json reports it. */
+export function learnedThresholds(model: UrbanModel): PresetResult['thresholds'] {
+  return [{
+    name: 'learned change probability', value: model.threshold,
+    source: `the model's threshold (${model.thresholdSelection.method}, ${model.thresholdSelection.folds} folds on its training cities)`,
+  }];
 }
 
 /** How the learned model decides, for summary.json and the report. */
