@@ -225,81 +225,71 @@ export function sceneStatistics(spec: UrbanFeatureSpec, before: BandArrays, afte
   return { mean, std, diffMean: [...dm], diffInverseCovariance: inverseSpd(cov, k), pixels: c };
 }
 
-/** Quantised base layers (integers, NaN where invalid), in {@link baseLayerNames} order. */
+/**
+ * Quantised base layers (integers, NaN where not feature-valid), in {@link baseLayerNames} order, and the mask of
+ * feature-valid pixels: valid, and every base layer finite there (so every window counts the same pixels).
+ */
 function quantisedLayers(spec: UrbanFeatureSpec, before: BandArrays, after: BandArrays, n: number, valid: Uint8Array | undefined,
-  stats: UrbanSceneStats): Float32Array[] {
+  stats: UrbanSceneStats): { layers: Float32Array[]; ok: Uint8Array } {
   const layers = rawLayers(spec, before, after, n, valid);
+  const ok = new Uint8Array(n).fill(1);
+  for (const l of layers) for (let i = 0; i < n; i++) if (l[i] !== l[i]) ok[i] = 0;
   for (const [j, l] of layers.entries()) {
     const m = stats.mean[j]!;
-    const s = stats.std[j]! > 0 ? stats.std[j]! : 1;
+    const inv = 1 / (stats.std[j]! > 0 ? stats.std[j]! : 1);
     for (let i = 0; i < n; i++) {
-      const v = l[i]!;
-      if (v !== v) continue;
-      const z = Math.max(-Z_CLIP, Math.min(Z_CLIP, (v - m) / s));
-      l[i] = Math.round(z * QUANTUM);
+      if (!ok[i]) { l[i] = NaN; continue; }
+      const z = (l[i]! - m) * inv;
+      l[i] = Math.round((z > Z_CLIP ? Z_CLIP : z < -Z_CLIP ? -Z_CLIP : z) * QUANTUM);
     }
   }
   const k = spec.bands.length;
   const chi = new Float32Array(n);
-  const inv = stats.diffInverseCovariance;
+  const inv = Float64Array.from(stats.diffInverseCovariance);
+  const bs = spec.bands.map((b) => before[b]!);
+  const as = spec.bands.map((b) => after[b]!);
+  const mu = Float64Array.from(stats.diffMean);
   const d = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    let ok = true;
-    for (let j = 0; j < k; j++) {
-      const x = layers[j]![i]!;
-      if (x !== x) { ok = false; break; }
-      const b = spec.bands[j]!;
-      d[j] = after[b]![i]! - before[b]![i]! - stats.diffMean[j]!;
-    }
-    if (!ok) { chi[i] = NaN; continue; }
+    if (!ok[i]) { chi[i] = NaN; continue; }
+    for (let j = 0; j < k; j++) d[j] = as[j]![i]! - bs[j]![i]! - mu[j]!;
     let q = 0;
     for (let a = 0; a < k; a++) {
       let row = 0;
-      for (let b = 0; b < k; b++) row += inv[a * k + b]! * d[b]!;
+      const o = a * k;
+      for (let b = 0; b < k; b++) row += inv[o + b]! * d[b]!;
       q += d[a]! * row;
     }
-    const z = Math.min(Z_CLIP, Math.log1p(Math.max(0, q)));
-    chi[i] = Math.round(z * QUANTUM);
+    const z = Math.log1p(q > 0 ? q : 0);
+    chi[i] = Math.round((z > Z_CLIP ? Z_CLIP : z) * QUANTUM);
   }
   layers.push(chi);
-  return layers;
+  return { layers, ok };
 }
 
 /**
- * Windowed sum and sum of squares of the finite values of `q` (integers) and their count, in the (2r + 1)²
- * window around each pixel, clipped at the edges: separable running sums, O(1) per pixel. Exact (integers).
+ * Separable running box sum over the (2r + 1)² window around each pixel, clipped at the edges: O(1) per pixel.
+ * `q` holds integers with NaN replaced by 0 by the caller (`zero`); sums of integers below 2^53 are exact.
  */
-function windowSums(q: Float32Array, width: number, height: number, r: number): { s: Float64Array; s2: Float64Array; c: Float64Array } {
-  const n = width * height;
-  const hs = new Float64Array(n), hs2 = new Float64Array(n), hc = new Float64Array(n);
+function boxSum(q: Float64Array, width: number, height: number, r: number, tmp: Float64Array, out: Float64Array): Float64Array {
   for (let y = 0; y < height; y++) {
     const o = y * width;
-    let s = 0, s2 = 0, c = 0;
-    // window [x - r, x + r]; prime with [0, r - 1]
-    for (let x = 0; x < Math.min(r, width); x++) { const v = q[o + x]!; if (v === v) { s += v; s2 += v * v; c++; } }
+    let s = 0;
+    for (let x = 0; x < Math.min(r, width); x++) s += q[o + x]!;
     for (let x = 0; x < width; x++) {
-      const add = x + r;
-      if (add < width) { const v = q[o + add]!; if (v === v) { s += v; s2 += v * v; c++; } }
-      const drop = x - r - 1;
-      if (drop >= 0) { const v = q[o + drop]!; if (v === v) { s -= v; s2 -= v * v; c--; } }
-      hs[o + x] = s; hs2[o + x] = s2; hc[o + x] = c;
+      if (x + r < width) s += q[o + x + r]!;
+      if (x - r - 1 >= 0) s -= q[o + x - r - 1]!;
+      tmp[o + x] = s;
     }
   }
-  const vs = new Float64Array(n), vs2 = new Float64Array(n), vc = new Float64Array(n);
-  const s = new Float64Array(width), s2 = new Float64Array(width), c = new Float64Array(width);
-  for (let y = 0; y < Math.min(r, height); y++) {
-    const o = y * width;
-    for (let x = 0; x < width; x++) { s[x]! += hs[o + x]!; s2[x]! += hs2[o + x]!; c[x]! += hc[o + x]!; }
-  }
+  const acc = new Float64Array(width);
+  for (let y = 0; y < Math.min(r, height); y++) { const o = y * width; for (let x = 0; x < width; x++) acc[x]! += tmp[o + x]!; }
   for (let y = 0; y < height; y++) {
-    const add = y + r;
-    if (add < height) { const o = add * width; for (let x = 0; x < width; x++) { s[x]! += hs[o + x]!; s2[x]! += hs2[o + x]!; c[x]! += hc[o + x]!; } }
-    const drop = y - r - 1;
-    if (drop >= 0) { const o = drop * width; for (let x = 0; x < width; x++) { s[x]! -= hs[o + x]!; s2[x]! -= hs2[o + x]!; c[x]! -= hc[o + x]!; } }
-    const o = y * width;
-    vs.set(s, o); vs2.set(s2, o); vc.set(c, o);
+    if (y + r < height) { const o = (y + r) * width; for (let x = 0; x < width; x++) acc[x]! += tmp[o + x]!; }
+    if (y - r - 1 >= 0) { const o = (y - r - 1) * width; for (let x = 0; x < width; x++) acc[x]! -= tmp[o + x]!; }
+    out.set(acc, y * width);
   }
-  return { s: vs, s2: vs2, c: vc };
+  return out;
 }
 
 /** Feature planes of one scene pair (or one block with its halo): one Float32Array of width × height per name. */
@@ -312,7 +302,8 @@ export interface UrbanFeatures {
 
 /**
  * Every feature of `spec` for every pixel (see the module comment). `stats` must come from {@link sceneStatistics}
- * on the same scene (the whole scene when this is a block of it). Invalid pixels get NaN.
+ * on the same scene (the whole scene when this is a block of it). Pixels that are invalid, or where a base layer
+ * is not finite (e.g. an index with a zero denominator), get NaN and are not counted in any window.
  */
 export function urbanFeatures(spec: UrbanFeatureSpec, before: BandArrays, after: BandArrays, width: number, height: number,
   valid: Uint8Array | undefined, stats: UrbanSceneStats): UrbanFeatures {
@@ -322,25 +313,34 @@ export function urbanFeatures(spec: UrbanFeatureSpec, before: BandArrays, after:
   if (stats.mean.length !== names.length - 1 || stats.diffMean.length !== spec.bands.length) {
     throw new RangeError(`scene statistics do not match the feature spec (${stats.mean.length} layer means for ${names.length - 1} layers)`);
   }
-  const q = quantisedLayers(spec, before, after, n, valid, stats);
+  const { layers: q, ok } = quantisedLayers(spec, before, after, n, valid, stats);
   const planes: Float32Array[] = q.map((l) => {
-    const p = new Float32Array(n);
-    for (let i = 0; i < n; i++) p[i] = l[i]! / QUANTUM;
-    return p;
+    for (let i = 0; i < n; i++) l[i] = l[i]! / QUANTUM; // NaN stays NaN; exact (power of two)
+    return l;
   });
   const out = urbanFeatureNames(spec);
+  const tmp = new Float64Array(n);
+  const okf = Float64Array.from(ok);
+  const counts = spec.radii.map((r) => boxSum(okf, width, height, r, tmp, new Float64Array(n)));
+  const v = new Float64Array(n), v2 = new Float64Array(n);
+  const s = new Float64Array(n), s2 = new Float64Array(n);
   for (const layer of spec.context) {
     const j = names.indexOf(layer);
     if (j < 0) throw new RangeError(`context layer ${layer} is not a base layer of this spec (${names.join(', ')})`);
-    for (const r of spec.radii) {
-      const { s, s2, c } = windowSums(q[j]!, width, height, r);
+    const p = planes[j]!;
+    for (let i = 0; i < n; i++) { const a = ok[i] ? Math.round(p[i]! * QUANTUM) : 0; v[i] = a; v2[i] = a * a; }
+    for (const [ri, r] of spec.radii.entries()) {
+      boxSum(v, width, height, r, tmp, s);
+      boxSum(v2, width, height, r, tmp, s2);
+      const c = counts[ri]!;
       const mean = new Float32Array(n), sd = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const cnt = c[i]!;
-        if (cnt === 0 || (valid && !valid[i])) { mean[i] = NaN; sd[i] = NaN; continue; }
+        if (!ok[i] || cnt === 0) { mean[i] = NaN; sd[i] = NaN; continue; }
         const m = s[i]! / cnt;
         mean[i] = m / QUANTUM;
-        sd[i] = Math.sqrt(Math.max(0, s2[i]! / cnt - m * m)) / QUANTUM;
+        const var_ = s2[i]! / cnt - m * m;
+        sd[i] = Math.sqrt(var_ > 0 ? var_ : 0) / QUANTUM;
       }
       planes.push(mean, sd);
     }

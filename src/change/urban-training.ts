@@ -98,7 +98,7 @@ export function chooseThreshold(prob: Float32Array, y: Uint8Array, w: Float64Arr
 
 export interface LearnerOptions {
   gbdt?: Partial<GbdtParams>;
-  /** City groups of the inner cross-validation that chooses the threshold (≥ 2; fewer cities → one per group). */
+  /** City groups of the inner cross-validation that chooses the threshold (default 2; ≥ 2; fewer cities → one per group). */
   innerFolds?: number;
   /** Called after each tree of each model trained (inner folds first, then the final model). */
   onTree?: (done: number, total: number) => void;
@@ -107,7 +107,7 @@ export interface LearnerOptions {
 /** Train the learner on the training cities and choose its threshold by inner grouped cross-validation. */
 export function trainUrbanLearner(cities: readonly CitySample[], opts: LearnerOptions = {}) {
   const params = { ...DEFAULT_GBDT_PARAMS, ...opts.gbdt };
-  const k = Math.max(2, Math.min(opts.innerFolds ?? 3, cities.length));
+  const k = Math.max(2, Math.min(opts.innerFolds ?? 2, cities.length));
   const total = params.trees * (cities.length >= 2 ? k + 1 : 1);
   let done = 0;
   const tick = () => opts.onTree?.(++done, total);

@@ -3,16 +3,20 @@
  * Table on stdout (or JSON with --json), progress bar on stderr.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { OverlayOptions } from 'sharp';
-import { InputNotFoundError } from '../errors.js';
+import { InputNotFoundError, UsageError } from '../errors.js';
 import type { BenchResult, ItemMaps, ScoreRow } from '../pipeline/bench-accuracy.js';
 import { BENCH_METHODS } from '../pipeline/bench-methods.js';
 import { DATASETS, type DatasetName } from '../pipeline/datasets.js';
-import { parseChoice, parseList } from './options.js';
+import { parseChoice, parseList, parseNumber } from './options.js';
 
-interface Flags { dataset: string; root: string; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string }
+interface Flags {
+  dataset: string; root: string[]; methods?: string; json?: boolean; out?: string; model?: string; train?: string; figure?: string; figureItem?: string;
+  loco: boolean; trees?: string; depth?: string; sample?: string; innerFolds?: string; threads?: string; coregister?: boolean;
+}
 
 /** A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise. */
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (done: number, total: number, label: string) => void {
@@ -114,12 +118,19 @@ export function registerBenchAccuracy(bench: Command): void {
     .command('accuracy')
     .description('run every method on every labelled item of a dataset and score it (per item, pooled, mean over items)')
     .requiredOption('--dataset <name>', DATASETS.join(' | '))
-    .requiredOption('--root <dir>', 'the dataset folder (e.g. ../shared/data/oscd)')
+    .option('--root <dir>', 'the dataset folder (e.g. ../shared/data/oscd); repeat to merge folders (OSCD train and test)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--methods <list>', `methods to run (default all). ${DATASETS.map((d) => `${d}: ${BENCH_METHODS[d].map((m) => m.name).join(',')}`).join('; ')}`)
-    .option('--model <file>', "score this trained model as 'supervised' instead of leave-one-group-out training")
-    .option('--train <file>', 'train the supervised model on every item under --root, write it to FILE (JSON) and stop')
+    .option('--model <file>', "oscd: score this urban model (written by --train) on every city; other datasets: score this model as 'supervised'")
+    .option('--train <file>', 'oscd: train the urban model on every city of the --root folders, score it leave-one-city-out, write it to FILE (JSON); other datasets: train the supervised model and stop')
+    .option('--no-loco', 'oscd --train: skip the leave-one-city-out scores (train only)')
+    .option('--trees <n>', 'oscd --train: boosted trees per model (default 150)')
+    .option('--depth <n>', 'oscd --train: tree depth (default 6)')
+    .option('--sample <n>', 'oscd --train: pixels sampled per class per city (default 4000)')
+    .option('--inner-folds <n>', 'oscd --train: city groups of the inner cross-validation that picks the threshold (default 2)')
+    .option('--threads <n>', 'oscd --train: worker threads training models in parallel (default: one per core)')
     .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
     .option('--figure-item <id>', 'item for --figure')
+    .option('--no-coregister', 'read each after date as it is (default: co-registered onto the before date, as detect does)')
     .option('--json', 'machine-readable result on stdout')
     .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
     .action(async (f: Flags) => {
@@ -127,8 +138,17 @@ export function registerBenchAccuracy(bench: Command): void {
       const { benchAccuracy, trainOnDataset } = await import('../pipeline/bench-accuracy.js');
       const dataset = parseChoice('--dataset', f.dataset, DATASETS) as DatasetName;
       const onProgress = progressBar();
+      if (f.root.length === 0) throw new UsageError('no dataset folder given', { input: '--root', expected: 'one or more --root DIR', fix: 'e.g. --root ../shared/data/oscd' });
+      if (dataset === 'oscd' && (f.train || f.model)) {
+        await runUrban(f, onProgress);
+        return;
+      }
+      if (f.root.length > 1 && f.train) {
+        throw new UsageError('the supervised model is trained on one folder', { input: `--root ${f.root.join(' --root ')}`, expected: 'one --root with --train (several are merged for the OSCD urban model only)' });
+      }
+      const root = f.root[0]!;
       if (f.train) {
-        const model = await trainOnDataset(dataset, f.root, { onProgress });
+        const model = await trainOnDataset(dataset, root, { onProgress });
         await writeFile(f.train, JSON.stringify(model));
         process.stderr.write(`model (${model.training.trees} trees, ${model.featureNames.length} features, trained on ${model.training.trainedOn.length} items) written to ${f.train}\n`);
         return;
@@ -141,8 +161,8 @@ export function registerBenchAccuracy(bench: Command): void {
         model = checkModel(JSON.parse(text), f.model);
       }
       const r = await benchAccuracy({
-        dataset, root: f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
-        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined,
+        dataset, root: f.root.length === 1 ? root : f.root, methods: f.methods ? parseList(f.methods) : undefined, model, onProgress,
+        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined, coregister: f.coregister !== false,
       });
       if (f.figure) {
         if (!r.maps) throw new InputNotFoundError('no such item for --figure', { input: `--figure-item ${f.figureItem}`, expected: r.items.map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i).join(', ') });
@@ -156,4 +176,49 @@ export function registerBenchAccuracy(bench: Command): void {
       }
       process.stdout.write(f.json ? `${JSON.stringify(r, null, 2)}\n` : formatBenchTable(r));
     });
+}
+
+/** `bench accuracy --dataset oscd --train FILE | --model FILE`: the learned urban model. */
+async function runUrban(f: Flags, onProgress: ReturnType<typeof progressBar>): Promise<void> {
+  const { trainUrbanOnOscd, scoreUrbanModel, formatUrbanScores } = await import('../pipeline/urban-bench.js');
+  const { parseUrbanModel } = await import('../change/urban-model.js');
+  if (f.train && f.model) throw new UsageError('--train and --model exclude each other', { input: '--train/--model', fix: 'Train first, then score the written model with --model' });
+  if (f.methods || f.figure) throw new UsageError('--methods and --figure are not used with the urban model', { input: f.methods ? '--methods' : '--figure' });
+  if (f.train) {
+    const int = (name: string, v: string | undefined, min: number, max: number) => (v === undefined ? undefined : parseNumber(name, v, min, max));
+    const trees = int('--trees', f.trees, 1, 5000);
+    const depth = int('--depth', f.depth, 1, 16);
+    const r = await trainUrbanOnOscd(f.root, {
+      loco: f.loco, perClass: int('--sample', f.sample, 10, 1e7), innerFolds: int('--inner-folds', f.innerFolds, 2, 50),
+      gbdt: { ...(trees !== undefined ? { trees: Math.round(trees) } : {}), ...(depth !== undefined ? { maxDepth: Math.round(depth) } : {}) },
+      threads: f.threads === undefined ? availableParallelism() : Math.round(parseNumber('--threads', f.threads, 0, 64)),
+      coregister: f.coregister !== false,
+      onProgress,
+    });
+    await writeFile(f.train, JSON.stringify(r.model));
+    const m = r.model;
+    if (f.json) process.stdout.write(`${JSON.stringify({ model: f.train, training: m.training, threshold: m.threshold, thresholdSelection: m.thresholdSelection, loco: r.loco ?? null, notes: r.notes, seconds: r.seconds }, null, 2)}\n`);
+    else {
+      let out = `## urban model — ${f.root.join(', ')}\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n\n`;
+      if (r.loco) out += `${formatUrbanScores(`Leave-one-city-out (${r.loco.perCity.length} cities)`, r.loco.pooled, r.loco.perCity)}\n${r.loco.protocol}\n\n`;
+      out += `Model: ${m.learner.trees.length} trees of depth ≤ ${m.learner.params.maxDepth}, ${m.featureNames.length} features, threshold ${m.threshold} (inner CV F1 ${m.thresholdSelection.f1.toFixed(3)}), trained on ${m.training.cities.length} cities (${m.training.samples} pixels) in ${r.seconds.toFixed(0)} s; written to ${f.train}.\n`;
+      out += `Labels: ${m.labelLicence}\n`;
+      process.stdout.write(out);
+    }
+    return;
+  }
+  const text = await readFile(f.model!, 'utf8').catch(() => {
+    throw new InputNotFoundError('cannot read the model', { input: `--model ${f.model}`, expected: 'a model JSON written by --train', found: 'no readable file' });
+  });
+  const model = parseUrbanModel(text, f.model!);
+  const r = await scoreUrbanModel(model, f.root, onProgress, { coregister: f.coregister !== false });
+  if (f.out) {
+    await mkdir(f.out, { recursive: true });
+    await writeFile(path.join(f.out, 'accuracy-oscd-urban.json'), `${JSON.stringify(r, null, 2)}\n`);
+  }
+  if (f.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    process.stdout.write(`## urban model ${f.model} — ${f.root.join(', ')}\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n\n`
+      + `${formatUrbanScores('Per city and pooled', r.pooled, r.perCity)}\n(${r.seconds.toFixed(1)} s)\n`);
+  }
 }

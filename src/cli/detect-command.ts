@@ -20,7 +20,7 @@ interface DetectFlags {
   minArea?: string; bands?: string; beforeBands?: string; afterBands?: string; beforeScl?: string; afterScl?: string;
   cvaBands?: string; scale?: string; offset?: string; cloudBuffer?: string; json?: boolean; overwrite?: boolean;
   index?: boolean; maxPixels?: string; maxMemory?: string; model?: string; engine?: string; polygons?: boolean; threads?: string;
-  decodeTimeout?: string; decodeMemory?: string;
+  decodeTimeout?: string; decodeMemory?: string; coregister?: boolean;
 }
 
 type Flags = DetectFlags & PairFlags;
@@ -50,6 +50,7 @@ export function registerDetect(program: Command): void {
     .option('--scale <x>', 'override radiometric scale (reflectance = (DN + offset) × scale)')
     .option('--offset <dn>', 'override radiometric offset in DN (e.g. -1000 for processing baseline 04.00+)')
     .option('--cloud-buffer <px>', 'grow the SCL cloud/shadow mask by this many pixels', '2')
+    .option('--no-coregister', 'do not co-register the after date onto the before date (default: a sub-pixel shift measured by phase correlation on a 10 m band is applied when confident and ≥ 0.1 px)')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
     .option('--model <file>', 'trained model JSON (from s2change bench accuracy --train FILE): the learned urban model for --preset urban (default: urban-model.json in $S2CHANGE_CACHE, $XDG_CACHE_HOME/s2change or ~/.cache/s2change), or the random forest of --method supervised')
@@ -115,7 +116,7 @@ export function registerDetect(program: Command): void {
         ...inputs, preset: f.preset, out: f.out!, overwrite: !!f.overwrite,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: f.threads !== undefined ? Math.round(parseNumber('--threads', f.threads, 0, 256)) : undefined,
-        ...urbanOptions, supervisedModel,
+        ...urbanOptions, supervisedModel, coregister: f.coregister !== false,
         decodeBudget: {
           timeMs: parseNumber('--decode-timeout', f.decodeTimeout ?? '60000', 1),
           memoryMb: parseNumber('--decode-memory', f.decodeMemory ?? '1024', 256),

@@ -18,6 +18,9 @@ import { boundsToWindow, gridBounds, sameCrs, type Grid } from '../raster/grid.j
 import { cogLevels, createSpoolingCogWriter, type CogHeader, type CogLevel, type CogOptions, type SpoolingCogWriter } from '../io/cog-writer.js';
 import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { checkValidShare, describeInput, planGrid, preflightDecode, quicklookLayers, type ClassArea, type DetectOptions, type DetectResult } from '../pipeline/detect.js';
+import {
+  describeCoregistration, estimateCoregistration, groundShiftOf, skippedCoregistration, type CoregistrationReport,
+} from '../pipeline/coregistration.js';
 import type { BlockResult, EngineConfig, HashResult, OtsuPlan, OverviewRgbResult, QuicklookPiece, QuicklookPlan, SceneSpec, TileResult } from './block-task.js';
 import { QUICKLOOK_MAX_SIZE, quicklookSize } from '../report/quicklook.js';
 import { rgbOverviews } from './quicklook-rgb.js';
@@ -124,6 +127,8 @@ export interface BlockDetectResult {
   quicklook: BlockQuicklook | null;
   /** `--min-area` and the pixels it turned into no change, as the whole-array path reports it (null: none). */
   minMappingUnit: DetectResult['minMappingUnit'];
+  /** The after date's shift onto the before date, estimated once on the main thread and applied in every block. */
+  coregistration: CoregistrationReport;
 }
 
 /**
@@ -181,9 +186,14 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
   const afterSpec: SceneSpec = { src: opts.after, opts: { ...localSceneOptions(opts), bands: opts.afterBands ?? opts.bands, sclPath: opts.afterScl } };
   const beforeSpec: SceneSpec | null = opts.before && !preset.singleDate
     ? { src: opts.before, opts: { ...localSceneOptions(opts), bands: opts.beforeBands ?? opts.bands, sclPath: opts.beforeScl } } : null;
-  const { target, bandsUsed, warnings, inputs, georeferenced, rgb, inputTile } = await planTarget(preset, beforeSpec, afterSpec, opts, true,
+  const { target, bandsUsed, warnings, inputs, georeferenced, rgb, inputTile, coregistration } = await planTarget(preset, beforeSpec, afterSpec, opts, true,
     opts.quicklook ? { maxSize: opts.quicklook.maxSize ?? QUICKLOOK_MAX_SIZE, overviews: opts.quicklook.overviews ?? true } : null);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
+  log(describeCoregistration(coregistration, target));
+  // Every worker opens the after scene with its georeferencing corrected: each block's bands are then read with
+  // their interpolation halo and resampled bilinearly onto the block, as the whole-array path reads the whole grid.
+  const shift = groundShiftOf(coregistration, target);
+  if (shift) afterSpec.opts = { ...afterSpec.opts, groundShift: shift };
 
   // Threshold metadata and product name from the preset itself, on one dummy pixel.
   const probe = (threshold: number | undefined) => {
@@ -376,6 +386,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklookArrays,
       minMappingUnit: minArea && minAreaHa ? { hectares: minAreaHa, pixelsRemoved: minArea.pixelsRemoved } : null,
+      coregistration,
     };
   } catch (err) {
     for (const w of writers) await w.abort().catch(() => undefined);
@@ -423,6 +434,10 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       if (skipped) preflightWarnings.push(skipped);
     }
     const { bandsUsed, target } = planGrid(preset, before, after, opts);
+    // Estimated for a run (preflight) only, not when `blockTargetGrid` just asks for the grid.
+    const coregistration = !preflight ? skippedCoregistration('not estimated (planning only)')
+      : before ? await estimateCoregistration(before, after, target, { enabled: opts.coregister })
+        : skippedCoregistration('single-date preset');
     const factor = quicklook ? quicklookSize(target.width, target.height, quicklook.maxSize).factor : 0;
     const rgbOf = (scene: Scene | null) => {
       const layers = scene ? quicklookLayers(scene) : null;
@@ -433,6 +448,7 @@ async function planTarget(preset: Preset, beforeSpec: SceneSpec | null, afterSpe
       inputs: [...(before ? [describeInput(before, 'before', bandsUsed)] : []), describeInput(after, 'after', bandsUsed)],
       georeferenced: after.georeferenced && (before?.georeferenced ?? true),
       rgb: { factor, before: rgbOf(before), after: rgbOf(after) },
+      coregistration,
     };
   } finally {
     await after.close();

@@ -78,6 +78,39 @@ export interface SceneOptions {
   sclPath?: string;
   /** How http(s) inputs are read (URL policy, cache, byte budget); default: public hosts only, no cache, no cap. */
   remote?: RemoteReadOptions;
+  /**
+   * Move every layer's georeferencing by this many CRS units (subtracted from the geotransform origins): the
+   * co-registration of the after date onto the before date (`src/pipeline/coregistration.ts`). Readers that
+   * resample by geotransform then apply the shift (bilinear), on the whole-array and the block paths alike.
+   */
+  groundShift?: GroundShift;
+}
+
+/** A correction of a scene's georeferencing, in CRS units: origins move by (−x, −y). */
+export interface GroundShift {
+  x: number;
+  y: number;
+}
+
+function shiftGrid(g: Grid, s: GroundShift): Grid {
+  const t = g.transform;
+  return { ...g, transform: [t[0] - s.x, t[1], t[2], t[3] - s.y, t[4], t[5]] };
+}
+
+/**
+ * The scene with every layer (bands, SCL) and its overviews moved by `shift` (see {@link SceneOptions.groundShift});
+ * the readers are the scene's own, so closing either closes both.
+ */
+export function shiftScene(scene: Scene, shift: GroundShift): Scene {
+  if (shift.x === 0 && shift.y === 0) return scene;
+  const bands = new Map<LayerName, BandRef>();
+  for (const [name, ref] of scene.bands) {
+    bands.set(name, {
+      ...ref, grid: shiftGrid(ref.grid, shift),
+      overviews: ref.overviews?.map((o) => ({ grid: shiftGrid(o.grid, shift), readStored: (w: Window) => o.readStored(w) })),
+    });
+  }
+  return { ...scene, bands };
 }
 
 const BAND_IN_NAME = /(?:^|[^a-z0-9])(b(?:0?[1-9]|1[0-2]|8a))(?=[^a-z0-9]|$)/i;
@@ -97,6 +130,11 @@ export function layerFromFileName(file: string): LayerName | null {
  * URL of a STAC item or of a (multi-band) COG, read with HTTP range requests (`opts.remote`).
  */
 export async function openScene(src: string, opts: SceneOptions = {}): Promise<Scene> {
+  const scene = await openSceneWithScl(src, opts);
+  return opts.groundShift ? shiftScene(scene, opts.groundShift) : scene;
+}
+
+async function openSceneWithScl(src: string, opts: SceneOptions): Promise<Scene> {
   const scene = await openSceneOnly(src, opts);
   if (!opts.sclPath) return scene;
   try {

@@ -18,9 +18,10 @@ import {
 import { aggregate, confusionMatrix, meanScores, scores, type ConfusionMatrix, type Scores } from '../eval/metrics.js';
 import { isGeoreferenced, sameGrid, type Grid } from '../raster/grid.js';
 import { resample } from '../raster/resample.js';
-import { openScene, type Scene } from '../io/scene.js';
+import { openScene, shiftScene, type Scene } from '../io/scene.js';
+import { estimateCoregistration, groundShiftOf, skippedCoregistration, type CoregistrationReport } from './coregistration.js';
 import { finestGrid, overlapGrid, readOnGrid } from './align.js';
-import { readDataset, type BenchItem, type Dataset, type DatasetName } from './datasets.js';
+import { readDataset, readDatasets, type BenchItem, type Dataset, type DatasetName } from './datasets.js';
 import { readLabelRaster, type TruthCoding } from './evaluate.js';
 import { BENCH_METHODS, SUPERVISED, type BenchMethod } from './bench-methods.js';
 
@@ -39,6 +40,8 @@ export interface LoadedItem {
   truth: Uint8Array;
   georeferenced: boolean;
   messages: string[];
+  /** The after date's shift onto the before date, as `detect` measures and applies it. */
+  coregistration: CoregistrationReport;
 }
 
 /** Label values → 0 no change, 1 change, 2 ignored, 3 outside (NaN); other values are a LabelMismatchError. */
@@ -61,9 +64,13 @@ export function truthCodes(values: ArrayLike<number>, coding: TruthCoding, sourc
   return out;
 }
 
-/** Read an item's bands (both dates) onto one grid, and its labels onto that grid. */
-export async function loadItem(item: BenchItem): Promise<LoadedItem> {
-  const after = await openScene(item.after, { bands: item.bands });
+/**
+ * Read an item's bands (both dates) onto one grid, and its labels onto that grid. The after date is co-registered
+ * onto the before date as `detect` does it (`coregister: false` reads it as it is).
+ */
+export async function loadItem(item: BenchItem, opts: { coregister?: boolean } = {}): Promise<LoadedItem> {
+  const opened = await openScene(item.after, { bands: item.bands });
+  let after = opened;
   let before: Scene | null = null;
   try {
     if (item.before) before = await openScene(item.before, { bands: item.bands });
@@ -71,6 +78,10 @@ export async function loadItem(item: BenchItem): Promise<LoadedItem> {
     const base = before ?? after;
     const grid = overlapGrid(finestGrid(base, bands), before ? [{ grid: finestGrid(after, bands), input: after.input }] : [], null, base.input);
     const n = grid.width * grid.height;
+    const coregistration = before ? await estimateCoregistration(before, after, grid, { enabled: opts.coregister })
+      : skippedCoregistration('single-date item');
+    const shift = groundShiftOf(coregistration, grid);
+    if (shift) after = shiftScene(after, shift);
     const read = async (s: Scene) => {
       const out: BandArrays = {};
       for (const b of bands) out[b] = await readOnGrid(s.bands.get(b)!, grid);
@@ -108,10 +119,10 @@ export async function loadItem(item: BenchItem): Promise<LoadedItem> {
     }
     return {
       item, grid, before: bb, after: a, valid, truth: truthCodes(values, item.coding, item.truth),
-      georeferenced: after.georeferenced && (before?.georeferenced ?? true), messages,
+      georeferenced: after.georeferenced && (before?.georeferenced ?? true), messages, coregistration,
     };
   } finally {
-    await after.close();
+    await opened.close();
     await before?.close();
   }
 }
@@ -136,11 +147,14 @@ export interface BenchResult {
   meanOverItems: Record<string, Omit<Scores, never> & { items: number }>;
   seconds: number;
   maps?: ItemMaps;
+  /** Per item: the after date's shift onto the before date, applied or skipped and why. */
+  coregistration: (CoregistrationReport & { id: string })[];
 }
 
 export interface BenchOptions {
   dataset: string;
-  root: string;
+  /** The dataset folder, or several (their items are merged; OSCD train and test folders). */
+  root: string | readonly string[];
   /** Method names (default: all of the dataset's). */
   methods?: string[];
   /** Use this model for 'supervised' instead of leave-one-group-out training. */
@@ -149,6 +163,8 @@ export interface BenchOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Keep the class maps (1 change, 0 no change, 255 none) of this item ('\u0000first': the first) for a figure (BenchResult.maps). */
   keepMapsOf?: string;
+  /** Co-register each item's after date onto its before date, as `detect` does (default true). */
+  coregister?: boolean;
 }
 
 /** One item's inputs and every method's change map, for a figure. */
@@ -241,7 +257,7 @@ export async function trainOnDataset(dataset: string, root: string, opts: TrainO
 /** Run the accuracy bench on one dataset. */
 export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
-  const ds: Dataset = await readDataset(opts.dataset, opts.root);
+  const ds: Dataset = typeof opts.root === 'string' ? await readDataset(opts.dataset, opts.root) : await readDatasets(opts.dataset, opts.root);
   const methods = selectMethods(ds.name, opts.methods);
   const plain = methods.filter((m) => m.name !== SUPERVISED);
   const supervised = methods.find((m) => m.name === SUPERVISED);
@@ -256,10 +272,12 @@ export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
   const notes = [...ds.notes];
 
   const kept: LoadedItem[] = [];
+  const coregistrations: BenchResult['coregistration'] = [];
   let maps: ItemMaps | undefined;
   for (const item of ds.items) {
     say(`read ${item.id}`);
-    const it = await loadItem(item);
+    const it = await loadItem(item, { coregister: opts.coregister });
+    coregistrations.push({ id: item.id, ...it.coregistration });
     if (!it.georeferenced) notes.push(`${item.id}: not georeferenced (pixel grid only)`);
     const keep = item.id === opts.keepMapsOf || (opts.keepMapsOf === '\u0000first' && item === ds.items[0]);
     if (keep) maps = { id: item.id, width: it.grid.width, height: it.grid.height, before: rgbOf(it.before), after: rgbOf(it.after)!, truth: it.truth, maps: {} };
@@ -304,6 +322,12 @@ export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
     }
   }
   opts.onProgress?.(total, total, 'done');
+  if (opts.coregister === false) notes.push('co-registration: off (--no-coregister)');
+  else {
+    const applied = coregistrations.filter((c) => c.applied);
+    notes.push(`co-registration: applied on ${applied.length} of ${coregistrations.length} items${applied.length
+      ? ` (${applied.map((c) => `${c.id} ${c.dx!.toFixed(2)},${c.dy!.toFixed(2)} px`).slice(0, 12).join('; ')}${applied.length > 12 ? '; …' : ''})` : ''}`);
+  }
 
   const items: BenchItemRow[] = [];
   for (const item of ds.items) for (const m of methods) {
@@ -323,5 +347,6 @@ export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
   return {
     dataset: ds.name, root: ds.root, notes, methods: methods.map(({ name, description }) => ({ name, description })),
     items, aggregate: agg, meanOverItems: mean, seconds: (Date.now() - t0) / 1000, ...(maps ? { maps } : {}),
+    coregistration: coregistrations,
   };
 }

@@ -38,7 +38,8 @@ export interface Dataset {
 }
 
 const OSCD_IMAGES = 'Onera Satellite Change Detection dataset - Images';
-const OSCD_LABELS = 'Onera Satellite Change Detection dataset - Train Labels';
+/** OSCD ships its labels in two archives (folders) of the same layout: the 14 training and the 10 test cities. */
+const OSCD_LABEL_FOLDERS = ['Onera Satellite Change Detection dataset - Train Labels', 'Onera Satellite Change Detection dataset - Test Labels'] as const;
 
 async function exists(p: string): Promise<boolean> {
   return !!(await stat(p).catch(() => null));
@@ -64,7 +65,10 @@ async function entries(p: string, kind: 'dir' | 'file'): Promise<string[]> {
 const dirs = (p: string) => entries(p, 'dir');
 const files = (p: string) => entries(p, 'file');
 
-/** OSCD: `<root>/… - Images/<city>/imgs_1|imgs_2` and `<root>/… - Train Labels/<city>/cm/<city>-cm.tif`. */
+/**
+ * OSCD: `<root>/… - Images/<city>/imgs_1|imgs_2` and `<root>/… - Train Labels/<city>/cm/<city>-cm.tif` or
+ * `<root>/… - Test Labels/<city>/cm/<city>-cm.tif` (the official test-label archive).
+ */
 export async function readOscd(root: string): Promise<Dataset> {
   const images = path.join(root, OSCD_IMAGES);
   const items: BenchItem[] = [];
@@ -72,10 +76,14 @@ export async function readOscd(root: string): Promise<Dataset> {
     'Dates may lie on different grids (abudhabi: two UTM zones); both dates are read onto the imgs_1 10 m grid.'];
   const skipped: string[] = [];
   for (const city of await dirs(images)) {
-    const truth = path.join(root, OSCD_LABELS, city, 'cm', `${city}-cm.tif`);
+    let truth = '';
+    for (const folder of OSCD_LABEL_FOLDERS) {
+      const t = path.join(root, folder, city, 'cm', `${city}-cm.tif`);
+      if (await exists(t)) { truth = t; break; }
+    }
     const before = path.join(images, city, 'imgs_1');
     const after = path.join(images, city, 'imgs_2');
-    if (!(await exists(truth)) || !(await exists(before)) || !(await exists(after))) { skipped.push(city); continue; }
+    if (!truth || !(await exists(before)) || !(await exists(after))) { skipped.push(city); continue; }
     items.push({ id: city, group: city, before, after, truth, coding: { change: [2], noChange: [1] }, truthOnBeforeBand: 'B02' });
   }
   if (skipped.length) notes.push(`skipped (no labels or images): ${skipped.join(', ')}`);
@@ -177,7 +185,7 @@ export async function readDataset(name: string, root: string): Promise<Dataset> 
     : name === 'ombria' ? await readOmbria(root) : await readSen1floods11(root);
   if (ds.items.length === 0) {
     const layout: Record<DatasetName, string> = {
-      oscd: `"${OSCD_IMAGES}/<city>/imgs_1|imgs_2" and "${OSCD_LABELS}/<city>/cm/<city>-cm.tif"`,
+      oscd: `"${OSCD_IMAGES}/<city>/imgs_1|imgs_2" and "${OSCD_LABEL_FOLDERS.join('" or "')}/<city>/cm/<city>-cm.tif"`,
       calfire: 'data/{pre_fire,post_fire,masks}/<id>.tif or <id>_{pre_fire,post_fire,mask}.tif',
       ombria: '<year>/<EVENT>/Sentinel2/{BEFORE/imbefore_<i>.png,AFTER/imafter_<i>.png,MASK/gt_<i>.png}',
       sen1floods11: '<id>_S2Hand.tif with a matching <id>_LabelHand.tif',
@@ -188,4 +196,28 @@ export async function readDataset(name: string, root: string): Promise<Dataset> 
     });
   }
   return ds;
+}
+
+/**
+ * Read the named dataset under each of `roots` and merge their items (e.g. OSCD's train and test folders).
+ * Two roots holding an item of the same id is a UsageError (it would be counted twice).
+ */
+export async function readDatasets(name: string, roots: readonly string[]): Promise<Dataset> {
+  if (roots.length === 0) throw new UsageError('no dataset folder given', { input: '--root', expected: 'one or more --root DIR' });
+  const parts: Dataset[] = [];
+  for (const r of roots) parts.push(await readDataset(name, r));
+  if (parts.length === 1) return parts[0]!;
+  const seen = new Map<string, string>();
+  for (const d of parts) {
+    for (const it of d.items) {
+      const other = seen.get(it.id);
+      if (other !== undefined) {
+        throw new UsageError('the same item is in two dataset folders', { input: `--root ${d.root}`, expected: 'folders with distinct items', found: `${it.id} also under ${other}` });
+      }
+      seen.set(it.id, d.root);
+    }
+  }
+  const notes: string[] = [];
+  for (const d of parts) for (const n of d.notes) if (!notes.includes(n)) notes.push(d.notes.indexOf(n) === 0 || !n.startsWith('skipped') ? n : `${d.root}: ${n}`);
+  return { name: parts[0]!.name, root: roots.join(', '), items: parts.flatMap((d) => d.items), notes };
 }

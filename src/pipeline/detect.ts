@@ -14,9 +14,12 @@ import { patchGroupTable, removeSmallComponents } from '../raster/components.js'
 import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { sclMask } from '../raster/scl-mask.js';
-import { openScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
+import { openScene, shiftScene, type LayerName, type Scene, type SceneOptions } from '../io/scene.js';
 import { inspectTiffsSandboxed, sandboxWorkerUrl } from '../io/tiff/sandbox.js';
 import { finestGrid, overlapGrid, readOnGrid } from './align.js';
+import {
+  describeCoregistration, estimateCoregistration, groundShiftOf, skippedCoregistration, type CoregistrationReport,
+} from './coregistration.js';
 
 export interface DetectOptions extends PresetOptions {
   before?: string;
@@ -46,6 +49,8 @@ export interface DetectOptions extends PresetOptions {
    * this time and heap budget before any pixel is read in-process. Default DEFAULT_DECODE_BUDGET; null skips it.
    */
   decodeBudget?: DecodeBudget | null;
+  /** Co-register the after date onto the before date (default true; `--no-coregister` sets false). */
+  coregister?: boolean;
 }
 
 /** Time (ms, `--decode-timeout`) and worker heap (MB, `--decode-memory`) budget of one date's decode preflight. */
@@ -94,6 +99,8 @@ export interface DetectResult {
   }[];
   warnings: string[];
   georeferenced: boolean;
+  /** The after date's shift onto the before date: measured, applied or skipped and why. */
+  coregistration: CoregistrationReport;
 }
 
 const TRUE_COLOUR: LayerName[] = ['B04', 'B03', 'B02'];
@@ -129,6 +136,11 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
   log: (m: string) => void): Promise<DetectResult> {
   const { bandsUsed, target } = planGrid(preset, before, after, opts);
   log(`grid: ${target.width}x${target.height} px, EPSG:${target.crs.epsg}, pixel ${Math.abs(target.transform[1])}`);
+  const coregistration = before ? await estimateCoregistration(before, after, target, { enabled: opts.coregister })
+    : skippedCoregistration('single-date preset');
+  log(describeCoregistration(coregistration, target));
+  const shift = groundShiftOf(coregistration, target);
+  if (shift) after = shiftScene(after, shift);
   const n = target.width * target.height;
   const warnings: string[] = [...(before?.warnings ?? []), ...after.warnings];
 
@@ -191,6 +203,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
     inputs: [...(before ? [describe(before, 'before')] : []), describe(after, 'after')],
     warnings,
     georeferenced: after.georeferenced && (before?.georeferenced ?? true),
+    coregistration,
   };
 }
 

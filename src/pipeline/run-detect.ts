@@ -22,6 +22,7 @@ import { renderReportParts, type ReportModel } from '../report/html.js';
 import { paletteForClasses, type ClassPalette } from '../report/palette.js';
 import { VERSION } from '../version.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
+import { describeCoregistration, type CoregistrationReport } from './coregistration.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
 import { withUrbanModel, type UrbanModelInfo, type UrbanModelOptions } from './urban-model-choice.js';
 
@@ -71,6 +72,8 @@ export interface RunSummary {
   engine: 'whole' | 'blocks';
   /** Urban runs: the learned model used (path, SHA-256, version, training cities, leave-one-city-out score), or null. */
   urbanModel?: UrbanModelInfo | null;
+  /** The after date's sub-pixel shift onto the before date (pixels and metres, peak confidence), applied or skipped and why. */
+  coregistration: CoregistrationReport;
   warnings: string[];
   /** Present when the scenes were found by `--event-date` (search parameters, ranking, bytes read). */
   discovery?: Record<string, unknown>;
@@ -221,6 +224,7 @@ interface RunFacts {
   warnings: string[];
   georeferenced: boolean;
   engine: 'whole' | 'blocks';
+  coregistration: CoregistrationReport;
 }
 
 function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
@@ -250,6 +254,7 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     polygons: null,
     engine: r.engine,
     ...(r.preset.name === 'urban' ? { urbanModel: opts.urbanModelInfo ?? null } : {}),
+    coregistration: r.coregistration,
     warnings: [...(opts.notes ?? []), ...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
@@ -400,6 +405,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine'>, summary:
     details: [
       `Grid: ${summary.grid.crs}, ${grid.width} × ${grid.height} pixels of ${summary.grid.pixelSize.map((v) => Number(v.toPrecision(6))).join(' × ')} ${georef ? (summary.grid.crs === 'EPSG:4326' ? 'degrees' : 'm') : 'm (assumed)'}`,
       `Bands used: ${r.bandsUsed.join(', ')}`,
+      describeCoregistration(r.coregistration, grid),
       `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)`,
       ...(summary.urbanModel ? [urbanModelDetail(summary.urbanModel)] : []),
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
