@@ -3,7 +3,7 @@
  * model costs in the block engine on a whole tile, against the unsupervised default on the same pair.
  *
  * 1. A synthetic pair of the ten 10/20 m bands (`bench/make_urban_pair.py`, cached beside the speed benchmark's).
- * 2. A model that costs what a real one costs: the default feature spec (`defaultUrbanFeatureSpec`, 97 features,
+ * 2. A model that costs what a real one costs: the default feature spec (`defaultUrbanFeatureSpec`, its
  *    context windows up to 25 px) and the default learner (`DEFAULT_GBDT_PARAMS`: 150 trees of depth 6), trained on
  *    two small synthetic cities with planted construction. Its accuracy means nothing (no OSCD labels are used);
  *    its inference cost is that of a model trained by `bench accuracy --train` with the defaults.
