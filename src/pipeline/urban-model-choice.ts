@@ -155,6 +155,8 @@ export interface UrbanModelOptions {
  */
 export async function withUrbanModel<T extends UrbanModelOptions>(opts: T, env: NodeJS.ProcessEnv = process.env): Promise<T> {
   if (opts.preset !== 'urban' || opts.urbanModelInfo !== undefined || opts.method === 'supervised') return opts;
+  // A model given as a value (an API caller): used as it is; there is no file to name.
+  if (opts.urbanModel) return { ...opts, method: opts.method ?? 'learned', urbanModelInfo: null };
   const choice = await chooseUrbanModel({ method: opts.method, modelPath: opts.urbanModelPath, env });
   return {
     ...opts, method: choice.method, urbanModel: choice.model, urbanModelSource: choice.info?.path, urbanModelInfo: choice.info,
