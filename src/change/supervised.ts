@@ -21,6 +21,7 @@ import { MissingBandError, UsageError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import { getIndex, type BandArrays } from '../indices/registry.js';
 import { hashUnit } from './sampling.js';
+import { majorityFilter } from '../raster/majority-filter.js';
 
 /** Which features to compute: the bands (same order both dates), index names, and context radii. */
 export interface FeatureSpec {
@@ -286,30 +287,7 @@ export function loadForest(model: SupervisedModel): RandomForestClassifier {
   return RandomForestClassifier.load(model.forest as Parameters<typeof RandomForestClassifier.load>[0]);
 }
 
-/**
- * 3 × 3 majority filter of a class map (1 change, 0 no change, 255 invalid; width × height): a valid pixel becomes
- * change when more than half of the valid pixels of its 3 × 3 window (itself included, clipped at the edges) are
- * change, else no change (a tie is no change). Invalid pixels stay 255 and are not counted. Returns a new array.
- */
-export function majorityFilter(classes: Uint8Array, width: number, height: number): Uint8Array {
-  const out = new Uint8Array(classes.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      if (classes[i] === 255) { out[i] = 255; continue; }
-      let change = 0;
-      let n = 0;
-      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy++) {
-        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
-          const c = classes[yy * width + xx]!;
-          if (c !== 255) { n++; if (c === 1) change++; }
-        }
-      }
-      out[i] = 2 * change > n ? 1 : 0;
-    }
-  }
-  return out;
-}
+export { majorityFilter } from '../raster/majority-filter.js';
 
 /**
  * Change probability (vote fraction) and class map (1 change, 0 no change, 255 invalid) of every pixel whose

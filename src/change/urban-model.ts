@@ -20,8 +20,8 @@ import { ModelError, RadiometryError } from '../errors.js';
 import type { BandName } from '../indices/bands.js';
 import type { BandArrays } from '../indices/registry.js';
 import { removeSmallComponents } from '../raster/components.js';
+import { majorityFilter } from '../raster/majority-filter.js';
 import { predictPlanes, type GbdtModel } from './gbdt.js';
-import { majorityFilter } from './supervised.js';
 import {
   requiredBands, sceneStatistics, URBAN_INDICES, urbanFeatureNames, urbanFeatures, urbanHalo,
   type UrbanFeatureSpec, type UrbanSceneStats,
