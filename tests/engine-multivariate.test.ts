@@ -231,7 +231,7 @@ describe('block engine equals the whole-array path: generic and urban', () => {
 
 describe('real data', () => {
   const city = (c: string, n: 1 | 2) => path.join(OSCD, c, `imgs_${n}`);
-  it('OSCD Abu Dhabi (13 L1C bands, 20 m B11/B12 resampled across blocks): every generic/urban method', { skip: !existsSync(city('abudhabi', 1)) }, async () => {
+  it('OSCD Abu Dhabi (13 L1C bands, 20 m B11/B12 resampled across blocks): every generic/urban method', { skip: !existsSync(city('abudhabi', 1)), timeout: 240_000 }, async () => {
     const opts = { before: city('abudhabi', 1), after: city('abudhabi', 2) };
     // EPSG:4326 grids with fractional-degree origins, the after date on another lattice: a band resampled onto a
     // block's grid can differ from the same band resampled onto the whole grid by one float32 step, in ~4e-5 of the
@@ -246,9 +246,9 @@ describe('real data', () => {
     const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-5);
     expect(irmad.blocks.validPixels).toBeGreaterThan(250_000);
     await compare('ad-pca', { ...opts, preset: 'urban', method: 'pca-kmeans' }, 64);
-  }, 240_000);
+  });
 
-  it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { skip: !existsSync(R29) }, async () => {
+  it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { skip: !existsSync(R29), timeout: 300_000 }, async () => {
     // After date: the real bands with a synthetic construction site (visible and SWIR up, NIR down) in one corner.
     const afterDir = path.join(dir, 'rkh-after');
     mkdirSync(afterDir, { recursive: true });
@@ -272,7 +272,7 @@ describe('real data', () => {
     expect(changed(irmad)).toBeGreaterThan(1000);
     expect(irmad.blocks.maskedPixels.cloudShadowSnow).toBeGreaterThan(0);
     await compare('rkh-pca', { ...opts, preset: 'generic', method: 'pca-kmeans' }, 128);
-  }, 300_000);
+  });
 });
 
 describe('block engine refusals for generic and urban', () => {

@@ -10,7 +10,7 @@ export const NODATA_CLASS = 255;
 /** Class value for "no change" (or "not water" for the single-date water map). */
 export const NO_CHANGE = 0;
 
-export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised';
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'mad' | 'irmad' | 'supervised';
 
 export interface PresetOptions {
   method?: ChangeMethod;

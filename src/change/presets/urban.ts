@@ -16,7 +16,7 @@ export const urban: Preset = {
   title: 'Construction and urban growth',
   description: 'New built-up land or bare soil: the Bare Soil Index rises while NDVI does not rise.',
   singleDate: false,
-  methods: ['cva', 'otsu', 'threshold', 'pca-kmeans', 'irmad', 'supervised'],
+  methods: ['cva', 'otsu', 'threshold', 'pca-kmeans', 'mad', 'irmad', 'supervised'],
   // CVA + Otsu scores best on the OSCD sample cities (docs/presets.md); the ΔBSI rule is kept as a readable alternative.
   defaultMethod: 'cva',
   changeClasses: [1],
