@@ -141,6 +141,7 @@ async function compare(name: string, opts: Omit<BlockDetectOptions, 'classesPath
   expect([...blocks.warnings].sort()).toEqual([...whole.warnings].sort());
   expect(blocks.validPixels).toBe(whole.validPixels);
   expect(blocks.maskedPixels).toEqual(whole.maskedPixels);
+  expect(blocks.coregistration).toEqual(whole.coregistration);
   expect(blocks.areas.map((a) => a.pixels)).toEqual(whole.areas.map((a) => a.pixels));
   blocks.areas.forEach((a, i) => expect(a.hectares).toBeCloseTo(whole.areas[i]!.hectares, 6));
   expectSameInts(await readLevel0(classesPath), whole.result.classes);
@@ -193,6 +194,9 @@ describe('block engine equals the whole-array path: generic and urban', () => {
     expect(r.blocks.thresholds[0]!.name).toMatch(/IR-MAD/);
     expect(changed(r)).toBeGreaterThan(10_000);
     await compare('irmad-urban', { before, after, preset: 'urban', method: 'irmad', threshold: 0.999 }, 96);
+    const mad = await compare('mad', { before, after, preset: 'generic', method: 'mad' }, 64);
+    expect(mad.blocks.thresholds[0]!.name).toMatch(/^MAD/);
+    expect(mad.blocks.product!.name).toBe('mad_chi2');
   }, 120_000);
 
   it('PCA-k-means: block covariance over 512-pixel tiles, features with a halo across block edges', async () => {
@@ -246,6 +250,20 @@ describe('real data', () => {
     const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-5);
     expect(irmad.blocks.validPixels).toBeGreaterThan(250_000);
     await compare('ad-pca', { ...opts, preset: 'urban', method: 'pca-kmeans' }, 64);
+  });
+
+  it('OSCD Bercy: the after date co-registered (0.32, 0.25 px) in every block as on the whole array', { skip: !existsSync(city('bercy', 1)), timeout: 240_000 }, async () => {
+    const opts = { before: city('bercy', 1), after: city('bercy', 2) };
+    const cva = await compare('bercy-cva', { ...opts, preset: 'urban' }, 64);
+    expect(cva.whole.coregistration.applied).toBe(true);
+    expect(cva.whole.coregistration.dx).toBeCloseTo(0.32, 1);
+    expect(cva.whole.coregistration.dy).toBeCloseTo(0.25, 1);
+    await compare('bercy-mad', { ...opts, preset: 'urban', method: 'mad' }, 64, 1e-5);
+    const off = await detect({ ...opts, preset: 'urban', coregister: false });
+    expect(off.coregistration).toMatchObject({ applied: false, reason: 'turned off (--no-coregister)' });
+    let differ = 0;
+    for (let i = 0; i < off.result.classes.length; i++) if (off.result.classes[i] !== cva.whole.result.classes[i]) differ++;
+    expect(differ).toBeGreaterThan(100); // the shift changed the map
   });
 
   it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { skip: !existsSync(R29), timeout: 300_000 }, async () => {
