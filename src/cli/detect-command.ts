@@ -25,7 +25,7 @@ interface DetectFlags {
 
 type Flags = DetectFlags & PairFlags;
 
-const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised', 'learned'];
+const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'mad', 'irmad', 'supervised', 'learned'];
 const ENGINES: readonly DetectEngine[] = ['auto', 'blocks', 'whole'];
 
 /** Register `s2change detect`. */

@@ -37,7 +37,7 @@ import { keepSample, sampleRate } from '../change/sampling.js';
 import { applyNodata, otsuOrFixed, usesOtsu } from '../change/presets/common.js';
 import {
   identicalDates, identicalOutcome, irmadMinPChange, irmadOutcome, isMultivariate, pcaKmeansOutcome, pcaKmeansProduct,
-  PRESET_IRMAD,
+  isMad, madFitOptions,
 } from '../change/presets/multivariate.js';
 import type { ChangeMethod, Preset, PresetOptions, PresetResult, ThresholdUsed } from '../change/presets/types.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
@@ -156,7 +156,7 @@ export function planSceneWide(preset: Preset, options: PresetOptions & { method:
   const plan = { preset, method, bands, options, product: null };
   let product: SceneWidePlan['product'];
   // IR-MAD's outcome for as many degrees of freedom as bands: its product, and an early check of --threshold.
-  if (method === 'irmad') product = irmadOutcome(bands, bands.length, options).product;
+  if (isMad(method)) product = irmadOutcome(bands, bands.length, options, method).product;
   else if (method === 'learned') product = { ...LEARNED_PRODUCT };
   else if (method === 'pca-kmeans') product = pcaKmeansProduct(bands);
   else {
@@ -179,7 +179,7 @@ function onePixel(plan: Pick<SceneWidePlan, 'preset' | 'bands' | 'options'>, thr
 
 /** Run the statistics passes `plan` needs and fit its model. */
 export async function gatherSceneWide(plan: SceneWidePlan, passes: ScenePasses): Promise<SceneWideOutcome> {
-  if (plan.method === 'irmad') return gatherIrmad(plan, passes);
+  if (isMad(plan.method)) return gatherIrmad(plan, plan.method, passes);
   if (plan.method === 'pca-kmeans') return gatherPcaKmeans(plan, passes);
   if (plan.method === 'learned') return gatherLearned(plan, passes);
   if (isMultivariate(plan.method)) throw new Error(`internal: method ${plan.method} has no block-engine plan`);
@@ -236,8 +236,8 @@ function identical(plan: SceneWidePlan): SceneWideOutcome {
   return { ...identicalOutcome(plan.method, plan.bands), method: plan.method, threshold: NaN, fitted: { method: 'identical' } };
 }
 
-/** IR-MAD: count usable pixels, gather the seeded sample in pixel order, fit once. */
-async function gatherIrmad(plan: SceneWidePlan, passes: ScenePasses): Promise<SceneWideOutcome> {
+/** MAD / IR-MAD: count usable pixels, gather the seeded sample in pixel order, fit once. */
+async function gatherIrmad(plan: SceneWidePlan, method: 'mad' | 'irmad', passes: ScenePasses): Promise<SceneWideOutcome> {
   let usable = 0;
   let same = true;
   const masks = new MaskTotals();
@@ -252,8 +252,8 @@ async function gatherIrmad(plan: SceneWidePlan, passes: ScenePasses): Promise<Sc
   const pieces: SampleRows[] = [];
   await passes.run('IR-MAD sample', passes.blocks, (blk) => task(blk, { name: 'irmad-sample', rate, seed: IRMAD_SAMPLING.seed }),
     (r) => pieces.push(r.scene!.sample!));
-  const fit = fitIrmadSample(inPixelOrder(pieces, 2 * plan.bands.length), plan.bands.length, PRESET_IRMAD);
-  const outcome = irmadOutcome(plan.bands, fit.model.dof, plan.options);
+  const fit = fitIrmadSample(inPixelOrder(pieces, 2 * plan.bands.length), plan.bands.length, madFitOptions(method));
+  const outcome = irmadOutcome(plan.bands, fit.model.dof, plan.options, method, fit);
   return { ...outcome, method: plan.method, threshold: NaN,
     fitted: { method: 'irmad', model: fit.model, minPChange: irmadMinPChange(plan.options) } };
 }

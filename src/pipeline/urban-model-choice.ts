@@ -59,8 +59,7 @@ export interface UrbanModelChoice {
 
 /** The note of a run without a learned model: what to expect and how to train one. */
 export function noModelNote(method: ChangeMethod, cacheFile: string): string {
-  const f1 = URBAN_UNSUPERVISED_OSCD_F1[method];
-  const expect = f1 !== undefined ? `about ${f1.toFixed(0)} % pooled F1 on the OSCD cities` : 'the OSCD scores';
+  const expect = URBAN_UNSUPERVISED_OSCD_F1[method] ?? 'the OSCD scores';
   return `No learned urban model (--model FILE, or ${cacheFile}): this map uses the unsupervised method "${method}", `
     + `which reaches ${expect} (docs/ACCURACY.md) — a screening map, not a measurement of construction. `
     + `Train a model in one command (about 10 minutes on 2 cores): ${TRAIN_URBAN_MODEL_COMMAND}; `

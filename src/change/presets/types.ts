@@ -12,7 +12,7 @@ export const NODATA_CLASS = 255;
 export const NO_CHANGE = 0;
 
 /** 'learned': the urban preset's learned model (gradient-boosted trees on context features, `urban-model.ts`). */
-export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised' | 'learned';
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'mad' | 'irmad' | 'supervised' | 'learned';
 
 export interface PresetOptions {
   method?: ChangeMethod;
