@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,5 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     reporters: ['default', './tests/helpers/summary-reporter.ts'],
+    // A cache directory that does not exist: no test (nor the CLI it spawns) picks up a user's trained urban model.
+    env: { S2CHANGE_CACHE: path.join(os.tmpdir(), 's2change-tests-no-cache-do-not-create') },
   },
 });

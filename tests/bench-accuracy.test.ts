@@ -91,7 +91,9 @@ describe.skipIf(!hasGdal())(`bench numbers against numpy from the raw files (${G
       mkdirSync(path.join(root, 'data', d), { recursive: true });
       symlinkSync(path.join(CALFIRE, 'data', d, '4-3_PUMA_20210624.tif'), path.join(root, 'data', d, '4-3_PUMA_20210624.tif'));
     }
-    const r = await benchAccuracy({ dataset: 'calfire', root, methods: ['dnbr-0.1', 'dnbr-0.27'] });
+    // The arithmetic from the raw files: without co-registration (which would resample the after date).
+    const r = await benchAccuracy({ dataset: 'calfire', root, methods: ['dnbr-0.1', 'dnbr-0.27'], coregister: false });
+    expect(r.coregistration[0]).toMatchObject({ applied: false, reason: 'turned off (--no-coregister)' });
     for (const [method, t] of [['dnbr-0.1', 0.1], ['dnbr-0.27', 0.27]] as const) {
       const ref = numpy(`
 f = '${path.join(CALFIRE, 'data', '%s', '4-3_PUMA_20210624.tif')}'
@@ -117,8 +119,13 @@ p = d >= ${t}; t = m == 1; f = m == 0`);
         symlinkSync(path.join(OMBRIA, '2021', ev!, 'Sentinel2', dir!, name!), path.join(root, '2021', ev!, 'Sentinel2', dir!, name!));
       }
     }
-    const r = await benchAccuracy({ dataset: 'ombria', root, methods: ['mndwi-0'] });
+    const r = await benchAccuracy({ dataset: 'ombria', root, methods: ['mndwi-0'], coregister: false });
     expect(r.items).toHaveLength(2);
+    // By default the bench co-registers as detect does: ALBANIA 10's after patch is ~0.2 px off, GUYANA 2's peak is too low.
+    const co = await benchAccuracy({ dataset: 'ombria', root, methods: ['mndwi-0'] });
+    expect(co.coregistration.map((c) => c.applied)).toEqual([true, false]);
+    expect(co.coregistration[1]!.reason).toMatch(/low confidence/);
+    expect(co.notes.join(' ')).toMatch(/co-registration: applied on 1 of 2 items/);
     const ref = numpy(`
 ps, ts, fs = [], [], []
 for ev, i in (('ALBANIA', '10'), ('GUYANA', '2')):

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { labelComponents, removeSmallComponents, componentAreas } from '../src/raster/components.js';
+import { labelComponents, removeSmallComponents, componentAreas, patchGroupTable } from '../src/raster/components.js';
+import { minAreaGroups } from '../src/change/presets/common.js';
+import { getPreset } from '../src/change/presets/index.js';
 
 /** Parse a hand-drawn raster: rows of digits, '.' = 0, 'x' = 255. */
 function raster(rows: string[]): { classes: Uint8Array; width: number; height: number } {
@@ -171,5 +173,91 @@ describe('removeSmallComponents (minimum mapping unit)', () => {
         const after = labelComponents(res.classes, w, h, { connectivity: conn });
         for (let l = 1; l <= after.count; l++) expect(after.sizes[l]).toBeGreaterThanOrEqual(minPixels);
       }), { numRuns: 200 });
+  });
+});
+
+describe('removeSmallComponents on patch groups (the union of change classes)', () => {
+  // A burn scar of severities 1-4 (15 pixels) with a 2-pixel high-severity (4) island and a 1-pixel 3; a separate
+  // 3-pixel scar of 1 and 2; a 3-pixel regrowth patch (5, 5, 6) touching the scar (its own group); nodata x.
+  const r = raster([
+    '1122556.',
+    '1443....',
+    '1222....',
+    '111..x..',
+    '....12..',
+    '.....1..',
+  ]);
+  const fire = patchGroupTable([[1, 2, 3, 4], [5, 6]]);
+
+  it('keeps a small class inside a large patch of its group and removes small patches whole (by hand)', () => {
+    const res = removeSmallComponents(r.classes, r.width, r.height, { minPixels: 4, groups: fire });
+    // Scar 15 px: kept with its 4s and 3; small scar 3 px: removed; regrowth 5+5+6 = 3 px: removed.
+    expect([...res.classes]).toEqual([...raster([
+      '1122....',
+      '1443....',
+      '1222....',
+      '111..x..',
+      '........',
+      '........',
+    ]).classes]);
+    expect(res.removedPixels).toBe(6);
+    expect(res.removedComponents).toBe(2);
+    expect(res.keptComponents).toBe(1);
+    // Per class (no groups) the island of 4s (2 px) and the lone 3 went too: the bug of issue 14.
+    const perClass = removeSmallComponents(r.classes, r.width, r.height, { minPixels: 4 });
+    expect(perClass.classes[9]).toBe(0);
+    expect(perClass.classes[11]).toBe(0);
+  });
+
+  it('patches of exactly minPixels are kept, and groups never join across groups', () => {
+    const res = removeSmallComponents(r.classes, r.width, r.height, { minPixels: 3, groups: fire });
+    expect([res.classes[4], res.classes[5], res.classes[6]]).toEqual([5, 5, 6]);
+    expect(res.classes[36]).toBe(1); // the small scar, 3 px, is kept too
+    const four = removeSmallComponents(r.classes, r.width, r.height, { minPixels: 4, groups: patchGroupTable([[1, 2, 3, 4, 5, 6]]) });
+    expect([four.classes[4], four.classes[6]]).toEqual([5, 6]); // regrowth joined to the scar when the groups say so
+  });
+
+  it('patch groups of the presets: wildfire severities together, regrowth apart; others their change classes', () => {
+    expect(minAreaGroups(getPreset('wildfire'))).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(minAreaGroups(getPreset('flood'))).toEqual([[1]]);
+    const t = patchGroupTable(minAreaGroups(getPreset('wildfire')));
+    expect([...t.subarray(0, 8)]).toEqual([0, 1, 1, 1, 1, 5, 5, 7]);
+    expect(t[255]).toBe(255);
+  });
+
+  it('rejects groups that overlap, contain background or are not class values', () => {
+    expect(() => patchGroupTable([[1, 2], [2, 3]])).toThrow(/two patch groups/);
+    expect(() => patchGroupTable([[0, 1]])).toThrow(/background/);
+    expect(() => patchGroupTable([[1, 256]])).toThrow(/uint8/);
+  });
+
+  it('matches a naive flood fill over the groups (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 14 }), fc.integer({ min: 1, max: 14 }), fc.integer({ min: 1, max: 8 }),
+      fc.constantFrom<4 | 8>(4, 8), fc.integer(), (w, h, minPixels, conn, seed) => {
+        let s = seed >>> 0;
+        const next = () => { s = (s * 1664525 + 1013904223) >>> 0; return s >>> 24; };
+        const classes = Uint8Array.from({ length: w * h }, () => [0, 0, 1, 2, 3, 4, 5, 6, 255][next() % 9]!);
+        // Oracle: the naive flood fill labels the group keys; small key components are zeroed in the classes.
+        const key = Uint8Array.from(classes, (v) => (v >= 1 && v <= 4 ? 1 : v === 6 ? 5 : v));
+        const expected = classes.slice();
+        const seen = new Uint8Array(w * h);
+        const nb = conn === 4 ? [[1, 0], [-1, 0], [0, 1], [0, -1]] : [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]];
+        for (let i = 0; i < w * h; i++) {
+          if (seen[i] || key[i] === 0 || key[i] === 255) continue;
+          const members = [i];
+          seen[i] = 1;
+          for (let q = 0; q < members.length; q++) {
+            const p = members[q]!;
+            for (const [dx, dy] of nb) {
+              const x = (p % w) + dx!, y = Math.floor(p / w) + dy!;
+              const j = y * w + x;
+              if (x >= 0 && y >= 0 && x < w && y < h && !seen[j] && key[j] === key[i]) { seen[j] = 1; members.push(j); }
+            }
+          }
+          if (members.length < minPixels) for (const p of members) expected[p] = 0;
+        }
+        const res = removeSmallComponents(classes, w, h, { minPixels, connectivity: conn, groups: fire });
+        expect([...res.classes]).toEqual([...expected]);
+      }), { numRuns: 300, seed: 1414 });
   });
 });

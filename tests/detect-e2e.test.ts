@@ -263,13 +263,62 @@ print(json.dumps(bool(np.array_equal(gdal.Open(sys.argv[1]).ReadAsArray(), gdal.
 });
 
 describe.skipIf(!ready)('minimum mapping unit', () => {
-  it('--min-area removes patches smaller than the given hectares from the map and the polygons', () => {
+  it('--min-area removes small patches; the polygons follow the filtered map', () => {
     const out = path.join(tmp, 'mmu');
     const s = detectJson(['--before', `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`, '--after', `${FIRE}/post_fire/5_INCIDENT_20240715.tif`,
       '--preset', 'wildfire', '--min-area', '1', '--out', out]);
     expect(s.minMappingUnit.pixelsRemoved).toBeGreaterThan(0);
+    // Polygons are per class, so a severity island inside a kept scar may be smaller than 1 ha (the patch, its
+    // group's touching polygons together, is what reaches it); per class they still add up to the filtered map.
     const fc = JSON.parse(readFileSync(path.join(out, 'change.geojson'), 'utf8'));
-    expect(Math.min(...fc.features.map((f: any) => f.properties.area_ha))).toBeGreaterThanOrEqual(1);
+    for (const a of s.areas.filter((x: any) => x.value !== 0 && x.pixels > 0)) {
+      const polys = fc.features.filter((f: any) => f.properties.class_value === a.value);
+      expect(polys.reduce((t: number, f: any) => t + f.properties.pixels, 0), a.name).toBe(a.pixels);
+    }
+  });
+
+  it.skipIf(!hasGdal())('INCIDENT, --min-area 0.5: patches are the union of the burn severities (scipy + OSR areas as the oracle)', () => {
+    const pre = `${FIRE}/pre_fire/5_INCIDENT_20240715.tif`;
+    const post = `${FIRE}/post_fire/5_INCIDENT_20240715.tif`;
+    const raw = path.join(tmp, 'mmu-raw');
+    const filtered = path.join(tmp, 'mmu-half');
+    const s0 = detectJson(['--before', pre, '--after', post, '--preset', 'wildfire', '--out', raw]);
+    const s1 = detectJson(['--before', pre, '--after', post, '--preset', 'wildfire', '--min-area', '0.5', '--out', filtered]);
+    const high = (s: any) => s.areas.find((a: any) => a.value === 4);
+    // The bug this guards against: per-class patches turned 70 high-severity pixels inside the scar into "unburned".
+    expect(high(s0).pixels).toBe(105);
+    expect(high(s1).pixels).toBe(high(s0).pixels);
+    // Oracle: scipy labels the unfiltered map's patch groups (severities 1-4 together, regrowth 5-6 together),
+    // 8-connected; each pixel's ground area is its corner polygon projected by OSR to a local equal-area CRS.
+    const r = pythonJson(`
+import sys, json, numpy as np
+from osgeo import gdal, osr
+from scipy import ndimage
+ds = gdal.Open(sys.argv[1]); raw = ds.ReadAsArray(); got = gdal.Open(sys.argv[2]).ReadAsArray()
+gt = ds.GetGeoTransform(); h, w = raw.shape
+src = osr.SpatialReference(); src.ImportFromEPSG(4326); src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+lon0 = gt[0] + gt[1] * w / 2; lat0 = gt[3] + gt[5] * h / 2
+dst = osr.SpatialReference(); dst.SetLAEA(lat0, lon0, 0, 0); dst.SetWellKnownGeogCS('WGS84')
+ct = osr.CoordinateTransformation(src, dst)
+def area(row):
+    pts = [ct.TransformPoint(gt[0] + gt[1] * c, gt[3] + gt[5] * r)[:2] for c, r in ((0, row), (1, row), (1, row + 1), (0, row + 1))]
+    return abs(sum(pts[i][0] * pts[(i + 1) % 4][1] - pts[(i + 1) % 4][0] * pts[i][1] for i in range(4))) / 2
+row_area = np.array([area(r) for r in range(h)])
+expected = raw.copy(); removed = 0; near = 0
+for group in ((1, 2, 3, 4), (5, 6)):
+    lab, n = ndimage.label(np.isin(raw, group), structure=np.ones((3, 3)))
+    for k in range(1, n + 1):
+        rows = np.nonzero(lab == k)[0]
+        a = row_area[rows].sum()
+        if abs(a - 5000) < 5: near += 1
+        if a < 5000:
+            expected[lab == k] = 0; removed += len(rows)
+print(json.dumps({"equal": bool(np.array_equal(expected, got)), "removed": int(removed), "near": near,
+  "high": int((got == 4).sum())}))`, [path.join(raw, 'change.tif'), path.join(filtered, 'change.tif')]);
+    expect(r.near).toBe(0); // no patch within 5 m² of the minimum: the oracle's areas decide as ours do
+    expect(r.equal).toBe(true);
+    expect(r.removed).toBe(s1.minMappingUnit.pixelsRemoved);
+    expect(r.high).toBe(105);
   });
 });
 

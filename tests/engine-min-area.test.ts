@@ -19,7 +19,7 @@ import { openTiffFile } from '../src/io/tiff/index.js';
 import { detect } from '../src/pipeline/detect.js';
 import { filterBlock, mergeBlockEdges, summarizeBlock, type BlockMinArea } from '../src/raster/block-components.js';
 import { readAllLevels } from './helpers/synthetic.js';
-import { componentAreas, labelComponents, removeSmallComponents } from '../src/raster/components.js';
+import { componentAreas, labelComponents, patchGroupTable, removeSmallComponents } from '../src/raster/components.js';
 import type { Grid, Window } from '../src/raster/grid.js';
 import { blockNearest } from '../src/report/quicklook.js';
 
@@ -74,20 +74,23 @@ const ROW_AREAS: Record<string, (row: number) => number> = {
 };
 
 describe('block-wise minimum mapping unit equals removeSmallComponents', () => {
-  it('on random class maps, any block size, both connectivities, thresholds on exact component areas', () => {
+  it('on random class maps, any block size, both connectivities, with and without patch groups, thresholds on exact component areas', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 13 }),
       fc.integer({ min: 0, max: 1e9 }), fc.double({ min: 0, max: 0.3, noNaN: true }), fc.constantFrom<4 | 8>(4, 8),
-      fc.constantFrom(...Object.keys(ROW_AREAS)), fc.double({ min: 0, max: 1, noNaN: true }),
-      (w, h, bw, bh, seed, speckle, connectivity, areaKind, pick) => {
+      fc.constantFrom(...Object.keys(ROW_AREAS)), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(),
+      (w, h, bw, bh, seed, speckle, connectivity, areaKind, pick, grouped) => {
         const classes = blobs(w, h, seed, speckle);
         const rowAreaM2 = ROW_AREAS[areaKind]!;
+        // Patch groups: classes 1 and 2 measured together (class 3 alone), or every class on its own.
+        const groups = grouped ? patchGroupTable([[1, 2]]) : undefined;
         // Threshold: exactly the area of some component (the tie case), or just above / below it.
-        const c = labelComponents(classes, w, h, { connectivity, background: [0, 255] });
+        const keys = groups ? Uint8Array.from(classes, (v) => groups[v]!) : classes;
+        const c = labelComponents(keys, w, h, { connectivity, background: [0, 255] });
         const areas = componentAreas(c, w, h, rowAreaM2);
         const at = c.count ? areas[1 + Math.floor(pick * c.count) % c.count]! : 100;
         const minAreaM2 = [at, at * (1 + 1e-12), at * (1 - 1e-12), at * 3][seed % 4]!;
-        const mmu: BlockMinArea = { minAreaM2, rowAreaM2, connectivity, background: [0, 255], replaceWith: 0 };
+        const mmu: BlockMinArea = { minAreaM2, rowAreaM2, connectivity, background: [0, 255], replaceWith: 0, groups };
         const truth = removeSmallComponents(classes, w, h, mmu);
         const ours = blockwise(classes, w, h, bw, bh, mmu);
         expect(ours.removedPixels).toBe(truth.removedPixels);
@@ -251,6 +254,13 @@ describe('block engine with --min-area equals the whole-array path', () => {
       const r = await compareMinArea(`kenneth-${minAreaHa}`, { ...opts, minAreaHa }, blockSize);
       expect(r.blocks.minMappingUnit!.pixelsRemoved).toBeGreaterThan(0);
     }
+  }, 60_000);
+
+  it('real data: CAL FIRE INCIDENT, --min-area 0.5 on 32-pixel blocks: high severity inside the scar is kept (105 px)', { skip: !existsSync(path.join(DATA, 'wildfire-calfire-s2')) }, async () => {
+    const d = path.join(DATA, 'wildfire-calfire-s2/data');
+    const opts = { before: path.join(d, 'pre_fire/5_INCIDENT_20240715.tif'), after: path.join(d, 'post_fire/5_INCIDENT_20240715.tif'), preset: 'wildfire', minAreaHa: 0.5 };
+    const r = await compareMinArea('incident', opts, 32);
+    expect(r.blocks.areas.find((a) => a.value === 4)!.pixels).toBe(105); // per-class patches left 35
   }, 60_000);
 
   it('real data: 29RKH COG folder (SCL, 100 m pixels), clearings shaped like its brightest fifth, 64-pixel blocks', { skip: !existsSync(path.join(DATA, 's2-l2a-cog-29RKH')) }, async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { URBAN_UNSUPERVISED_METHOD } from '../src/change/presets/urban.js';
 import { CovarianceAccumulator } from '../src/change/covariance.js';
 import { finiteRange, mergeRanges } from '../src/change/histogram.js';
 import { otsuHistogram, otsuThreshold } from '../src/change/otsu.js';
@@ -141,6 +142,7 @@ async function compare(name: string, opts: Omit<BlockDetectOptions, 'classesPath
   expect([...blocks.warnings].sort()).toEqual([...whole.warnings].sort());
   expect(blocks.validPixels).toBe(whole.validPixels);
   expect(blocks.maskedPixels).toEqual(whole.maskedPixels);
+  expect(blocks.coregistration).toEqual(whole.coregistration);
   expect(blocks.areas.map((a) => a.pixels)).toEqual(whole.areas.map((a) => a.pixels));
   blocks.areas.forEach((a, i) => expect(a.hectares).toBeCloseTo(whole.areas[i]!.hectares, 6));
   expectSameInts(await readLevel0(classesPath), whole.result.classes);
@@ -174,11 +176,11 @@ describe('block engine equals the whole-array path: generic and urban', () => {
     expect(r.blocks.maskedPixels.nodata).toBeGreaterThan(1_000);
   }, 60_000);
 
-  it('urban, CVA (its default), and generic with a fixed threshold (1 pass), 48-pixel blocks', async () => {
-    const r = await compare('urban-cva', { before, after, preset: 'urban' }, 48);
+  it('urban, CVA, and generic with a fixed threshold (1 pass), 48-pixel blocks', async () => {
+    const r = await compare('urban-cva', { before, after, preset: 'urban', method: 'cva' }, 48);
     expect(r.blocks.method).toBe('cva');
     await compare('generic-threshold', { before, after, preset: 'generic', method: 'threshold' }, 48);
-    await compare('urban-user', { before, after, preset: 'urban', threshold: 0.25 }, 48);
+    await compare('urban-user', { before, after, preset: 'urban', method: 'cva', threshold: 0.25 }, 48);
   }, 60_000);
 
   it('urban, the ΔBSI rule with Otsu', async () => {
@@ -193,6 +195,9 @@ describe('block engine equals the whole-array path: generic and urban', () => {
     expect(r.blocks.thresholds[0]!.name).toMatch(/IR-MAD/);
     expect(changed(r)).toBeGreaterThan(10_000);
     await compare('irmad-urban', { before, after, preset: 'urban', method: 'irmad', threshold: 0.999 }, 96);
+    const mad = await compare('mad', { before, after, preset: 'generic', method: 'mad' }, 64);
+    expect(mad.blocks.thresholds[0]!.name).toMatch(/^MAD/);
+    expect(mad.blocks.product!.name).toBe('mad_chi2');
   }, 120_000);
 
   it('PCA-k-means: block covariance over 512-pixel tiles, features with a halo across block edges', async () => {
@@ -231,7 +236,7 @@ describe('block engine equals the whole-array path: generic and urban', () => {
 
 describe('real data', () => {
   const city = (c: string, n: 1 | 2) => path.join(OSCD, c, `imgs_${n}`);
-  it('OSCD Abu Dhabi (13 L1C bands, 20 m B11/B12 resampled across blocks): every generic/urban method', { timeout: 240_000, skip: !existsSync(city('abudhabi', 1)) }, async () => {
+  it('OSCD Abu Dhabi (13 L1C bands, 20 m B11/B12 resampled across blocks): every generic/urban method', { skip: !existsSync(city('abudhabi', 1)), timeout: 240_000 }, async () => {
     const opts = { before: city('abudhabi', 1), after: city('abudhabi', 2) };
     // EPSG:4326 grids with fractional-degree origins, the after date on another lattice: a band resampled onto a
     // block's grid can differ from the same band resampled onto the whole grid by one float32 step, in ~4e-5 of the
@@ -239,16 +244,33 @@ describe('real data', () => {
     // whole-metre origins, as the other tests use, are exact). The CVA products stay within 1e-6; IR-MAD's χ²
     // amplifies such a step (its least correlated MAD variates have small σ), so it is compared to 1e-5 relative.
     // Classes and thresholds are exact.
-    const cva = await compare('ad-urban', { ...opts, preset: 'urban' }, 64);
+    const cva = await compare('ad-urban', { ...opts, preset: 'urban', method: 'cva' }, 64);
     expect(changed(cva)).toBeGreaterThan(1000);
     await compare('ad-generic', { ...opts, preset: 'generic' }, 64);
     await compare('ad-urban-otsu', { ...opts, preset: 'urban', method: 'otsu' }, 64);
     const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-5);
     expect(irmad.blocks.validPixels).toBeGreaterThan(250_000);
     await compare('ad-pca', { ...opts, preset: 'urban', method: 'pca-kmeans' }, 64);
+    // The urban default without a model: MAD, compared as IR-MAD is (its χ² amplifies one-step float differences).
+    const dflt = await compare('ad-default', { ...opts, preset: 'urban' }, 64, 1e-5);
+    expect(dflt.blocks.method).toBe(URBAN_UNSUPERVISED_METHOD);
   });
 
-  it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { timeout: 300_000, skip: !existsSync(R29) }, async () => {
+  it('OSCD Bercy: the after date co-registered (0.32, 0.25 px) in every block as on the whole array', { skip: !existsSync(city('bercy', 1)), timeout: 240_000 }, async () => {
+    const opts = { before: city('bercy', 1), after: city('bercy', 2) };
+    const cva = await compare('bercy-cva', { ...opts, preset: 'urban', method: 'cva' }, 64);
+    expect(cva.whole.coregistration.applied).toBe(true);
+    expect(cva.whole.coregistration.dx).toBeCloseTo(0.32, 1);
+    expect(cva.whole.coregistration.dy).toBeCloseTo(0.25, 1);
+    await compare('bercy-mad', { ...opts, preset: 'urban', method: 'mad' }, 64, 1e-5);
+    const off = await detect({ ...opts, preset: 'urban', method: 'cva', coregister: false });
+    expect(off.coregistration).toMatchObject({ applied: false, reason: 'turned off (--no-coregister)' });
+    let differ = 0;
+    for (let i = 0; i < off.result.classes.length; i++) if (off.result.classes[i] !== cva.whole.result.classes[i]) differ++;
+    expect(differ).toBeGreaterThan(100); // the shift changed the map
+  });
+
+  it('29RKH COG folder (SCL cloud halo, 20 m bands) against a modified after date: IR-MAD and PCA-k-means', { skip: !existsSync(R29), timeout: 300_000 }, async () => {
     // After date: the real bands with a synthetic construction site (visible and SWIR up, NIR down) in one corner.
     const afterDir = path.join(dir, 'rkh-after');
     mkdirSync(afterDir, { recursive: true });

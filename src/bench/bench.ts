@@ -88,7 +88,7 @@ export function benchCacheDir(): string {
   return process.env.S2CHANGE_BENCH_CACHE ?? path.join(homedir(), '.cache', 's2change', 'bench');
 }
 
-function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -126,7 +126,8 @@ export async function ensureSyntheticPair(size: number, cacheDir: string, log: (
 }
 
 /** Run a command under /usr/bin/time -v: wall seconds, peak RSS in MB, stdout. */
-async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssMB: number; stdout: string }> {
+/** Run a command under /usr/bin/time -v: its wall time, peak RSS (MB) and stdout. */
+export async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssMB: number; stdout: string }> {
   const r = await exec(TIME, ['-v', cmd, ...args]);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(r.stderr)?.[1];

@@ -47,7 +47,22 @@ export interface IrmadOptions {
   madVariates?: boolean;
   /** Correct weighted MAD variances for the down-weighting of the χ² tail (default true; see module doc). */
   consistencyCorrection?: boolean;
+  /**
+   * Stop reweighting (keep the last fit) when the next weights would leave fewer than this share of the pixels with a
+   * no-change probability above 0.5 (default 0.5; 0 gives the literal algorithm). See the module doc: without it,
+   * IR-MAD on scenes with much real change (seasons, cities) collapses onto a small, ever tighter no-change core.
+   */
+  minNoChangeShare?: number;
 }
+
+/** Why the IR-MAD iterations stopped. */
+export type IrmadStop =
+  /** The canonical correlations moved less than the tolerance between two fits. */
+  | 'converged'
+  /** `maxIterations` fits were done (1: plain MAD). */
+  | 'max-iterations'
+  /** The next weights would have left fewer than `minNoChangeShare` of the pixels as probable no change. */
+  | 'no-change-share';
 
 /** A fitted CCA / MAD transform. Row k of `a` and `b` (p values each) is the k-th canonical vector pair. */
 export interface MadModel {
@@ -85,6 +100,10 @@ export interface IrmadResult extends MadStatistics {
   iterations: number;
   /** True when the correlations settled within `tolerance` before `maxIterations`. */
   converged: boolean;
+  /** Why the iterations stopped. */
+  stopReason: IrmadStop;
+  /** Share of the sample with no-change probability (weight) > 0.5 under the final model. */
+  noChangeShare: number;
   /** Number of pixels the fit used. */
   samples: number;
 }
@@ -297,6 +316,9 @@ export function fitIrmad(before: readonly Float32Array[], after: readonly Float3
   return fitIrmadSample(rows, p, opts);
 }
 
+/** The options of the CCA fits themselves (not of the pixel sample). */
+export type MadFitOptions = Omit<IrmadOptions, 'valid' | 'maxSamples' | 'seed' | 'madVariates'>;
+
 function checkIterations(opts: IrmadOptions): void {
   const maxIterations = opts.maxIterations ?? 30;
   if (!(Number.isInteger(maxIterations) && maxIterations >= 1)) {
@@ -309,7 +331,7 @@ function checkIterations(opts: IrmadOptions): void {
  * after bands, see {@link jointRow}) in pixel order. A block engine that gathers the same rows in the same order gets
  * the same model as {@link fitIrmad}.
  */
-export function fitIrmadSample(data: Float64Array, p: number, opts: Omit<IrmadOptions, 'valid' | 'maxSamples' | 'seed' | 'madVariates'> = {}): Omit<IrmadResult, keyof MadStatistics> {
+export function fitIrmadSample(data: Float64Array, p: number, opts: MadFitOptions = {}): Omit<IrmadResult, keyof MadStatistics> {
   checkIterations(opts);
   const maxIterations = opts.maxIterations ?? 30;
   const tolerance = opts.tolerance ?? 1e-4;
@@ -322,27 +344,48 @@ export function fitIrmadSample(data: Float64Array, p: number, opts: Omit<IrmadOp
       fix: 'Check the cloud/nodata masks or use a larger area',
     });
   }
+  const minShare = opts.minNoChangeShare ?? 0.5;
+  if (!(minShare >= 0 && minShare <= 1)) {
+    throw new UsageError('IR-MAD minNoChangeShare must be in [0, 1]', { input: 'minNoChangeShare', found: String(minShare), fix: 'Pass 0.5' });
+  }
   const weights = new Float64Array(m).fill(1);
+  const next = new Float64Array(m);
   const rhoHistory: number[][] = [];
   let model: MadModel | undefined;
-  let converged = false;
+  let stopReason: IrmadStop = 'max-iterations';
+  let noChangeShare = 1;
   for (let it = 0; it < maxIterations; it++) {
     const acc = new CovarianceAccumulator(2 * p).addRows(data, m, weights);
-    model = canonicalCorrelation(acc, p, opts.regularization ?? 0);
+    const fit = canonicalCorrelation(acc, p, opts.regularization ?? 0);
     // The first fit is unweighted, so its variances need no correction.
-    if (it > 0 && opts.consistencyCorrection !== false && model.dof > 0) {
-      const f = Math.sqrt(irmadConsistencyFactor(model.dof));
-      model.sigma = model.sigma.map((s) => s * f);
+    if (it > 0 && opts.consistencyCorrection !== false && fit.dof > 0) {
+      const f = Math.sqrt(irmadConsistencyFactor(fit.dof));
+      fit.sigma = fit.sigma.map((s) => s * f);
     }
     const prev = rhoHistory[rhoHistory.length - 1];
-    rhoHistory.push(model.rho);
-    if (prev && Math.max(...model.rho.map((r, k) => Math.abs(r - prev[k]!))) < tolerance) {
-      converged = true;
+    rhoHistory.push(fit.rho);
+    model = fit;
+    let kept = 0;
+    for (let i = 0; i < m; i++) {
+      next[i] = chiSquareSurvival(madChiSquare(fit, data, i * 2 * p), fit.dof);
+      if (next[i]! > 0.5) kept++;
+    }
+    noChangeShare = kept / m;
+    if (prev && Math.max(...fit.rho.map((r, k) => Math.abs(r - prev[k]!))) < tolerance) {
+      stopReason = 'converged';
       break;
     }
-    for (let i = 0; i < m; i++) weights[i] = chiSquareSurvival(madChiSquare(model, data, i * 2 * p), model.dof);
+    if (it + 1 === maxIterations) break;
+    if (noChangeShare < minShare) {
+      stopReason = 'no-change-share';
+      break;
+    }
+    weights.set(next);
   }
-  return { model: model!, rho: model!.rho, rhoHistory, iterations: rhoHistory.length, converged, samples: m };
+  return {
+    model: model!, rho: model!.rho, rhoHistory, iterations: rhoHistory.length, converged: stopReason === 'converged', stopReason,
+    noChangeShare, samples: m,
+  };
 }
 
 /**

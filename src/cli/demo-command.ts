@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { homedir } from 'node:os';
 import { InputNotFoundError, InvalidInputError, S2ChangeError, UsageError } from '../errors.js';
 import type { ChangeMethod } from '../change/presets/types.js';
 import type { RunSummary } from '../pipeline/run-detect.js';
@@ -142,13 +141,6 @@ function reportResults(results: DemoEventResult[], o: DemoFlags): void {
   }
 }
 
-/** The user's cache folder for s2change: $S2CHANGE_CACHE, else $XDG_CACHE_HOME/s2change, else ~/.cache/s2change. */
-export function userCacheDir(): string {
-  if (process.env.S2CHANGE_CACHE) return process.env.S2CHANGE_CACHE;
-  const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
-  return path.join(base, 's2change');
-}
-
 /**
  * The demo without the sample folder: each event that has a `place` is run as `detect --event-date` (the clearest
  * L2A pair over its bbox, found in the STAC API, read by HTTP range requests into the user's range cache, so a
@@ -157,6 +149,7 @@ export function userCacheDir(): string {
  */
 async function fetchDemo(events: SampleEvent[], o: DemoFlags, missing: S2ChangeError | null): Promise<void> {
   const { runCli } = await import('../batch/run-job.js');
+  const { userCacheDir } = await import('../io/cache-dir.js');
   const { getPreset } = await import('../change/presets/index.js');
   const cacheDir = o.cacheDir ?? path.join(userCacheDir(), 'ranges');
   const net = [

@@ -24,7 +24,7 @@ interface DetectFlags {
 
 type Flags = DetectFlags & PairFlags;
 
-const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'];
+const METHODS: readonly ChangeMethod[] = ['otsu', 'threshold', 'cva', 'pca-kmeans', 'mad', 'irmad', 'supervised', 'learned'];
 const ENGINES: readonly DetectEngine[] = ['auto', 'blocks', 'whole'];
 
 /** Register `s2change detect`. */
@@ -37,9 +37,9 @@ export function registerDetect(program: Command): void {
     .requiredOption('--preset <name>', `one of ${PRESET_NAMES.join(' | ')}`)
     .requiredOption('--out <dir>', 'output folder')
     .option('--bbox <minx,miny,maxx,maxy>', 'clip to this WGS84 box (lon/lat degrees)')
-    .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's)`)
+    .option('--method <m>', `change method: ${METHODS.join(' | ')} (default: the preset's; urban: the learned model when one is given or cached)`)
     .option('--threshold <x>', "override the preset's main threshold")
-    .option('--min-area <ha>', 'minimum mapping unit in hectares: smaller patches become no change', '0')
+    .option('--min-area <ha>', 'minimum mapping unit in hectares: smaller patches (the preset\'s change classes together) become no change', '0')
     .option('--bands <list>', 'band names of a multi-band file or PNG in order, e.g. B2,B3,B4,B8,B12 (- skips a band)')
     .option('--before-bands <list>', '--bands for the before file only')
     .option('--after-bands <list>', '--bands for the after file only')
@@ -52,7 +52,7 @@ export function registerDetect(program: Command): void {
     .option('--no-coregister', 'do not co-register the after date onto the before date (default: a sub-pixel shift measured by phase correlation on a 10 m band is applied when confident and ≥ 0.1 px)')
     .option('--max-pixels <n>', 'refuse images larger than this many pixels (safety limit)')
     .option('--max-memory <mb>', 'refuse a single window read larger than this many MB (safety limit, default 4096)')
-    .option('--model <file>', 'trained model JSON for --method supervised (from s2change bench accuracy --train FILE)')
+    .option('--model <file>', 'trained model JSON (from s2change bench accuracy --train FILE): the learned urban model for --preset urban (default: urban-model.json in $S2CHANGE_CACHE, $XDG_CACHE_HOME/s2change or ~/.cache/s2change), or the random forest of --method supervised')
     .option('--engine <mode>', `auto | blocks | whole: the block engine streams whole tiles in bounded memory (every preset and method but supervised); auto uses it above ${BLOCK_ENGINE_MIN_PIXELS / 1e6} M pixels`, 'auto')
     .option('--polygons', `with the block engine, write change.geojson even above ${POLYGON_MAX_PIXELS / 1e6} M pixels (needs the whole class map in memory)`)
     .option('--threads <n>', 'block engine worker threads (default: one per core)')
@@ -72,6 +72,7 @@ export function registerDetect(program: Command): void {
       const { checkModel } = await import('../change/supervised.js');
       const { discoveredSceneOpener, itemUrlOpener, layersFor } = await import('../pipeline/discover.js');
       const { runDetect } = await import('../pipeline/run-detect.js');
+      const { chooseUrbanModel } = await import('../pipeline/urban-model-choice.js');
       const method = f.method ? parseChoice('--method', f.method, METHODS) : undefined;
       const engine = parseChoice('--engine', f.engine ?? 'auto', ENGINES);
       const preset = getPreset(f.preset); // an unknown preset is a usage error before any network or file access
@@ -97,7 +98,12 @@ export function registerDetect(program: Command): void {
         } : undefined,
       };
       const { readJsonFile } = await import('../io/local-file.js');
-      const supervisedModel = f.model !== undefined ? checkModel(await readJsonFile(f.model, 'the --model file (a model JSON from s2change bench accuracy --train)'), f.model) : undefined;
+      // Urban runs take the learned model (--model, or the one in the cache directory); --method supervised its forest.
+      const urban = preset.name === 'urban' && method !== 'supervised' ? await chooseUrbanModel({ method, modelPath: f.model }) : null;
+      const supervisedModel = f.model !== undefined && !urban ? checkModel(await readJsonFile(f.model, 'the --model file (a model JSON from s2change bench accuracy --train)'), f.model) : undefined;
+      const urbanOptions = urban ? {
+        method: urban.method, urbanModel: urban.model, urbanModelSource: urban.info?.path, urbanModelInfo: urban.info, notes: urban.notes,
+      } : { method };
       const bbox = f.bbox !== undefined ? parseBbox(f.bbox) : null;
       const remote = await remoteOptions(f);
       const log = (m: string): void => void process.stderr.write(`${m}\n`);
@@ -118,7 +124,7 @@ export function registerDetect(program: Command): void {
           before: found.scenes.before.href, after: found.scenes.after.href,
           open: discoveredSceneOpener([found.scenes.before, found.scenes.after], remote,
             layersFor(preset, [...found.scenes.before.members, ...found.scenes.after.members],
-              { method, supervisedModel, cvaBands: parsed.cvaBands })),
+              { ...urbanOptions, supervisedModel, cvaBands: parsed.cvaBands })),
           discovery: found.discovery as unknown as Record<string, unknown>,
         };
       } else {
@@ -128,7 +134,7 @@ export function registerDetect(program: Command): void {
         const before = f.before !== undefined ? itemRef(f.before, f) : undefined;
         const after = itemRef(f.after, f);
         const srcs = preset.singleDate || before === undefined ? [after] : [before, after];
-        const open = await itemUrlOpener(srcs, remote, preset, { method, supervisedModel, cvaBands: parsed.cvaBands });
+        const open = await itemUrlOpener(srcs, remote, preset, { ...urbanOptions, supervisedModel, cvaBands: parsed.cvaBands });
         inputs = { before, after, ...(open ? { open } : {}) };
       }
       if (f.truth !== undefined && !existsSync(f.truth)) {
@@ -143,7 +149,7 @@ export function registerDetect(program: Command): void {
         } : undefined,
         bbox, engine, polygons: !!f.polygons, writeIndex: f.index !== false,
         threads: parsed.threads,
-        method, supervisedModel, coregister: f.coregister !== false,
+        ...urbanOptions, supervisedModel, coregister: f.coregister !== false,
         decodeBudget: parsed.decodeBudget,
         threshold: parsed.threshold,
         minAreaHa: parsed.minAreaHa,

@@ -20,7 +20,7 @@ import { openScene, type BandRef, type LayerName, type Scene, type SceneOptions 
 import { readOnGrid, toPhysical } from '../pipeline/align.js';
 import { addAreasToIndexHistogram, addToIndexHistogram } from '../change/index-histogram.js';
 import { accumulateClassAreas, addClassCounts, projectedPixelArea } from '../raster/class-areas.js';
-import { deferClasses, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
+import { deferClasses, hasMinArea, runMinAreaTask, type DeferredClasses, type MinAreaTask } from './min-area.js';
 import { classifyFitted, runSceneTask, type FittedModel, type SceneBlockStats, type SceneTask } from './multivariate-blocks.js';
 import type { SerializedError } from '../io/tiff/sandbox-protocol.js';
 import { quicklookCellSums, runFusedKernel } from './fused-kernel.js';
@@ -65,6 +65,8 @@ export interface EngineConfig {
   quicklook?: QuicklookPlan | null;
   /** `--min-area` in m² (null: none): classify defers the classes to the min-area filter pass (`min-area.ts`). */
   minAreaM2?: number | null;
+  /** The learned urban model's minimum object size in pixels (null: none), run in the same filter pass. */
+  minPixels?: number | null;
 }
 
 /**
@@ -494,7 +496,7 @@ export async function finishClassify(ctx: EngineContext, t: Extract<EngineTask, 
   const win = t.window;
   const grid = windowGrid(target, win);
   // With --min-area the classes are final only after the merge: held back here, encoded by the filter pass.
-  const minArea = config.minAreaM2 ? deferClasses(classes, win, target, config.minAreaM2) : null;
+  const minArea = hasMinArea(config) ? deferClasses(classes, win, config) : null;
   const classBytes = minArea ? null : ctx.encodeClasses(0, t.row, t.col, [classes]);
   let productBytes: Uint8Array | null = null;
   let productPiece: Float32Array | null = null;

@@ -28,7 +28,7 @@ import { rgbOverviews } from './quicklook-rgb.js';
 import { planBlocks } from './plan.js';
 import { createTaskRunner, tuneMalloc, type TaskRunner } from './pool.js';
 import { release } from '../io/release.js';
-import { MinAreaMerge } from './min-area.js';
+import { hasMinArea, MinAreaMerge } from './min-area.js';
 import { gatherSceneWide, planSceneWide, SCENE_WIDE_PRESETS, sceneWideRefusal, type ScenePasses } from './multivariate-blocks.js';
 import { ProgressReporter } from './progress.js';
 
@@ -215,7 +215,8 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       options: { ...opts, method: 'threshold', threshold } });
   };
   // generic / urban: planned, gathered and reported by multivariate-blocks.ts (their method, not 'threshold').
-  const sceneWide = planSceneWide(preset, { method, cvaBands: opts.cvaBands, threshold: opts.threshold }, bandsUsed);
+  const learned = method === 'learned' ? { urbanModel: opts.urbanModel, urbanModelSource: opts.urbanModelSource } : {};
+  const sceneWide = planSceneWide(preset, { method, cvaBands: opts.cvaBands, threshold: opts.threshold, ...learned }, bandsUsed);
   const fixed = sceneWide ? null : probe(opts.threshold);
   const productInfo = sceneWide ? sceneWide.product : fixed!.products[0] ?? null;
 
@@ -227,7 +228,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
     ? { strategy: 'rle', ...opts.productCog, grid: target, sampleType: 'float32', bandCount: 1, nodata: NaN, blockSize } : null;
   const minAreaHa = opts.minAreaHa && opts.minAreaHa > 0 ? opts.minAreaHa : null;
   const config: EngineConfig = {
-    before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands },
+    before: beforeSpec, after: afterSpec, preset: preset.name, bands: bandsUsed, options: { method, cvaBands: opts.cvaBands, ...learned },
     target, cloudBuffer: opts.cloudBuffer ?? 2, classesHeader, productHeader, overviews: levels.length > 1, otsu,
     quicklook: rgb.factor ? {
       factor: rgb.factor,
@@ -237,8 +238,10 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       beforeOverviewRgb: beforeSpec && rgb.before?.fromOverviews ? rgb.before.layers : null,
     } : null,
     minAreaM2: minAreaHa ? minAreaHa * 10_000 : null, // as detect() computes it
+    // The learned model's minimum object size: merged across blocks in the min-area pass.
+    minPixels: method === 'learned' && opts.urbanModel && opts.urbanModel.postFilter.minPixels > 1 ? opts.urbanModel.postFilter.minPixels : null,
   };
-  const minArea = config.minAreaM2 ? new MinAreaMerge(target, config.minAreaM2) : null;
+  const minArea = hasMinArea(config) ? new MinAreaMerge(target, config.minAreaM2 ?? 0, config.preset, config.minPixels) : null;
   const threads = opts.threads ?? availableParallelism();
   // Blocks in flight bound memory: 2 x threads + 2 of 512², fewer of larger blocks (3 of 1024² with 2 threads).
   const workers = Math.max(1, threads);
@@ -401,7 +404,7 @@ export async function detectBlocks(opts: BlockDetectOptions): Promise<BlockDetec
       product: productOut && productInfo ? { name: productInfo.name, description: productInfo.description, path: opts.productPath!, bytes: productOut.bytes, sha256: productOut.sha256 } : null,
       blocks: blocks.length, threads: runner.threads, seconds: (performance.now() - t0) / 1000,
       inputs, georeferenced, quicklook: quicklookArrays,
-      minMappingUnit: minArea ? { hectares: minAreaHa!, pixelsRemoved: minArea.pixelsRemoved } : null,
+      minMappingUnit: minArea && minAreaHa ? { hectares: minAreaHa, pixelsRemoved: minArea.pixelsRemoved } : null,
       coregistration,
     };
   } catch (err) {

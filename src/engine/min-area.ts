@@ -10,21 +10,34 @@
  *   classes, class areas) as the classify pass would have.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { minAreaGroups } from '../change/presets/common.js';
+import { getPreset } from '../change/presets/index.js';
 import { NODATA_CLASS } from '../change/presets/types.js';
 import { reduceBand } from '../io/cog-writer.js';
 import { filterBlock, mergeBlockEdges, summarizeBlock, type BlockEdges, type BlockMinArea } from '../raster/block-components.js';
+import { patchGroupTable } from '../raster/components.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { pixelAreaM2, type Grid, type Window } from '../raster/grid.js';
-import { reduceForQuicklook, type BlockResult, type EngineContext, type EngineTask } from './block-task.js';
+import { reduceForQuicklook, type BlockResult, type EngineConfig, type EngineContext, type EngineTask } from './block-task.js';
 import type { Block } from './plan.js';
 import type { TaskRunner } from './pool.js';
 
 /**
- * The minimum mapping unit exactly as `detect()` applies it: components of equal class, 8-connected (the
- * `labelComponents` default), 0 (no change) and 255 (nodata) never part of one, removed pixels become 0.
+ * The minimum mapping unit exactly as `detect()` applies it: components of one patch group of the preset
+ * (`minAreaGroups`), 8-connected (the `labelComponents` default), 0 (no change) and 255 (nodata) never part of
+ * one, removed pixels become 0.
  */
-export function engineMinArea(target: Grid, minAreaM2: number): BlockMinArea {
-  return { minAreaM2, rowAreaM2: (row) => pixelAreaM2(target, row), background: [0, NODATA_CLASS], replaceWith: 0 };
+export function engineMinArea(target: Grid, minAreaM2: number, preset: string, minPixels?: number | null): BlockMinArea {
+  return {
+    minAreaM2, rowAreaM2: (row) => pixelAreaM2(target, row), background: [0, NODATA_CLASS], replaceWith: 0,
+    groups: patchGroupTable(minAreaGroups(getPreset(preset)), [0, NODATA_CLASS]),
+    ...(minPixels ? { minPixels } : {}),
+  };
+}
+
+/** Whether a run has a merge pass: `--min-area`, or the learned urban model's minimum object size. */
+export function hasMinArea(config: Pick<EngineConfig, 'minAreaM2' | 'minPixels'>): boolean {
+  return Boolean(config.minAreaM2 || config.minPixels);
 }
 
 /** A block's classes held back by the classify pass: the deflated class tile and its edge components. */
@@ -44,8 +57,9 @@ export interface MinAreaTask {
 }
 
 /** Classify pass (worker): defer a block's classes to the filter pass. */
-export function deferClasses(classes: Uint8Array, win: Window, target: Grid, minAreaM2: number): DeferredClasses {
-  return { packed: deflateRawSync(classes, { level: 1 }), edges: summarizeBlock(classes, win, engineMinArea(target, minAreaM2)) };
+export function deferClasses(classes: Uint8Array, win: Window, config: EngineConfig): DeferredClasses {
+  const mmu = engineMinArea(config.target, config.minAreaM2 ?? 0, config.preset, config.minPixels);
+  return { packed: deflateRawSync(classes, { level: 1 }), edges: summarizeBlock(classes, win, mmu) };
 }
 
 /**
@@ -57,10 +71,11 @@ export function runMinAreaTask(ctx: EngineContext, t: MinAreaTask): BlockResult 
   const { config } = ctx;
   const { target } = config;
   const win = t.window;
-  if (!config.minAreaM2) throw new Error('internal: min-area task in a run without --min-area');
+  if (!hasMinArea(config)) throw new Error('internal: min-area task in a run without --min-area');
   const raw = inflateRawSync(t.packed);
   const stored = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength); // a plain view: slice() copies
-  const { classes, removedPixels } = filterBlock(stored, win, t.removeEdge, engineMinArea(target, config.minAreaM2));
+  const { classes, removedPixels, removedByPixelCount } = filterBlock(stored, win, t.removeEdge,
+    engineMinArea(target, config.minAreaM2 ?? 0, config.preset, config.minPixels));
   const classPixels = new Float64Array(256);
   const classM2 = new Float64Array(256);
   accumulateClassAreas(classes, win.width, win.height, target, win.y, classPixels, classM2);
@@ -70,7 +85,7 @@ export function runMinAreaTask(ctx: EngineContext, t: MinAreaTask): BlockResult 
     classPiece: config.overviews ? reduceBand(classes, win.width, win.height, 'nearest', null) : null, productPiece: null,
     classPixels, classM2, nodata: 0, cloud: 0, radiometry: {}, histogram: null, valuesRead: 0,
     quicklook: config.quicklook ? reduceForQuicklook([], classes, win, target.width, target.height, config.quicklook.factor) : null,
-    removedPixels,
+    removedPixels: removedPixels - removedByPixelCount, // what --min-area removed (the model's own filter aside)
   };
 }
 
@@ -85,7 +100,8 @@ export class MinAreaMerge {
   /** Pixels the filter pass removed so far (all of them once every block has been filtered). */
   pixelsRemoved = 0;
 
-  constructor(private readonly target: Grid, private readonly minAreaM2: number) {}
+  constructor(private readonly target: Grid, private readonly minAreaM2: number, private readonly preset: string,
+    private readonly minPixels?: number | null) {}
 
   /** A classify-pass result's deferred classes. */
   add(block: Block, d: DeferredClasses): void {
@@ -101,7 +117,7 @@ export class MinAreaMerge {
       if (!e) throw new Error(`internal: block ${b.row},${b.col} has no deferred classes`);
       return e;
     });
-    const decision = mergeBlockEdges(edges, engineMinArea(this.target, this.minAreaM2));
+    const decision = mergeBlockEdges(edges, engineMinArea(this.target, this.minAreaM2, this.preset, this.minPixels));
     this.verdict = new Map(blocks.map((b, i) => [b.index, decision.remove[i]!]));
     this.edges = null;
   }

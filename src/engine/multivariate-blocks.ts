@@ -14,6 +14,11 @@
  *   h × h block covariance tile by tile as `accumulateBlocks` does, and counts valid pixels; pass "sample" returns
  *   the PCA features of the seeded sample; the main thread fits k-means once. Features look at an h × h
  *   neighbourhood, so PCA-k-means reads every block with a halo of h pixels.
+ * - The learned urban model ('learned'): pass "urban-sample" returns the seeded sample's rows (both dates' bands)
+ *   with their global pixel indices and whether the dates differ; the main thread puts them in pixel order and
+ *   computes the scene statistics once (`urban-inference.ts`, as the whole-array path does); each classify task
+ *   reads its block with the model's halo (+1 for the majority filter), computes features, probabilities and the
+ *   majority filter, and keeps its block. The minimum object size runs in the `--min-area` merge (`min-area.ts`).
  * The method "supervised" stays on the whole-array path.
  */
 import { UsageError } from '../errors.js';
@@ -32,13 +37,17 @@ import { keepSample, sampleRate } from '../change/sampling.js';
 import { applyNodata, maskUndefinedIndex, otsuOrFixed, usesOtsu } from '../change/presets/common.js';
 import {
   identicalDates, identicalOutcome, irmadMinPChange, irmadOutcome, isMultivariate, pcaKmeansOutcome, pcaKmeansProduct,
-  PRESET_IRMAD,
+  isMad, madFitOptions,
 } from '../change/presets/multivariate.js';
 import type { ChangeMethod, Preset, PresetOptions, PresetResult, ThresholdUsed } from '../change/presets/types.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { windowGrid, type Grid, type Window } from '../raster/grid.js';
 import type { Scene } from '../io/scene.js';
 import { checkValidShare } from '../pipeline/detect.js';
+import { LEARNED_PRODUCT, learnedFormula, learnedThresholds } from '../change/presets/urban.js';
+import type { UrbanSceneStats } from '../change/urban-features.js';
+import { inUrbanStatsSample, urbanBlockHalo, urbanBlockPostFilter, urbanStatsFromRows, urbanStatsRate } from '../change/urban-inference.js';
+import { applyUrbanModel, type UrbanModel } from '../change/urban-model.js';
 import { cloudMask, countRadiometry, crop, finishClassify, readReflectance, type BlockResult, type EngineContext, type EngineTask } from './block-task.js';
 import { growWindow, planBlocks, type Block } from './plan.js';
 
@@ -59,6 +68,8 @@ export function sceneWideRefusal(preset: Preset, method: ChangeMethod): UsageErr
 /** The model a classify task applies to its block (irmad, pca-kmeans), or the identical-dates case. */
 export type FittedModel =
   | { method: 'irmad'; model: MadModel; minPChange: number }
+  /** The learned urban model (sent once in the run's options) and the scene statistics it standardises with. */
+  | { method: 'learned'; stats: UrbanSceneStats }
   | { method: 'pca-kmeans'; model: PcaKmeansModel }
   | { method: 'identical' };
 
@@ -69,7 +80,8 @@ export type ScenePass =
   | { name: 'irmad-scan' }
   | { name: 'irmad-sample'; rate: number; seed: number }
   | { name: 'pca-scan'; blockSize: number }
-  | { name: 'pca-sample'; pca: Pca; rate: number; seed: number };
+  | { name: 'pca-sample'; pca: Pca; rate: number; seed: number }
+  | { name: 'urban-sample'; rate: number };
 
 export interface SceneTask {
   kind: 'scene';
@@ -144,7 +156,8 @@ export function planSceneWide(preset: Preset, options: PresetOptions & { method:
   const plan = { preset, method, bands, options, product: null };
   let product: SceneWidePlan['product'];
   // IR-MAD's outcome for as many degrees of freedom as bands: its product, and an early check of --threshold.
-  if (method === 'irmad') product = irmadOutcome(bands, bands.length, options).product;
+  if (isMad(method)) product = irmadOutcome(bands, bands.length, options, method).product;
+  else if (method === 'learned') product = { ...LEARNED_PRODUCT };
   else if (method === 'pca-kmeans') product = pcaKmeansProduct(bands);
   else {
     const p = onePixel(plan, options.threshold ?? 0).products[0];
@@ -166,8 +179,9 @@ function onePixel(plan: Pick<SceneWidePlan, 'preset' | 'bands' | 'options'>, thr
 
 /** Run the statistics passes `plan` needs and fit its model. */
 export async function gatherSceneWide(plan: SceneWidePlan, passes: ScenePasses): Promise<SceneWideOutcome> {
-  if (plan.method === 'irmad') return gatherIrmad(plan, passes);
+  if (isMad(plan.method)) return gatherIrmad(plan, plan.method, passes);
   if (plan.method === 'pca-kmeans') return gatherPcaKmeans(plan, passes);
+  if (plan.method === 'learned') return gatherLearned(plan, passes);
   if (isMultivariate(plan.method)) throw new Error(`internal: method ${plan.method} has no block-engine plan`);
   return gatherOtsu(plan, passes);
 }
@@ -222,8 +236,8 @@ function identical(plan: SceneWidePlan): SceneWideOutcome {
   return { ...identicalOutcome(plan.method, plan.bands), method: plan.method, threshold: NaN, fitted: { method: 'identical' } };
 }
 
-/** IR-MAD: count usable pixels, gather the seeded sample in pixel order, fit once. */
-async function gatherIrmad(plan: SceneWidePlan, passes: ScenePasses): Promise<SceneWideOutcome> {
+/** MAD / IR-MAD: count usable pixels, gather the seeded sample in pixel order, fit once. */
+async function gatherIrmad(plan: SceneWidePlan, method: 'mad' | 'irmad', passes: ScenePasses): Promise<SceneWideOutcome> {
   let usable = 0;
   let same = true;
   const masks = new MaskTotals();
@@ -238,8 +252,8 @@ async function gatherIrmad(plan: SceneWidePlan, passes: ScenePasses): Promise<Sc
   const pieces: SampleRows[] = [];
   await passes.run('IR-MAD sample', passes.blocks, (blk) => task(blk, { name: 'irmad-sample', rate, seed: IRMAD_SAMPLING.seed }),
     (r) => pieces.push(r.scene!.sample!));
-  const fit = fitIrmadSample(inPixelOrder(pieces, 2 * plan.bands.length), plan.bands.length, PRESET_IRMAD);
-  const outcome = irmadOutcome(plan.bands, fit.model.dof, plan.options);
+  const fit = fitIrmadSample(inPixelOrder(pieces, 2 * plan.bands.length), plan.bands.length, madFitOptions(method));
+  const outcome = irmadOutcome(plan.bands, fit.model.dof, plan.options, method, fit);
   return { ...outcome, method: plan.method, threshold: NaN,
     fitted: { method: 'irmad', model: fit.model, minPChange: irmadMinPChange(plan.options) } };
 }
@@ -282,6 +296,32 @@ async function gatherPcaKmeans(plan: SceneWidePlan, passes: ScenePasses): Promis
   }
   const model = pcaKmeansFromSample(pca, feats, diffs, seed);
   return { ...pcaKmeansOutcome(plan.bands, model), method: plan.method, threshold: NaN, fitted: { method: 'pca-kmeans', model } };
+}
+
+/** The learned urban model: the statistics sample in pixel order (and whether the dates differ), statistics once. */
+async function gatherLearned(plan: SceneWidePlan, passes: ScenePasses): Promise<SceneWideOutcome> {
+  const model = learnedModel(plan.options);
+  let same = true;
+  const masks = new MaskTotals();
+  const pieces: SampleRows[] = [];
+  const rate = urbanStatsRate(passes.target.width, passes.target.height);
+  await passes.run('urban statistics', passes.blocks, (blk) => task(blk, { name: 'urban-sample', rate }), (r) => {
+    same &&= r.scene!.identical!;
+    pieces.push(r.scene!.sample!);
+    masks.add(r);
+  });
+  masks.check(passes);
+  if (same) return identical(plan);
+  const stats = urbanStatsFromRows(model, plan.bands, inPixelOrder(pieces, 2 * plan.bands.length));
+  return {
+    method: 'learned', thresholds: learnedThresholds(model), formula: learnedFormula(model), notes: [], product: { ...LEARNED_PRODUCT },
+    threshold: NaN, fitted: { method: 'learned', stats },
+  };
+}
+
+function learnedModel(options: PresetOptions): UrbanModel {
+  if (!options.urbanModel) throw new Error('internal: method "learned" in the block engine without a model');
+  return options.urbanModel;
 }
 
 /** The blocks' sampled rows (`width` values each) in global pixel order, as a whole-array pass visits them. */
@@ -405,6 +445,20 @@ export async function runSceneTask(ctx: EngineContext, t: SceneTask): Promise<Bl
     forEachBlockPixel(read, block, (i) => { if (madPixelUsable(x, y, valid, i)) usable++; });
     scene.usable = usable;
     scene.identical = identicalDates(x, y, valid);
+  } else if (p.name === 'urban-sample') {
+    // Valid pixels of the block in the statistics sample: before bands, then after bands (as urbanStatsRows).
+    const kept: number[] = [];
+    const indices: number[] = [];
+    forEachBlockPixel(read, block, (i, gx, gy) => {
+      if (valid[i] && inUrbanStatsSample(global(gx, gy), p.rate)) { kept.push(i); indices.push(global(gx, gy)); }
+    });
+    const k = x.length;
+    const values = new Float64Array(kept.length * 2 * k);
+    kept.forEach((i, r) => {
+      for (let j = 0; j < k; j++) { values[r * 2 * k + j] = x[j]![i]!; values[r * 2 * k + k + j] = y[j]![i]!; }
+    });
+    scene.sample = { indices: Float64Array.from(indices), values, width: 2 * k };
+    scene.identical = identicalDates(x, y, valid);
   } else if (p.name === 'irmad-sample') {
     const kept: number[] = [];
     const indices: number[] = [];
@@ -448,7 +502,9 @@ export async function runSceneTask(ctx: EngineContext, t: SceneTask): Promise<Bl
 export async function classifyFitted(ctx: EngineContext, t: Extract<EngineTask, { kind: 'block' }>, fitted: FittedModel): Promise<BlockResult> {
   const block = t.window;
   const { target, bands } = ctx.config;
-  const inp = await readInputs(ctx, block, fitted.method === 'pca-kmeans' ? fitted.model.pca.blockSize : 0);
+  const model = fitted.method === 'learned' ? learnedModel(ctx.config.options) : null;
+  const halo = fitted.method === 'pca-kmeans' ? fitted.model.pca.blockSize : model ? urbanBlockHalo(model) : 0;
+  const inp = await readInputs(ctx, block, halo);
   const { read, x, y, valid } = inp;
   const n = read.width * read.height;
   let classes: Uint8Array;
@@ -460,6 +516,13 @@ export async function classifyFitted(ctx: EngineContext, t: Extract<EngineTask, 
     const { chi2 } = applyMad(fitted.model, x, y, n, { valid });
     classes = applyNodata(irmadChangeMask({ chi2, model: fitted.model }, { method: 'probability', minPChange: fitted.minPChange }).mask, valid);
     product = chi2;
+  } else if (fitted.method === 'learned') {
+    // Features, probability, threshold and majority filter on the block and its halo (the minimum object size is
+    // merged across blocks by the min-area pass).
+    const p = applyUrbanModel(urbanBlockPostFilter(model!), inp.before, inp.after, read.width, read.height, valid,
+      { stats: fitted.stats, source: ctx.config.options.urbanModelSource });
+    classes = applyNodata(p.classes, valid);
+    product = p.probability;
   } else {
     product = differenceImage(x, y, n, valid);
     classes = applyNodata(applyPcaKmeans(fitted.model, product, read.width, read.height, valid), valid);

@@ -10,8 +10,8 @@ import type { BandArrays } from '../indices/registry.js';
 import { getPreset } from '../change/presets/index.js';
 import type { Preset, PresetOptions, PresetResult } from '../change/presets/types.js';
 import { NODATA_CLASS } from '../change/presets/types.js';
-import { maskUndefinedIndex } from '../change/presets/common.js';
-import { removeSmallComponents } from '../raster/components.js';
+import { maskUndefinedIndex, minAreaGroups } from '../change/presets/common.js';
+import { patchGroupTable, removeSmallComponents } from '../raster/components.js';
 import { pixelAreaM2, type Bounds, type Grid } from '../raster/grid.js';
 import { accumulateClassAreas } from '../raster/class-areas.js';
 import { sclMask } from '../raster/scl-mask.js';
@@ -27,7 +27,10 @@ export interface DetectOptions extends PresetOptions {
   after: string;
   preset: string;
   bbox?: Bounds | null;
-  /** Minimum mapping unit in hectares (connected components smaller than this become "no change"). */
+  /**
+   * Minimum mapping unit in hectares: connected patches smaller than this become "no change". A patch is measured
+   * on the union of the classes the preset groups (`minAreaGroups`: its change classes by default).
+   */
   minAreaHa?: number;
   /** Band names for multi-band inputs / PNGs, applied to both dates unless beforeBands/afterBands are given. */
   bands?: string[];
@@ -184,7 +187,7 @@ async function detectOnScenes(preset: Preset, before: Scene | null, after: Scene
   if (opts.minAreaHa && opts.minAreaHa > 0) {
     const mmu = removeSmallComponents(result.classes, target.width, target.height, {
       minAreaM2: opts.minAreaHa * 10_000, rowAreaM2: (row: number) => pixelAreaM2(target, row),
-      background: [0, NODATA_CLASS], replaceWith: 0,
+      background: [0, NODATA_CLASS], replaceWith: 0, groups: patchGroupTable(minAreaGroups(preset), [0, NODATA_CLASS]),
     });
     result.classes.set(mmu.classes);
     minMappingUnit = { hectares: opts.minAreaHa, pixelsRemoved: mmu.removedPixels };

@@ -31,8 +31,9 @@ import { sanityWarnings } from './sanity-warnings.js';
 import { detect, type DetectOptions, type DetectResult } from './detect.js';
 import { describeCoregistration, type CoregistrationReport } from './coregistration.js';
 import { BLOCK_ENGINE_MIN_PIXELS, POLYGON_MAX_PIXELS } from './detect-limits.js';
+import { withUrbanModel, type UrbanModelInfo, type UrbanModelOptions } from './urban-model-choice.js';
 
-export interface RunDetectOptions extends DetectOptions {
+export interface RunDetectOptions extends DetectOptions, UrbanModelOptions {
   out: string;
   overwrite: boolean;
   /** Title for the report (default: derived from the preset and inputs). */
@@ -107,6 +108,8 @@ export interface RunSummary {
   provenance: { acquired: { before: Acquired | null; after: Acquired | null } };
   /** Which engine computed the outputs. */
   engine: 'whole' | 'blocks';
+  /** Urban runs: the learned model used (path, SHA-256, version, training cities, leave-one-city-out score), or null. */
+  urbanModel?: UrbanModelInfo | null;
   /** The after date's sub-pixel shift onto the before date (pixels and metres, peak confidence), applied or skipped and why. */
   coregistration: CoregistrationReport;
   warnings: string[];
@@ -120,6 +123,7 @@ const STANDARD_OUTPUTS = ['change.tif', 'change.tif.aux.xml', 'change.qml', 'cha
 /** Run detect and write change.tif, <index>.tif, PNGs, change.geojson, report.html and summary.json into `out`. */
 export async function runDetect(opts: RunDetectOptions): Promise<RunSummary> {
   getPreset(opts.preset); // an unknown preset is a usage error before anything is created
+  opts = await withUrbanModel(opts); // a missing or malformed model file is an error before anything is created
   // Refuse existing outputs before any work; the product name (e.g. dnbr.tif) is checked again when written.
   const out = await OutputDir.open(opts.out, { overwrite: opts.overwrite, planned: STANDARD_OUTPUTS, signals: true, inputs: localInputs(opts) });
   try {
@@ -336,8 +340,9 @@ function buildSummary(r: RunFacts, opts: RunDetectOptions): RunSummary {
     minMappingUnit: r.minMappingUnit,
     polygons: null,
     engine: r.engine,
+    ...(r.preset.name === 'urban' ? { urbanModel: opts.urbanModelInfo ?? null } : {}),
     coregistration: r.coregistration,
-    warnings: [...r.warnings],
+    warnings: [...(opts.notes ?? []), ...r.warnings],
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
     // Last before `outputs`: its counts are long, the facts above are what a reader looks for first.
     indexHistogram: indexHistogramOf(r),
@@ -582,6 +587,7 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
       describeCoregistration(r.coregistration, grid),
       `Masked: ${r.maskedPixels.nodata} nodata and ${r.maskedPixels.cloudShadowSnow} cloud/shadow/snow pixels (SCL, grown by ${opts.cloudBuffer ?? 2} px)${
         r.maskedPixels.indexUndefined ? `, and ${r.maskedPixels.indexUndefined} pixels whose index is undefined (e.g. NIR + SWIR = 0)` : ''}`,
+      ...(summary.urbanModel ? [urbanModelDetail(summary.urbanModel)] : []),
       ...(r.minMappingUnit ? [`Minimum mapping unit: ${r.minMappingUnit.hectares} ha (${r.minMappingUnit.pixelsRemoved} pixels removed)`] : []),
       ...(summary.polygons ? [`Polygons: ${summary.polygons.features} in change.geojson${summary.polygons.dropped ? ` (${summary.polygons.dropped} smallest dropped)` : ''}`] : []),
       ...extraDetails,
@@ -590,4 +596,14 @@ async function writeReport(out: OutputDir, r: Omit<RunFacts, 'engine' | 'indexHi
     toolVersion: VERSION,
   };
   await out.writeFile('report.html', renderReportParts(model));
+}
+
+/** The report's line about the learned urban model a run used. */
+function urbanModelDetail(m: UrbanModelInfo): string {
+  const score = m.looScore
+    ? `leave-one-city-out F1 ${(100 * m.looScore.f1).toFixed(1)} % (P ${(100 * m.looScore.precision).toFixed(1)} %, R ${(100 * m.looScore.recall).toFixed(1)} %)`
+    : 'no leave-one-city-out score recorded';
+  return `Urban model: ${m.path} (${m.foundBy === 'cache' ? 'found in the cache directory' : '--model'}; SHA-256 ${m.sha256.slice(0, 16)}…, `
+    + `format ${m.format} v${m.version}, written by s2change ${m.createdBy} on ${m.createdAt}); trained on ${m.trainingCities.length} cities `
+    + `(${m.trainingCities.join(', ')}); ${score}. ${m.labelLicence}`;
 }

@@ -4,8 +4,9 @@
  * 1. `summarizeBlock` labels one block on its own (`labelComponents`) and describes the components that touch
  *    the block's sides: the component on every side pixel, and per such "edge component" its class value, pixel
  *    count, ground area inside the block and its pixel count per row.
- * 2. `mergeBlockEdges` joins edge components of neighbouring blocks with a union-find (same class value, across
- *    edges and, 8-connected, across corners) and decides keep/remove per joined component.
+ * 2. `mergeBlockEdges` joins edge components of neighbouring blocks with a union-find (same class value, or same
+ *    patch group with `groups`, across edges and, 8-connected, across corners) and decides keep/remove per joined
+ *    component.
  * 3. `filterBlock` labels the block again (deterministically the same labels), removes its interior components
  *    smaller than the minimum area and the edge components the merge marked, and returns the filtered classes.
  *
@@ -16,19 +17,29 @@
  * area already exceeds the minimum by a safe margin (`KEEP_MARGIN`) carry no rows: their component is kept, so the
  * rows held on the merging side stay bounded by the minimum area in pixels per edge component.
  */
-import { componentAreas, labelComponents, type BackgroundValues, type Components, type Connectivity } from './components.js';
+import {
+  componentAreas, labelComponents, patchKeys, type BackgroundValues, type Components, type Connectivity, type PatchGroups,
+} from './components.js';
 import type { Window } from './grid.js';
 
 /** The minimum mapping unit of a block-wise run (the options of `removeSmallComponents` it supports). */
 export interface BlockMinArea {
   /** Components whose ground area is smaller than this (m²) are removed. */
   minAreaM2: number;
+  /**
+   * Components with fewer pixels than this are removed too (the learned urban model's minimum object size, applied
+   * before `--min-area` on the whole array: both remove whole components of the same labelling, so one pass that
+   * removes a component when either rule says so gives the same map). Removals by this rule are counted apart.
+   */
+  minPixels?: number;
   /** Area of one pixel in row `row` of the WHOLE grid (m²), e.g. `(r) => pixelAreaM2(grid, r)`. */
   rowAreaM2: (row: number) => number;
   /** Class value written into removed pixels (default 0 = no change). */
   replaceWith?: number;
   connectivity?: Connectivity;
   background?: BackgroundValues;
+  /** Classes that form one patch together (`patchGroupTable`), as `removeSmallComponents` takes them. */
+  groups?: PatchGroups;
 }
 
 /**
@@ -42,7 +53,7 @@ export interface BlockEdges {
   bottom: Int32Array;
   left: Int32Array;
   right: Int32Array;
-  /** Per edge component: class value, pixels in the block, ground area in the block (m², as `componentAreas`). */
+  /** Per edge component: patch key (its class value without groups), pixels in the block, ground area in the block (m², as `componentAreas`). */
   value: Uint8Array;
   pixels: Int32Array;
   area: Float64Array;
@@ -56,7 +67,7 @@ export interface BlockEdges {
   rowCounts: Int32Array;
 }
 
-/** The merge's verdict: per block, per edge component, 1 = remove. */
+/** The merge's verdict: per block, per edge component, 0 = keep, 1 = remove (area), 2 = remove (fewer than minPixels). */
 export interface MergeDecision {
   remove: Uint8Array[];
   /** Joined components that touch a block side, and how many of them are removed (with their pixels). */
@@ -72,6 +83,8 @@ export interface FilteredBlock {
   removedPixels: number;
   /** Removed components lying wholly inside this block (those touching a side are counted by the merge). */
   removedInteriorComponents: number;
+  /** Of `removedPixels`, those removed because their component has fewer than `minPixels` pixels. */
+  removedByPixelCount: number;
 }
 
 /**
@@ -101,7 +114,7 @@ function checkOptions(mmu: BlockMinArea): number {
 /** Label a block, its component areas on the whole grid's rows, and its edge components in label order. */
 function labelBlock(classes: Uint8Array, win: Window, mmu: BlockMinArea): LabelledBlock {
   const { width: w, height: h } = win;
-  const c = labelComponents(classes, w, h, { connectivity: mmu.connectivity, background: mmu.background });
+  const c = labelComponents(patchKeys(classes, mmu.groups), w, h, { connectivity: mmu.connectivity, background: mmu.background });
   const areas = componentAreas(c, w, h, (r) => mmu.rowAreaM2(win.y + r));
   const edgeOf = new Int32Array(c.count + 1);
   const mark = (i: number) => { edgeOf[c.labels[i]!] = 1; };
@@ -253,9 +266,9 @@ export function mergeBlockEdges(blocks: readonly BlockEdges[], mmu: BlockMinArea
   for (let r = 0; r < total; r++) {
     if (parent[r] !== r) continue;
     edgeComponents++;
-    if (keep[r]) continue;
-    if (componentArea(r, firstPart, nextPart, blockOf, base, blocks, mmu.rowAreaM2) < mmu.minAreaM2) {
-      removeRoot[r] = 1;
+    if (mmu.minPixels !== undefined && pixels[r]! < mmu.minPixels) removeRoot[r] = 2;
+    else if (!keep[r] && componentArea(r, firstPart, nextPart, blockOf, base, blocks, mmu.rowAreaM2) < mmu.minAreaM2) removeRoot[r] = 1;
+    if (removeRoot[r]) {
       removedComponents++;
       removedPixels += pixels[r]!;
     }
@@ -312,15 +325,18 @@ export function filterBlock(classes: Uint8Array, win: Window, removeEdge: Uint8A
   const remove = new Uint8Array(c.count + 1);
   let removedInteriorComponents = 0;
   let removedPixels = 0;
+  let removedByPixelCount = 0;
   for (let l = 1; l <= c.count; l++) {
     const k = edgeOf[l]! - 1;
-    const small = k >= 0 ? removeEdge[k] === 1 : areas[l]! < mmu.minAreaM2;
-    if (!small) continue;
+    const why = k >= 0 ? removeEdge[k]!
+      : mmu.minPixels !== undefined && c.sizes[l]! < mmu.minPixels ? 2 : areas[l]! < mmu.minAreaM2 ? 1 : 0;
+    if (!why) continue;
     remove[l] = 1;
     removedPixels += c.sizes[l]!;
+    if (why === 2) removedByPixelCount += c.sizes[l]!;
     if (k < 0) removedInteriorComponents++;
   }
   const out = classes.slice();
   if (removedPixels > 0) for (let i = 0; i < out.length; i++) if (remove[c.labels[i]!]) out[i] = replaceWith;
-  return { classes: out, removedPixels, removedInteriorComponents };
+  return { classes: out, removedPixels, removedInteriorComponents, removedByPixelCount };
 }

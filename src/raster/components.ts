@@ -3,7 +3,8 @@
  *
  * A component is a maximal set of pixels with the SAME class value, connected through their 4 edge neighbours
  * (connectivity 4) or also through their 4 corner neighbours (connectivity 8). Background values (by default
- * 0 = no change and 255 = nodata) never belong to a component.
+ * 0 = no change and 255 = nodata) never belong to a component. The minimum mapping unit can also measure patches
+ * of several classes together (`PatchGroups`): it labels the classes' group keys instead of the classes.
  *
  * Labelling is the classic two-pass union-find (Rosenfeld & Pfaltz): no recursion, no explicit flood-fill
  * stack, linear time; memory is one Int32 label per pixel plus one parent entry per provisional label.
@@ -163,6 +164,46 @@ export function componentAreas(c: Components, width: number, height: number, row
   return areas;
 }
 
+/**
+ * Patch groups of a minimum mapping unit: `groups[v]` is the key of class value `v`, and pixels whose keys are equal
+ * belong to one patch even when their classes differ (e.g. the four burn-severity classes of a scar form one patch).
+ * Build it with `patchGroupTable`. Without groups every class value is its own patch key (the classic filter).
+ */
+export type PatchGroups = Uint8Array;
+
+/**
+ * A 256-entry patch-key table from lists of class values that form one patch together: every value of a list maps
+ * to the list's smallest value, every other value to itself. Lists must not share a value, and a list must not mix
+ * background with other values (background never belongs to a patch).
+ */
+export function patchGroupTable(groups: readonly (readonly number[])[], background: BackgroundValues = DEFAULT_BACKGROUND): PatchGroups {
+  const bg = backgroundTable(background);
+  const table = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) table[v] = v;
+  const seen = new Uint8Array(256);
+  for (const g of groups) {
+    if (g.length === 0) continue;
+    for (const v of g) {
+      if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`patch group value ${v} is not a uint8 class value`);
+      if (seen[v]) throw new RangeError(`class value ${v} is in two patch groups`);
+      if (bg[v]) throw new RangeError(`class value ${v} is background and cannot be part of a patch group`);
+      seen[v] = 1;
+    }
+    const key = Math.min(...g);
+    for (const v of g) table[v] = key;
+  }
+  return table;
+}
+
+/** `classes` with every value replaced by its patch key (a new array), or `classes` itself without groups. */
+export function patchKeys(classes: Uint8Array, groups: PatchGroups | undefined): Uint8Array {
+  if (!groups) return classes;
+  if (groups.length !== 256) throw new RangeError(`patch groups must be a 256-entry table, got ${groups.length} entries`);
+  const out = new Uint8Array(classes.length);
+  for (let i = 0; i < classes.length; i++) out[i] = groups[classes[i]!]!;
+  return out;
+}
+
 export interface MinimumMappingUnit {
   /** Components smaller than this many pixels are removed. */
   minPixels?: number;
@@ -174,6 +215,12 @@ export interface MinimumMappingUnit {
   replaceWith?: number;
   connectivity?: Connectivity;
   background?: BackgroundValues;
+  /**
+   * Classes that form one patch together (`patchGroupTable`): a patch is measured on the union of its group's
+   * classes, and when it is removed all its pixels go, whatever their class; when it is kept none does. Without
+   * it each class value is measured on its own.
+   */
+  groups?: PatchGroups;
 }
 
 export interface MinimumMappingUnitResult {
@@ -188,7 +235,9 @@ export interface MinimumMappingUnitResult {
 /**
  * The minimum mapping unit (`--min-area HECTARES`): every component smaller than `minPixels` pixels, or smaller
  * than `minAreaM2` square metres of ground, becomes `replaceWith` (default 0, "no change"). Background pixels
- * (0 and 255 by default) are never touched, so the filter can only remove change, never add it.
+ * (0 and 255 by default) are never touched, so the filter can only remove change, never add it. With `groups`,
+ * components are connected pixels of one patch group (a small high-severity island inside a burn scar belongs to
+ * the scar's patch and stays).
  */
 export function removeSmallComponents(classes: Uint8Array, width: number, height: number,
   mmu: MinimumMappingUnit): MinimumMappingUnitResult {
@@ -199,7 +248,8 @@ export function removeSmallComponents(classes: Uint8Array, width: number, height
   if (mmu.minAreaM2 !== undefined && !mmu.rowAreaM2) {
     throw new RangeError('minAreaM2 needs rowAreaM2 (the area of a pixel per row), e.g. (r) => pixelAreaM2(grid, r)');
   }
-  const c = labelComponents(classes, width, height, { connectivity: mmu.connectivity, background: mmu.background });
+  const keys = patchKeys(classes, mmu.groups);
+  const c = labelComponents(keys, width, height, { connectivity: mmu.connectivity, background: mmu.background });
   const remove = new Uint8Array(c.count + 1);
   const areas = mmu.minAreaM2 !== undefined ? componentAreas(c, width, height, mmu.rowAreaM2!) : undefined;
   let removedComponents = 0;

@@ -4,7 +4,7 @@
 import { MissingBandError } from '../../errors.js';
 import type { BandName } from '../../indices/bands.js';
 import { otsuThreshold } from '../otsu.js';
-import { NODATA_CLASS, type ChangeMethod, type PresetOptions, type ThresholdUsed } from './types.js';
+import { NODATA_CLASS, type ChangeMethod, type Preset, type PresetOptions, type ThresholdUsed } from './types.js';
 
 /** The first alternative whose bands are all available, or a MissingBandError listing every alternative. */
 export function firstAvailable(preset: string, available: ReadonlySet<BandName>,
@@ -84,4 +84,12 @@ export function requireBefore<T>(preset: string, before: T | undefined): T {
     });
   }
   return before;
+}
+
+/**
+ * The class values `--min-area` measures as one patch: the preset's `patchGroups`, or by default its
+ * `changeClasses` together and every other class on its own.
+ */
+export function minAreaGroups(preset: Pick<Preset, 'changeClasses' | 'patchGroups'>): (readonly number[])[] {
+  return preset.patchGroups ? [...preset.patchGroups] : [preset.changeClasses];
 }

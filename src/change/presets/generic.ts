@@ -13,7 +13,7 @@ export const generic: Preset = {
   title: 'Generic change (CVA)',
   description: 'Any spectral change: the length of the difference vector over several bands, thresholded with Otsu.',
   singleDate: false,
-  methods: ['otsu', 'threshold', 'cva', 'pca-kmeans', 'irmad', 'supervised'],
+  methods: ['otsu', 'threshold', 'cva', 'pca-kmeans', 'mad', 'irmad', 'supervised'],
   defaultMethod: 'otsu',
   changeClasses: [1],
   classes: [

@@ -1,12 +1,12 @@
 /**
  * The multi-band change methods shared by the `generic` and `urban` presets: CVA magnitude with a threshold
- * (Malila 1980), PCA-k-means (Celik 2009), IR-MAD with a χ² change probability (Nielsen 2007) and the supervised
- * random forest. Pure.
+ * (Malila 1980), PCA-k-means (Celik 2009), MAD (one CCA fit, Nielsen et al. 1998) and IR-MAD (Nielsen 2007) with a
+ * χ² change probability, and the supervised random forest. Pure.
  * Output classes: 1 change, 0 no change, 255 nodata.
  */
 import type { BandName } from '../../indices/bands.js';
 import { UsageError } from '../../errors.js';
-import { irmad, irmadChangeMask, irmadChi2Threshold } from '../irmad.js';
+import { irmad, irmadChangeMask, irmadChi2Threshold, type MadFitOptions } from '../irmad.js';
 import { pcaKmeans, type PcaKmeansModel } from '../pca-kmeans.js';
 import { predictSupervised } from '../supervised.js';
 import { changeVector } from '../cva.js';
@@ -14,9 +14,9 @@ import { applyNodata, chooseThreshold, firstAvailable, maskProduct } from './com
 import type { ChangeMethod, PresetInput, PresetOptions, PresetResult, ThresholdUsed } from './types.js';
 
 /** Methods handled here. */
-export const MULTIVARIATE_METHODS: readonly ChangeMethod[] = ['pca-kmeans', 'irmad', 'supervised'];
+export const MULTIVARIATE_METHODS: readonly ChangeMethod[] = ['pca-kmeans', 'mad', 'irmad', 'supervised'];
 
-/** True for 'pca-kmeans' | 'irmad' | 'supervised'. */
+/** True for 'pca-kmeans' | 'mad' | 'irmad' | 'supervised'. */
 export function isMultivariate(method: ChangeMethod | undefined): boolean {
   return !!method && MULTIVARIATE_METHODS.includes(method);
 }
@@ -53,6 +53,16 @@ export function identicalDates(x: readonly Float32Array[], y: readonly Float32Ar
 /** The IR-MAD fit options of the presets: a small ridge, for (nearly) linearly dependent bands. */
 export const PRESET_IRMAD = Object.freeze({ regularization: 1e-6 });
 
+/** True for the two MAD methods: 'mad' (one CCA fit) and 'irmad' (reweighted). */
+export function isMad(method: ChangeMethod | undefined): method is 'mad' | 'irmad' {
+  return method === 'mad' || method === 'irmad';
+}
+
+/** The CCA fit options of a MAD method: plain MAD is IR-MAD stopped after its first, unweighted fit. */
+export function madFitOptions(method: 'mad' | 'irmad'): MadFitOptions {
+  return method === 'mad' ? { ...PRESET_IRMAD, maxIterations: 1 } : { ...PRESET_IRMAD };
+}
+
 /** What a multivariate method reports besides its classes (shared with the block engine, which fits on its own). */
 export interface MultivariateOutcome {
   thresholds: ThresholdUsed[];
@@ -75,15 +85,22 @@ export function irmadMinPChange(options: PresetOptions): number {
   return options.threshold ?? 0.99;
 }
 
-/** IR-MAD's threshold on Z, formula and product, for a model with `dof` informative MAD variates. */
-export function irmadOutcome(bands: readonly BandName[], dof: number, options: PresetOptions): MultivariateOutcome {
+/**
+ * MAD's or IR-MAD's threshold on Z, formula and product, for a model with `dof` informative MAD variates.
+ * `fit` (when known) says how the iterations ended, for the formula.
+ */
+export function irmadOutcome(bands: readonly BandName[], dof: number, options: PresetOptions, method: 'mad' | 'irmad' = 'irmad',
+  fit?: { iterations: number; stopReason: string }): MultivariateOutcome {
   const list = bands.join(',');
   const minP = irmadMinPChange(options);
+  const name = method === 'mad' ? 'MAD' : 'IR-MAD';
+  const how = method === 'mad' ? 'MAD (Nielsen et al. 1998; one unweighted CCA fit)'
+    : `IR-MAD (Nielsen 2007; reweighting stopped when the no-change share would fall under 0.5${fit ? `; ${fit.iterations} fits, ${fit.stopReason}` : ''})`;
   return {
-    thresholds: [{ name: 'IR-MAD χ² statistic Z', value: irmadChi2Threshold(minP, dof), source: `χ²(${dof}) quantile for P(change) > ${minP}${options.threshold !== undefined ? ' (user --threshold)' : ''}` }],
-    formula: `IR-MAD (Nielsen 2007) over ${list}: Z = Σ (MAD_k/σ_k)², change where P(change) = F_χ²(Z; ${dof}) > ${minP}`,
+    thresholds: [{ name: `${name} χ² statistic Z`, value: irmadChi2Threshold(minP, dof), source: `χ²(${dof}) quantile for P(change) > ${minP}${options.threshold !== undefined ? ' (user --threshold)' : ''}` }],
+    formula: `${how} over ${list}: Z = Σ (MAD_k/σ_k)², change where P(change) = F_χ²(Z; ${dof}) > ${minP}`,
     notes: [],
-    product: irmadProduct(bands),
+    product: irmadProduct(bands, method),
   };
 }
 
@@ -98,9 +115,10 @@ export function pcaKmeansOutcome(bands: readonly BandName[], model: PcaKmeansMod
   };
 }
 
-/** IR-MAD's float product: the χ² statistic Z. */
-export function irmadProduct(bands: readonly BandName[]): { name: string; description: string } {
-  return { name: 'irmad_chi2', description: `IR-MAD χ² statistic over ${bands.join(',')}` };
+/** MAD's or IR-MAD's float product: the χ² statistic Z. */
+export function irmadProduct(bands: readonly BandName[], method: 'mad' | 'irmad' = 'irmad'): { name: string; description: string } {
+  return method === 'mad' ? { name: 'mad_chi2', description: `MAD χ² statistic over ${bands.join(',')}` }
+    : { name: 'irmad_chi2', description: `IR-MAD χ² statistic over ${bands.join(',')}` };
 }
 
 /** PCA-k-means' float product: the difference image it clusters, the CVA magnitude. */
@@ -128,10 +146,10 @@ export function runMultivariate(preset: string, method: ChangeMethod, bands: rea
     const r = pcaKmeans(x, y, width, height, { valid });
     return result(method, pcaKmeansOutcome(bands, r.model), applyNodata(r.change, valid), r.difference);
   }
-  if (method === 'irmad') {
-    const r = irmad(x, y, n, { valid, ...PRESET_IRMAD });
+  if (isMad(method)) {
+    const r = irmad(x, y, n, { valid, ...madFitOptions(method) });
     const m = irmadChangeMask(r, { method: 'probability', minPChange: irmadMinPChange(input.options) });
-    return result(method, irmadOutcome(bands, r.model.dof, input.options), applyNodata(m.mask, valid), r.chi2);
+    return result(method, irmadOutcome(bands, r.model.dof, input.options, method, r), applyNodata(m.mask, valid), r.chi2);
   }
   const notes: string[] = [];
   const model = requireModel(preset, input.options);

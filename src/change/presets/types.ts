@@ -4,13 +4,15 @@
 import type { BandName } from '../../indices/bands.js';
 import type { BandArrays } from '../../indices/registry.js';
 import type { SupervisedModel } from '../supervised.js';
+import type { UrbanModel } from '../urban-model.js';
 
 /** Class value for pixels without valid data on either date. */
 export const NODATA_CLASS = 255;
 /** Class value for "no change" (or "not water" for the single-date water map). */
 export const NO_CHANGE = 0;
 
-export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'irmad' | 'supervised';
+/** 'learned': the urban preset's learned model (gradient-boosted trees on context features, `urban-model.ts`). */
+export type ChangeMethod = 'threshold' | 'otsu' | 'cva' | 'pca-kmeans' | 'mad' | 'irmad' | 'supervised' | 'learned';
 
 export interface PresetOptions {
   method?: ChangeMethod;
@@ -20,6 +22,10 @@ export interface PresetOptions {
   cvaBands?: BandName[];
   /** Trained model for method 'supervised' (detect --model FILE). */
   supervisedModel?: SupervisedModel;
+  /** The learned urban model for method 'learned' (detect --model FILE, or the one in the cache directory). */
+  urbanModel?: UrbanModel;
+  /** Where `urbanModel` was read from (named in its errors). */
+  urbanModelSource?: string;
 }
 
 export interface ThresholdUsed {
@@ -77,6 +83,12 @@ export interface Preset {
   readonly classes: readonly ChangeClass[];
   /** The classes that mean "the change this preset looks for", when scored against reference labels. */
   readonly changeClasses: readonly number[];
+  /**
+   * Classes that `--min-area` measures as one patch (their union), so that a removed patch takes no class away
+   * from a larger one: e.g. wildfire's four severities form one burn scar. Default: `changeClasses` together, every
+   * other class on its own (`minAreaGroups`).
+   */
+  readonly patchGroups?: readonly (readonly number[])[];
   /** Pick the bands to use from what the scenes offer; throws MissingBandError naming the alternatives. */
   chooseBands(available: ReadonlySet<BandName>, opts: PresetOptions): BandName[];
   run(input: PresetInput): PresetResult;

@@ -37,6 +37,8 @@ export const wildfire: Preset = {
   methods: ['threshold', 'otsu'],
   defaultMethod: 'threshold',
   changeClasses: [1, 2, 3, 4],
+  // One burn scar is one patch whatever its severities; regrowth (a different change) is a patch of its own.
+  patchGroups: [[1, 2, 3, 4], [5, 6]],
   classes: [
     { value: 0, name: 'unburned', description: '−0.1 ≤ dNBR < 0.1' },
     { value: 1, name: 'low severity', description: '0.1 ≤ dNBR < 0.27' },
