@@ -256,7 +256,7 @@ describe('real data', () => {
 
   it('OSCD Bercy: the after date co-registered (0.32, 0.25 px) in every block as on the whole array', { skip: !existsSync(city('bercy', 1)), timeout: 240_000 }, async () => {
     const opts = { before: city('bercy', 1), after: city('bercy', 2) };
-    const cva = await compare('bercy-cva', { ...opts, preset: 'urban' }, 64);
+    const cva = await compare('bercy-cva', { ...opts, preset: 'urban' }, 64, 1e-5);
     expect(cva.whole.coregistration.applied).toBe(true);
     expect(cva.whole.coregistration.dx).toBeCloseTo(0.32, 1);
     expect(cva.whole.coregistration.dy).toBeCloseTo(0.25, 1);
