@@ -249,7 +249,8 @@ describe('real data', () => {
     expect(changed(cva)).toBeGreaterThan(1000);
     await compare('ad-generic', { ...opts, preset: 'generic' }, 64, 1e-5);
     await compare('ad-urban-otsu', { ...opts, preset: 'urban', method: 'otsu' }, 64, 1e-5);
-    const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-5);
+    // IR-MAD's χ² amplifies those steps further (1 pixel: 1.55114 vs 1.55116 with co-registration): 1e-4 relative.
+    const irmad = await compare('ad-irmad', { ...opts, preset: 'urban', method: 'irmad' }, 64, 1e-4);
     expect(irmad.blocks.validPixels).toBeGreaterThan(250_000);
     await compare('ad-pca', { ...opts, preset: 'urban', method: 'pca-kmeans' }, 64, 1e-5);
   });
