@@ -6,7 +6,10 @@
  * M_k = U_k − V_k have variance σ_k² = 2(1 − ρ_k) and are invariant to any affine map of either date's bands
  * (gains, offsets, band mixing), so calibration or haze differences between the dates do not show up as change.
  * For no-change pixels Z = Σ (M_k/σ_k)² is about χ²(p); IR-MAD refits the CCA with each pixel weighted by its
- * no-change probability 1 − F_χ²(Z; p) until the canonical correlations move less than `tolerance`.
+ * no-change probability 1 − F_χ²(Z; p) until the canonical correlations move less than `tolerance`, or until the
+ * next weights would leave fewer than `minNoChangeShare` (default 0.25) of the pixels with a no-change probability
+ * above ½ — where the literal algorithm, on scenes with much spectral change (seasons, cities), collapses onto an
+ * ever smaller no-change core and flags most of the scene (docs/methods.md). `maxIterations: 1` is plain MAD.
  *
  * Consistency correction (on by default, `consistencyCorrection: false` gives the literal algorithm): a weighted
  * variance with weights 1 − F(Z) underestimates the no-change MAD variance, because it down-weights the no-change
