@@ -2,7 +2,7 @@
  * Co-registration (src/raster/coregister.ts): known sub-pixel shifts recovered, the resampling against GDAL's warp,
  * and pairs without a shift (or without a trustworthy one) left alone.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import {
   correctedTransform, decideCoregistration, estimateShift, MIN_APPLIED_SHIFT, shiftRaster,
 } from '../src/raster/coregister.js';
 import { resample } from '../src/raster/resample.js';
+import { runDetect } from '../src/pipeline/run-detect.js';
 import type { Grid } from '../src/raster/grid.js';
 import { dataDir, GDAL_SKIP_REASON, hasGdal, PYTHON, run } from './helpers/gdal.js';
 
@@ -164,5 +165,31 @@ describe.skipIf(!hasGdal())(`co-registration on a real band, against scipy and G
     let moved = 0;
     for (let i = 0; i < ours.length; i++) if (Math.abs(o.ref[i]! - o.gdal[i]!) > 1) moved++;
     expect(moved).toBeGreaterThan(ours.length / 4);
+  });
+});
+
+const BERCY = path.join(dataDir(), 'oscd', 'Onera Satellite Change Detection dataset - Images', 'bercy');
+
+describe.skipIf(!existsSync(BERCY))('detect reports co-registration in summary.json and the report', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's2c-coreg-run-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  it('OSCD Bercy: shift measured on B08, applied, in pixels and metres; --no-coregister says so', async () => {
+    const base = { before: path.join(BERCY, 'imgs_1'), after: path.join(BERCY, 'imgs_2'), preset: 'urban', overwrite: false, engine: 'whole' as const };
+    const s = await runDetect({ ...base, out: path.join(dir, 'on') });
+    const c = s.coregistration;
+    expect(c).toMatchObject({ applied: true, reason: '', band: 'B08' });
+    expect(Math.hypot(c.dx!, c.dy!)).toBeGreaterThan(0.1);
+    // EPSG:4326 at 48.8° N: ~8.5 m per 0.000116° column, ~12.9 m per row
+    expect(c.dxMetres! / c.dx!).toBeGreaterThan(8);
+    expect(c.dxMetres! / c.dx!).toBeLessThan(9);
+    expect(c.dyMetres! / c.dy!).toBeGreaterThan(12.5);
+    expect(c.dyMetres! / c.dy!).toBeLessThan(13.5);
+    expect(c.confidence).toBeGreaterThan(0.15);
+    const saved = JSON.parse(readFileSync(path.join(dir, 'on', 'summary.json'), 'utf8'));
+    expect(saved.coregistration).toEqual(c);
+    expect(readFileSync(path.join(dir, 'on', 'report.html'), 'utf8')).toMatch(/Co-registration: shift of the after date [-0-9.]+, [-0-9.]+ px .* applied/);
+    const off = await runDetect({ ...base, out: path.join(dir, 'off'), coregister: false });
+    expect(off.coregistration).toMatchObject({ applied: false, reason: 'turned off (--no-coregister)', dx: null });
+    expect(readFileSync(path.join(dir, 'off', 'report.html'), 'utf8')).toMatch(/Co-registration: not applied — turned off/);
   });
 });

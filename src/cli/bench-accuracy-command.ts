@@ -130,7 +130,8 @@ export function registerBenchAccuracy(bench: Command): void {
     .option('--threads <n>', 'oscd --train: worker threads training models in parallel (default: one per core)')
     .option('--figure <png>', 'write a method-comparison figure of one item (the first, or --figure-item)')
     .option('--figure-item <id>', 'item for --figure')
-    .option('--no-coregister', 'read each after date as it is (default: co-registered onto the before date, as detect does)')
+    .option('--coregister', 'co-register each after date onto its before date even where the dataset\'s default is off (OMBRIA)')
+    .option('--no-coregister', 'read each after date as it is (default: co-registered onto the before date as detect does, except OMBRIA, whose labels lie on the after date)')
     .option('--json', 'machine-readable result on stdout')
     .option('--out <dir>', 'also write accuracy-<dataset>.json and accuracy-<dataset>.md into this folder')
     .action(async (f: Flags) => {
@@ -160,7 +161,7 @@ export function registerBenchAccuracy(bench: Command): void {
       }
       const r = await benchAccuracy({
         dataset, root: f.root.length === 1 ? root : f.root, methods: f.methods !== undefined ? parseList(f.methods, '--methods') : undefined, model, onProgress,
-        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined, coregister: f.coregister !== false,
+        keepMapsOf: f.figure ? f.figureItem ?? '\u0000first' : undefined, coregister: f.coregister,
       });
       if (f.figure) {
         if (!r.maps) throw new InputNotFoundError('no such item for --figure', { input: `--figure-item ${f.figureItem}`, expected: r.items.map((i) => i.id).filter((v, i, a) => a.indexOf(v) === i).join(', ') });

@@ -68,7 +68,7 @@ export function truthCodes(values: ArrayLike<number>, coding: TruthCoding, sourc
  * Read an item's bands (both dates) onto one grid, and its labels onto that grid. The after date is co-registered
  * onto the before date as `detect` does it (`coregister: false` reads it as it is).
  */
-export async function loadItem(item: BenchItem, opts: { coregister?: boolean } = {}): Promise<LoadedItem> {
+export async function loadItem(item: BenchItem, opts: { coregister?: boolean; offReason?: string } = {}): Promise<LoadedItem> {
   const opened = await openScene(item.after, { bands: item.bands });
   let after = opened;
   let before: Scene | null = null;
@@ -78,8 +78,9 @@ export async function loadItem(item: BenchItem, opts: { coregister?: boolean } =
     const base = before ?? after;
     const grid = overlapGrid(finestGrid(base, bands), before ? [{ grid: finestGrid(after, bands), input: after.input }] : [], null, base.input);
     const n = grid.width * grid.height;
-    const coregistration = before ? await estimateCoregistration(before, after, grid, { enabled: opts.coregister })
-      : skippedCoregistration('single-date item');
+    const coregistration = !before ? skippedCoregistration('single-date item')
+      : opts.coregister === false && opts.offReason ? skippedCoregistration(opts.offReason)
+        : await estimateCoregistration(before, after, grid, { enabled: opts.coregister });
     const shift = groundShiftOf(coregistration, grid);
     if (shift) after = shiftScene(after, shift);
     const read = async (s: Scene) => {
@@ -163,7 +164,7 @@ export interface BenchOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Keep the class maps (1 change, 0 no change, 255 none) of this item ('\u0000first': the first) for a figure (BenchResult.maps). */
   keepMapsOf?: string;
-  /** Co-register each item's after date onto its before date, as `detect` does (default true). */
+  /** Co-register each item's after date onto its before date, as `detect` does (default: the dataset's default, see Dataset.coregister). */
   coregister?: boolean;
 }
 
@@ -244,7 +245,7 @@ export async function trainOnDataset(dataset: string, root: string, opts: TrainO
   const loaded: LoadedItem[] = [];
   for (const [k, item] of ds.items.entries()) {
     opts.onProgress?.(k, ds.items.length + 1, `read ${item.id}`);
-    loaded.push(await loadItem(item));
+    loaded.push(await loadItem(item, { coregister: ds.coregister?.default ?? true, offReason: `off by default for ${ds.name}` }));
   }
   const spec = commonFeatureSpec(loaded);
   const scenes = loaded.map((it) => ({ features: extractFeatures(spec, it.before!, it.after, it.grid.width, it.grid.height, it.valid), labels: it.truth }));
@@ -270,13 +271,14 @@ export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
   const cms = new Map<string, Map<string, ConfusionMatrix>>(); // method → item → cm
   for (const m of methods) cms.set(m.name, new Map());
   const notes = [...ds.notes];
+  const coregister = opts.coregister ?? ds.coregister?.default ?? true;
 
   const kept: LoadedItem[] = [];
   const coregistrations: BenchResult['coregistration'] = [];
   let maps: ItemMaps | undefined;
   for (const item of ds.items) {
     say(`read ${item.id}`);
-    const it = await loadItem(item, { coregister: opts.coregister });
+    const it = await loadItem(item, { coregister, offReason: opts.coregister === undefined ? `off by default for ${ds.name}` : undefined });
     coregistrations.push({ id: item.id, ...it.coregistration });
     if (!it.georeferenced) notes.push(`${item.id}: not georeferenced (pixel grid only)`);
     const keep = item.id === opts.keepMapsOf || (opts.keepMapsOf === '\u0000first' && item === ds.items[0]);
@@ -322,7 +324,7 @@ export async function benchAccuracy(opts: BenchOptions): Promise<BenchResult> {
     }
   }
   opts.onProgress?.(total, total, 'done');
-  if (opts.coregister === false) notes.push('co-registration: off (--no-coregister)');
+  if (!coregister) notes.push(opts.coregister === false ? 'co-registration: off (--no-coregister)' : `co-registration: off by default for ${ds.name}: ${ds.coregister?.why ?? ''}`);
   else {
     const applied = coregistrations.filter((c) => c.applied);
     notes.push(`co-registration: applied on ${applied.length} of ${coregistrations.length} items${applied.length

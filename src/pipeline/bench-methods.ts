@@ -22,7 +22,7 @@ const multiband = (preset: string): BenchMethod[] => [
   { name: 'cva-otsu', description: 'CVA magnitude over the 10/20 m bands, Otsu threshold (Malila 1980; Otsu 1979)', preset, options: { method: 'cva' } },
   { name: 'pca-kmeans', description: 'PCA-k-means on the CVA magnitude, h = 4 (Celik 2009)', preset, options: { method: 'pca-kmeans' } },
   { name: 'mad', description: 'MAD, one unweighted CCA fit, change where χ² P(change) > 0.99 (Nielsen et al. 1998)', preset, options: { method: 'mad' } },
-  { name: 'irmad', description: 'IR-MAD, reweighted while ≥ half the pixels stay probable no change, χ² P(change) > 0.99 (Nielsen 2007)', preset, options: { method: 'irmad' } },
+  { name: 'irmad', description: 'IR-MAD, reweighted while ≥ a quarter of the pixels stay probable no change, χ² P(change) > 0.99 (Nielsen 2007)', preset, options: { method: 'irmad' } },
   { name: SUPERVISED, description: 'random forest on both dates\' bands, indices, differences and 3×3/5×5 context, 3×3 majority filter, leave-one-group-out', preset, options: { method: 'supervised' } },
 ];
 

@@ -35,6 +35,11 @@ export interface Dataset {
   items: BenchItem[];
   /** Facts the output must state (radiometry, georeferencing, protocol). */
   notes: string[];
+  /**
+   * Whether `bench accuracy` co-registers the after date by default (as `detect` does), and why not when false;
+   * `--no-coregister` / `coregister` override it either way. Absent: true.
+   */
+  coregister?: { default: boolean; why: string };
 }
 
 const OSCD_IMAGES = 'Onera Satellite Change Detection dataset - Images';
@@ -115,6 +120,10 @@ export async function readCalfire(root: string): Promise<Dataset> {
   return {
     name: 'calfire', root, items,
     notes: ['CAL FIRE chips: L2A surface reflectance median composites (bands B2,B3,B4,B8,B12, 20 m, EPSG:4326); truth = fire perimeter polygon (1 inside), not a pixel burn map.'],
+    // Measured (docs/ACCURACY.md): co-registration applied on 4 of 10 chips (0.15–0.33 px) moved pooled F1 by
+    // −0.23 … +0.52 points. A median composite of many acquisitions has no single acquisition's offset to correct,
+    // and the burn scar itself (NIR collapses inside it) is what the phase correlation then aligns on.
+    coregister: { default: false, why: 'the chips are median composites of many acquisitions (no single acquisition\'s offset to correct) and the burn scar dominates the correlation (measured: pooled F1 −0.23 … +0.52 points with it); pass coregister to force it' },
   };
 }
 
@@ -143,6 +152,11 @@ export async function readOmbria(root: string): Promise<Dataset> {
     name: 'ombria', root, items,
     notes: ['OMBRIA: 8-bit false-colour PNGs (R = B11, G = B8, B = B3) — a display stretch, NOT reflectance, and NOT georeferenced; index values (MNDWI) are only approximate.',
       'Truth = EMS Rapid Mapping flood extent (255 = flooded); clouds are not masked in the truth.'],
+    // Measured (docs/ACCURACY.md): co-registering the after patch onto the before patch lowered the index methods'
+    // pooled F1 by up to 1.5 points (NDWI ≥ 0: 61.98 → 60.44). The flood masks are drawn on the after date's
+    // geometry (EMS maps the post-event extent), so moving the after date onto the before date moves the mapped
+    // water off its labels by the shift.
+    coregister: { default: false, why: 'the EMS flood masks lie on the after date\'s geometry (post-event mapping), so co-registering the after patch onto the before patch moves the detected water off the labels (measured: NDWI ≥ 0 pooled F1 61.98 → 60.44); pass coregister to force it' },
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { BandName } from '../../indices/bands.js';
 import { UsageError } from '../../errors.js';
-import { irmad, irmadChangeMask, irmadChi2Threshold, type MadFitOptions } from '../irmad.js';
+import { irmad, irmadChangeMask, irmadChi2Threshold, IRMAD_MIN_NO_CHANGE_SHARE, type MadFitOptions } from '../irmad.js';
 import { pcaKmeans, type PcaKmeansModel } from '../pca-kmeans.js';
 import { predictSupervised } from '../supervised.js';
 import { changeVector } from '../cva.js';
@@ -95,7 +95,7 @@ export function irmadOutcome(bands: readonly BandName[], dof: number, options: P
   const minP = irmadMinPChange(options);
   const name = method === 'mad' ? 'MAD' : 'IR-MAD';
   const how = method === 'mad' ? 'MAD (Nielsen et al. 1998; one unweighted CCA fit)'
-    : `IR-MAD (Nielsen 2007; reweighting stopped when the no-change share would fall under 0.5${fit ? `; ${fit.iterations} fits, ${fit.stopReason}` : ''})`;
+    : `IR-MAD (Nielsen 2007; reweighting stopped when the no-change share would fall under ${IRMAD_MIN_NO_CHANGE_SHARE}${fit ? `; ${fit.iterations} fits, ${fit.stopReason}` : ''})`;
   return {
     thresholds: [{ name: `${name} χ² statistic Z`, value: irmadChi2Threshold(minP, dof), source: `χ²(${dof}) quantile for P(change) > ${minP}${options.threshold !== undefined ? ' (user --threshold)' : ''}` }],
     formula: `${how} over ${list}: Z = Σ (MAD_k/σ_k)², change where P(change) = F_χ²(Z; ${dof}) > ${minP}`,
