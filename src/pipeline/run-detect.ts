@@ -248,10 +248,14 @@ async function runBlocks(out: OutputDir, opts: RunDetectOptions): Promise<RunSum
   return summary;
 }
 
-/** How change.geojson is made: the preset's change classes, 8-connected, `--min-area` applied to each class's regions too. */
+/**
+ * How change.geojson is made: the preset's change classes, 8-connected, from the class map after `--min-area`. The
+ * unit is applied once, to patches of the change as a whole (a small low-severity island inside a large burn scar
+ * stays), so the polygons cover exactly the mapped change and their hectares add up to the class areas; no second,
+ * per-class cut is made on the polygons (it would punch holes in a kept patch).
+ */
 function polygonOptions(preset: Preset, classNames: Record<number, string>, opts: RunDetectOptions) {
   return {
-    minAreaM2: opts.minAreaHa && opts.minAreaHa > 0 ? opts.minAreaHa * 10_000 : undefined,
     classNames, skip: [0, 255, ...preset.classes.filter((c) => !preset.changeClasses.includes(c.value) && c.value !== 0).map((c) => c.value)],
     connectivity: 8 as const, maxFeatures: 50_000,
   };

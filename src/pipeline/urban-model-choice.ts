@@ -77,8 +77,8 @@ export async function loadUrbanModel(file: string, foundBy: 'option' | 'cache'):
       await fh.close();
     }
   } catch (err) {
-    if (err instanceof S2ChangeError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof S2ChangeError && err.code !== 'INPUT_NOT_FOUND') throw err; // e.g. a FIFO: INVALID_INPUT
+    const code = err instanceof S2ChangeError ? 'ENOENT' : (err as NodeJS.ErrnoException).code;
     throw new ModelError(code === 'ENOENT' ? 'the model file does not exist' : 'the model file cannot be read', {
       input: abs, expected: `a ${URBAN_MODEL_FORMAT} JSON file`, found: code ?? (err as Error).message,
       fix: `Train one with: ${TRAIN_URBAN_MODEL_COMMAND}`, cause: err,
