@@ -61,7 +61,7 @@ export function noModelNote(method: ChangeMethod, cacheFile: string): string {
   const expect = URBAN_UNSUPERVISED_OSCD_F1[method] ?? 'the OSCD scores';
   return `No learned urban model (--model FILE, or ${cacheFile}): this map uses the unsupervised method "${method}", `
     + `which reaches ${expect} (docs/ACCURACY.md) — a screening map, not a measurement of construction. `
-    + `Train a model in one command (about 10 minutes on 2 cores): ${TRAIN_URBAN_MODEL_COMMAND}; `
+    + `Train a model in one command (about 3 minutes on 2 cores): ${TRAIN_URBAN_MODEL_COMMAND}; `
     + `then pass --model urban-model.json, or copy it to ${cacheFile} to have it used automatically.`;
 }
 
