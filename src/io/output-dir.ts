@@ -348,8 +348,26 @@ export class OutputDir {
       if (id && protectedIds.has(id)) throw overInputError(path.join(abs, name), protectedIds.get(id)!, false);
     }
     const created = await makeFolder(abs);
-    await acquireLock(abs, log);
+    // From here until the open folder's own cleanup is installed, SIGINT/SIGTERM still undo what exists so far
+    // (temp folder, lock, a folder this run created): a signal in that window used to leave them behind.
     let tmp: string | null = null;
+    let locked = false;
+    const early: [NodeJS.Signals, () => void][] = opts.signals ? (['SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      if (locked) releaseLockSync(abs);
+      if (created) try { rmdirSync(abs); } catch { /* not empty */ }
+      process.stderr.write(`s2change: ${interruptionReason(sig)}; removed unfinished outputs in ${abs}\n`);
+      endAfterInterrupt(sig);
+    }]) : [];
+    for (const [sig, fn] of early) process.on(sig, fn);
+    const dropEarly = (): void => { for (const [sig, fn] of early) process.off(sig, fn); };
+    try {
+      await acquireLock(abs, log);
+      locked = true;
+    } catch (err) {
+      dropEarly();
+      throw err;
+    }
     try {
       await recoverJournal(abs, log);
       await removeStaleTemps(abs, log);
@@ -368,10 +386,12 @@ export class OutputDir {
       if (tmp) rmSync(tmp, { recursive: true, force: true });
       releaseLockSync(abs);
       if (created) try { rmdirSync(abs); } catch { /* not empty */ }
+      dropEarly();
       throw err;
     }
     const out = new OutputDir(abs, tmp, opts.overwrite, created, protectedIds);
     if (opts.signals) out.installSignalCleanup();
+    dropEarly(); // the open folder's cleanup is in place (installed before this guard is dropped: no gap)
     return out;
   }
 
