@@ -194,7 +194,12 @@ describe.skipIf(!ready)('s2change view in Chromium', () => {
     const runHa = summary.areas.filter((a: any) => [1, 2, 3, 4].includes(a.value)).reduce((s: number, a: any) => s + a.hectares, 0);
     const haAtRun = Number(await page.locator('#area').getAttribute('data-hectares'));
     expect(Math.abs(haAtRun - runHa) / runHa).toBeLessThan(0.01);
-    const cyanAtRun = cyanPixels(await shot());
+    // A layer just made visible draws once its tiles have loaded, which can be a frame or more after the toggle
+    let cyanAtRun = cyanPixels(await shot());
+    for (let i = 0; i < 50 && cyanAtRun <= 1000; i++) {
+      await page.waitForTimeout(100);
+      cyanAtRun = cyanPixels(await shot());
+    }
     expect(cyanAtRun).toBeGreaterThan(1000);
 
     await slider.focus();
