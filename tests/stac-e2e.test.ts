@@ -388,6 +388,41 @@ print(json.dumps({"shape": list(a.shape), "equal": bool(a.shape == b.shape and (
 `, [path.join(outHttp, 'change.tif'), path.join(outDisk, 'change.tif')]);
     expect(same.equal).toBe(true);
     expect(same.changed).toBeGreaterThan(100);
+
+    // summary.json records the asset URLs each date was read from (inputs[].layers), and `view` draws them
+    for (const i of summary.inputs) {
+      expect(Object.keys(i.layers).sort()).toEqual(['B04', 'B08', 'SCL']); // vegetation reads NDVI's bands and the SCL only
+      for (const [band, href] of Object.entries(i.layers as Record<string, string>)) {
+        expect(href).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+        expect(new URL(href).pathname).toMatch(new RegExp(`^/${band}(_after)?\\.tif$`)); // the item's asset for that band
+      }
+    }
+    const { startViewServer } = await import('../src/view/server.js');
+    const view = await startViewServer({ dir: outHttp, remote: { allowPrivateNetwork: true, retries: 0 } });
+    try {
+      const before = view.plan.manifest.inputs.find((v) => v.role === 'before')!;
+      expect(before.notShown).toBeNull();
+      expect(Object.keys(before.bands).sort()).toEqual(['B04', 'B08']); // SCL is not drawn
+      expect(before.bands.B04!.scale).toBeCloseTo(0.0001, 10);
+      const href = summary.inputs.find((i: any) => i.role === 'before').layers.B04 as string;
+      const direct = await fetch(href, { headers: { Range: 'bytes=500-1499' } });
+      const want = Buffer.from(await direct.arrayBuffer());
+      expect(direct.status).toBe(206);
+      const got = await fetch(`${view.url.replace(/\/$/, '')}${before.bands.B04!.url}`, { headers: { Range: 'bytes=500-1499' } });
+      expect(got.status).toBe(206);
+      expect(Buffer.from(await got.arrayBuffer()).equals(want)).toBe(true);
+    } finally {
+      await view.close();
+    }
+    // the default policy (public addresses only): the 127.0.0.1 asset is refused with 502, not fetched
+    const strict = await startViewServer({ dir: outHttp, remote: { retries: 0 } });
+    try {
+      const url = strict.plan.manifest.inputs.find((v) => v.role === 'after')!.bands.B04!.url;
+      const r = await fetch(`${strict.url.replace(/\/$/, '')}${url}`, { headers: { Range: 'bytes=0-99' } });
+      expect(r.status).toBe(502);
+    } finally {
+      await strict.close();
+    }
   });
 
   it.skipIf(!hasGdal())('detect --before URL --after URL (STAC item URLs) reads only the needed bands and equals a run from disk', async () => {

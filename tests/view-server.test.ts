@@ -291,6 +291,22 @@ describe('remote inputs: proxied through the HTTP layer and its URL policy', () 
       } finally {
         await strict.close();
       }
+      // the CLI: `view --allow-private-network` lets the proxy reach the 127.0.0.1 asset (as a run made with that flag)
+      if (existsSync(CLI)) {
+        const child = spawn(process.execPath, [CLI, 'view', run, '--no-open', '--allow-private-network'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        try {
+          const port = await new Promise<string>((resolve, reject) => {
+            let buf = '';
+            child.stdout.on('data', (d: Buffer) => { buf += d.toString(); const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(buf); if (m) resolve(m[1]!); });
+            child.on('exit', (c) => reject(new Error(`view exited ${c}`)));
+          });
+          const r = await get(Number(port), '/input/before/B04.tif', { Range: 'bytes=0-99' });
+          expect(r.status).toBe(206);
+          expect(r.body.equals(bytes.subarray(0, 100))).toBe(true);
+        } finally {
+          child.kill('SIGTERM');
+        }
+      }
     } finally {
       await remote.close();
     }

@@ -46,7 +46,7 @@ export function addNetworkOptions(cmd: Command, { reads = true }: { reads?: bool
   return cmd;
 }
 
-function collectHost(value: string, previous: string[]): string[] {
+export function collectHost(value: string, previous: string[]): string[] {
   const v = value.trim();
   if (v === '' || /[\s/?#@]/.test(v)) {
     throw new UsageError('invalid --allow-host', {

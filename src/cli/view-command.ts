@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { parseNumber } from './options.js';
+import { collectHost } from './search-command.js';
 
 /** Open `url` in the desktop's browser; a failure only means the user opens it by hand. */
 async function openBrowser(url: string): Promise<void> {
@@ -28,14 +29,17 @@ export function registerView(program: Command): void {
     .option('--port <n>', 'port on 127.0.0.1; 0 lets the system pick a free one', '0')
     .option('--no-open', 'do not open the browser; only print the URL')
     .option('--basemap <osm|url>', 'a basemap under the layers (needs the network): "osm" or an XYZ tile URL with {z}/{x}/{y}')
-    .action(async (out: string, o: { port: string; open: boolean; basemap?: string }) => {
+    .option('--allow-private-network', 'let the server proxy input URLs on private, loopback or link-local addresses (as the run was made with)')
+    .option('--allow-host <host>', 'let the server proxy input URLs on this one host (host or host:port) even on a private address; repeatable', collectHost, [] as string[])
+    .action(async (out: string, o: { port: string; open: boolean; basemap?: string; allowPrivateNetwork?: boolean; allowHost?: string[] }) => {
       const port = parseNumber('--port', o.port, 0, 65535);
       if (!Number.isInteger(port)) {
         const { UsageError } = await import('../errors.js');
         throw new UsageError('not a port number', { input: '--port', expected: 'an integer from 0 to 65535', found: o.port });
       }
       const { startViewServer, parseBasemap } = await import('../view/server.js');
-      const server = await startViewServer({ dir: out, port, basemap: o.basemap ? parseBasemap(o.basemap) : null });
+      const server = await startViewServer({ dir: out, port, basemap: o.basemap ? parseBasemap(o.basemap) : null,
+        remote: { allowPrivateNetwork: !!o.allowPrivateNetwork, ...(o.allowHost?.length ? { allowHosts: o.allowHost } : {}) } });
       process.stdout.write(`${server.url}\n`);
       process.stderr.write(`serving ${out} on ${server.url} (127.0.0.1 only); Ctrl+C to stop\n`);
       if (o.open) await openBrowser(server.url);

@@ -98,6 +98,8 @@ export interface DetectResult {
     role: 'before' | 'after'; input: string; format: string; provenance: Record<string, unknown>; radiometry: Record<string, string>;
     /** Inputs read over HTTP only: bytes and requests on the wire, range-cache hits. */
     bytesFetched?: number; requests?: number; cacheHits?: number;
+    /** The file (path or URL, after resolving STAC assets) each used layer was read from, SCL included; mosaics join hrefs with ' + '. */
+    layers?: Record<string, string>;
   }[];
   warnings: string[];
   georeferenced: boolean;
@@ -286,10 +288,11 @@ export function quicklookLayers(scene: Scene): LayerName[] | null {
 
 /** An input as summary.json describes it: source, format, provenance, radiometry of the used bands, HTTP stats. */
 export function describeInput(scene: Scene, role: 'before' | 'after', bandsUsed: BandName[]): DetectResult['inputs'][number] {
+  const used = [...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL');
   return {
     role, input: scene.input, format: scene.format, provenance: scene.provenance,
-    radiometry: Object.fromEntries([...scene.bands].filter(([k]) => bandsUsed.includes(k as BandName) || k === 'SCL')
-      .map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
+    radiometry: Object.fromEntries(used.map(([k, r]) => [k, `(DN ${r.radiometry.offset >= 0 ? '+' : '−'} ${Math.abs(r.radiometry.offset)}) × ${r.radiometry.scale}; nodata ${r.radiometry.nodata}; ${r.radiometry.source}`])),
+    layers: Object.fromEntries(used.map(([k, r]) => [k, r.href])),
     ...fetched(scene),
   };
 }

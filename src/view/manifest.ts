@@ -95,6 +95,8 @@ interface SummaryInput {
   format: string;
   provenance?: Record<string, unknown>;
   radiometry?: Record<string, string>;
+  /** Layer → the file or URL the run read it from (runs made since `layers` was recorded). */
+  layers?: Record<string, string>;
 }
 
 interface Summary {
@@ -153,8 +155,8 @@ function dateOf(inp: SummaryInput, acquired: Record<string, unknown> | undefined
 /**
  * Read `dir/summary.json` and decide what the viewer serves. Local input files are served under
  * `/input/<role>/<file name>`; remote files (a COG URL input, the URL assets of a local STAC item) under the same
- * paths, fetched by the server (`remoteUrl`). A STAC item URL input is listed as not shown (its asset URLs are not
- * in summary.json).
+ * paths, fetched by the server (`remoteUrl`). A STAC item URL input (or an --event-date search) is drawn from the asset
+ * hrefs the run recorded (`inputs[].layers`); runs made before that field are listed as not shown.
  */
 export async function planView(dir: string): Promise<ViewPlan> {
   const summaryPath = path.join(dir, 'summary.json');
@@ -217,6 +219,15 @@ export async function planView(dir: string): Promise<ViewPlan> {
         const band = layerFromFileName(f);
         if (band && band !== 'SCL' && f === path.basename(f)) add(band, path.join(inp.input, f), 1);
       }
+    } else if (inp.format === 'stac-item' && isUrl(inp.input) && inp.layers && typeof inp.layers === 'object') {
+      // a remote STAC item (or --event-date search): the asset hrefs the run read, as summary.json records them
+      for (const [band, href] of Object.entries(inp.layers)) {
+        if (band === 'SCL' || typeof href !== 'string' || href.includes(' + ')) continue; // mosaics: not one file
+        const file = href.startsWith('file://') ? decodeURIComponent(new URL(href).pathname) : href;
+        const r = parseRadiometry(inp.radiometry?.[band] ?? '') ?? radiometry;
+        add(band, file, 1, r);
+      }
+      if (Object.keys(view.bands).length === 0) view.notShown = 'a remote STAC item whose recorded layers are mosaics or SCL only: not drawn';
     } else if (inp.format === 'stac-item' && !isUrl(inp.input)) {
       // a local item: its band assets, local files served, URLs proxied
       try {
@@ -233,7 +244,7 @@ export async function planView(dir: string): Promise<ViewPlan> {
     } else if (inp.format === 'png') {
       view.notShown = 'not georeferenced (PNG input)';
     } else {
-      view.notShown = isUrl(inp.input) ? 'a remote STAC item: its asset URLs are not recorded in summary.json, so the viewer does not draw its bands'
+      view.notShown = isUrl(inp.input) ? 'a remote STAC item from a run made before summary.json recorded its asset URLs (inputs[].layers): its bands are not drawn'
         : `input format ${inp.format} is not drawn by the viewer`;
     }
   }
