@@ -7,10 +7,9 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { DecodeTimeoutError, InputNotFoundError } from '../../errors.js';
 import { reviveError } from '../tiff/sandbox-protocol.js';
-import { sandboxFailure, MIN_DECODE_MEMORY_MB } from '../tiff/sandbox.js';
+import { MIN_DECODE_MEMORY_MB, runSandboxWorker } from '../tiff/sandbox.js';
 import { DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_MS } from '../tiff/sandbox-defaults.js';
 import type { DecodedImage, DecodeReply, DecodeRequest } from './protocol.js';
 
@@ -47,28 +46,16 @@ export async function decodeSandboxed(req: DecodeRequest, budget: DecodeBudgetOp
   }
   const transfer = req.op === 'jp2' && req.bytes.byteOffset === 0 && req.bytes.byteLength === req.bytes.buffer.byteLength
     ? [req.bytes.buffer as ArrayBuffer] : [];
-  const worker = new Worker(url, {
-    workerData: req, transferList: transfer, resourceLimits: { maxOldGenerationSizeMb: memMb }, stdout: true, stderr: true,
-  });
-  worker.stdout.resume(); // OpenJPEG prints progress; a hostile file must not write into our output
-  worker.stderr.resume();
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (fn: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      fn();
-      void worker.terminate().catch(() => undefined);
-    };
-    const timer = setTimeout(() => finish(() => reject(new DecodeTimeoutError('decoding took longer than its time budget', {
+  // OpenJPEG prints progress: the shared runner swallows the worker's stdout/stderr
+  return runSandboxWorker<DecodeReply, DecodedImage>(url, { workerData: req, transferList: transfer }, {
+    memMb, timeMs,
+    name: () => req.name,
+    timeout: () => new DecodeTimeoutError('decoding took longer than its time budget', {
       input: req.name,
       expected: `decoding within ${timeMs} ms (--decode-timeout)`,
       found: `still decoding after ${timeMs} ms; the decoder was stopped`,
       fix: `If the file is genuine but large, raise the budget, e.g. --decode-timeout ${Math.max(2 * timeMs, 60_000)}; otherwise treat it as hostile`,
-    }))), timeMs);
-    worker.once('message', (msg: DecodeReply) => finish(() => (msg.ok ? resolve(msg.image) : reject(reviveError(msg.error)))));
-    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, req.name, memMb))));
-    worker.once('exit', (code) => finish(() => reject(new Error(`${req.name}: the decode sandbox worker exited (code ${code}) without a reply`))));
+    }),
+    onMessage: (msg) => (msg.ok ? { value: msg.image } : { error: reviveError(msg.error) }),
   });
 }

@@ -61,16 +61,7 @@ export function singleFileContainer(file: string): SafeContainer {
       const b = await readFile(file);
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
-    async readHead(_rel, n) {
-      const fh = await open(file, 'r');
-      try {
-        const buf = new Uint8Array(n);
-        const { bytesRead } = await fh.read(buf, 0, n, 0);
-        return buf.subarray(0, bytesRead);
-      } finally {
-        await fh.close();
-      }
-    },
+    readHead: (_rel, n) => readFileHead(file, n),
     async close() {},
   };
 }
@@ -97,16 +88,7 @@ async function openFolder(dir: string): Promise<SafeContainer> {
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
     size: async (rel) => (await stat(path.join(dir, rel))).size,
-    async readHead(rel, n) {
-      const fh = await open(path.join(dir, rel), 'r');
-      try {
-        const buf = new Uint8Array(n);
-        const { bytesRead } = await fh.read(buf, 0, n, 0);
-        return buf.subarray(0, bytesRead);
-      } finally {
-        await fh.close();
-      }
-    },
+    readHead: (rel, n) => readFileHead(path.join(dir, rel), n),
     async close() {},
   };
 }
@@ -203,5 +185,17 @@ async function openZip(file: string): Promise<SafeContainer> {
         stream.once('error', (er: Error) => reject(new CorruptTiffError('a zip entry is damaged', { input: label, expected: 'a valid compressed entry', found: er.message, cause: er })));
       });
     });
+  }
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter). */
+async function readFileHead(file: string, n: number): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }

@@ -128,16 +128,47 @@ async function runSandbox(path: string, paths: string[] | undefined, opts: Sandb
     ...opts.limits,
   };
   const request: SandboxRequest = { path, ...(paths ? { paths } : {}), limits, probe: opts.probe ?? { ...DEFAULT_PROBE } };
+  let current = path; // the file being decoded (list workers say so before each file)
+  return runSandboxWorker<SandboxReply | SandboxProgress, Extract<SandboxReply, { ok: true }>>(url, { workerData: request }, {
+    memMb, timeMs,
+    name: () => current,
+    timeout: () => new DecodeTimeoutError('decoding took longer than its time budget', {
+      input: current,
+      expected: `open, describe and decode ${paths && paths.length > 1 ? `these ${paths.length} files` : 'it'} within ${timeMs} ms (--decode-timeout)`,
+      found: `still decoding after ${timeMs} ms; the decoder was stopped`,
+      fix: `If the file is genuine but large or slow to decode, raise the budget, e.g. --decode-timeout ${Math.max(2 * timeMs, 60_000)}; `
+        + 'otherwise treat it as hostile (a huge strip or a decompression bomb)',
+    }),
+    onMessage: (msg) => {
+      if ('progress' in msg) {
+        current = msg.progress;
+        return undefined;
+      }
+      return msg.ok ? { value: msg } : { error: reviveError(msg.error) };
+    },
+  });
+}
+
+/**
+ * One sandboxed decode: a worker thread with a heap limit (`memMb`) and a deadline (`timeMs`) after which it is
+ * terminated; its stdout/stderr are swallowed (a hostile file must not print into our output). `onMessage` turns a
+ * message into the result (`{ value }`), a failure (`{ error }`) or nothing yet (progress). A worker that dies, runs
+ * out of heap or exits without a reply is a typed failure naming `name()`. Used by the TIFF sandbox and by the
+ * second decoders' sandbox (JPEG 2000, geotiff.js).
+ */
+export function runSandboxWorker<M, T>(
+  url: URL, init: { workerData: unknown; transferList?: ArrayBuffer[] },
+  opts: { memMb: number; timeMs: number; name: () => string; timeout: () => Error; onMessage: (msg: M) => { value: T } | { error: Error } | undefined },
+): Promise<T> {
   const worker = new Worker(url, {
-    workerData: request,
-    resourceLimits: { maxOldGenerationSizeMb: memMb },
+    workerData: init.workerData, transferList: init.transferList ?? [],
+    resourceLimits: { maxOldGenerationSizeMb: opts.memMb },
     stdout: true, // a hostile file must not be able to make the worker print into our output
     stderr: true,
   });
   worker.stdout.resume();
   worker.stderr.resume();
-  let current = path; // the file being decoded (list workers say so before each file)
-  return new Promise((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     let done = false;
     const finish = (fn: () => void) => {
       if (done) return;
@@ -146,24 +177,12 @@ async function runSandbox(path: string, paths: string[] | undefined, opts: Sandb
       fn();
       void worker.terminate().catch(() => undefined);
     };
-    const timer = setTimeout(() => finish(() => reject(new DecodeTimeoutError('decoding took longer than its time budget', {
-      input: current,
-      expected: `open, describe and decode ${paths && paths.length > 1 ? `these ${paths.length} files` : 'it'} within ${timeMs} ms (--decode-timeout)`,
-      found: `still decoding after ${timeMs} ms; the decoder was stopped`,
-      fix: `If the file is genuine but large or slow to decode, raise the budget, e.g. --decode-timeout ${Math.max(2 * timeMs, 60_000)}; `
-        + 'otherwise treat it as hostile (a huge strip or a decompression bomb)',
-    }))), timeMs);
-    worker.on('message', (msg: SandboxReply | SandboxProgress) => {
-      if ('progress' in msg) {
-        current = msg.progress;
-        return;
-      }
-      finish(() => {
-        if (msg.ok) resolve(msg);
-        else reject(reviveError(msg.error));
-      });
+    const timer = setTimeout(() => finish(() => reject(opts.timeout())), opts.timeMs);
+    worker.on('message', (msg: M) => {
+      const r = opts.onMessage(msg);
+      if (r) finish(() => ('error' in r ? reject(r.error) : resolve(r.value)));
     });
-    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, current, memMb))));
-    worker.once('exit', (code) => finish(() => reject(new Error(`${current}: the decode sandbox worker exited (code ${code}) without a reply`))));
+    worker.once('error', (err: Error) => finish(() => reject(sandboxFailure(err, opts.name(), opts.memMb))));
+    worker.once('exit', (code) => finish(() => reject(new Error(`${opts.name()}: the decode sandbox worker exited (code ${code}) without a reply`))));
   });
 }
