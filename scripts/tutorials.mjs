@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * Runs the tutorials in docs/tutorials/ and checks (or updates) every figure and number in them.
+ *
+ *   node scripts/tutorials.mjs --check [--work DIR] [--only NAME]   (the test runs this: exit 1 on any mismatch)
+ *   node scripts/tutorials.mjs --update [--work DIR] [--only NAME]  (rewrites the numbers, remakes the figures)
+ *
+ * Markers in the Markdown (invisible when rendered):
+ *   <!-- run -->            before a ```sh block: every line starting with `s2change ` is run (as
+ *                           `node dist/cli/main.js …`) in the work folder, with $S2CHANGE_DATA = the sample data
+ *                           (default ../shared/data) and an empty model cache; `--overwrite` is added to detect.
+ *   <!-- figure: PATH -->   before an image line `![…](figures/NAME.png)`: PATH (relative to the work folder) is the
+ *                           output the commands made; --update copies it to docs/tutorials/figures/NAME.png,
+ *                           --check remakes it and checks it exists and is a PNG of the same size as the committed one.
+ *   <!--= FILE PATH D -->N  the number N must equal the value at PATH in the JSON FILE (relative to the work
+ *                           folder), rounded to D decimals. PATH: dot-separated keys, `[key=value]` picks an array
+ *                           element, `sum(key)` sums a key over an array. --update rewrites N.
+ * Tutorials run in file order and share the work folder, so a later block may read an earlier block's outputs.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIR = path.join(REPO, 'docs', 'tutorials');
+const FIG = path.join(DIR, 'figures');
+const CLI = path.join(REPO, 'dist', 'cli', 'main.js');
+const args = process.argv.slice(2);
+const mode = args.includes('--update') ? 'update' : 'check';
+const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const work = path.resolve(opt('--work') ?? mkdtempSync(path.join(os.tmpdir(), 's2change-tutorials-')));
+const only = opt('--only');
+const DATA = process.env.S2CHANGE_DATA ?? path.resolve(REPO, '..', 'shared', 'data');
+mkdirSync(work, { recursive: true });
+
+const env = { ...process.env, S2CHANGE_DATA: DATA, S2CHANGE_CACHE: path.join(work, '.no-model-cache') };
+const problems = [];
+
+/** Split a shell line into words (double and single quotes; no expansions but $S2CHANGE_DATA). */
+function words(line) {
+  const out = [];
+  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
+  let m;
+  while ((m = re.exec(line))) out.push((m[1] ?? m[2] ?? m[3]).replace(/\$S2CHANGE_DATA|\$\{S2CHANGE_DATA\}/g, DATA));
+  return out;
+}
+
+function runBlock(block, file) {
+  const lines = block.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  let joined = [];
+  for (const l of lines) {
+    if (joined.length && joined.at(-1).endsWith('\\')) joined[joined.length - 1] = `${joined.at(-1).slice(0, -1)} ${l}`;
+    else joined.push(l);
+  }
+  for (const line of joined) {
+    const w = words(line.replace(/\s+#.*$/, ''));
+    if (w[0] !== 's2change') continue;
+    const argv = w.slice(1);
+    if (argv[0] === 'detect' && !argv.includes('--overwrite')) argv.push('--overwrite');
+    if (argv[0] === 'view') continue; // interactive: the viewer's screenshot comes from its own browser test
+    process.stderr.write(`[${path.basename(file)}] s2change ${argv.join(' ')}\n`);
+    try {
+      execFileSync(process.execPath, [CLI, ...argv], { cwd: work, env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+    } catch (err) {
+      // a command the tutorial shows failing on purpose is marked "# fails" in the text
+      if (/#\s*fails/.test(line)) continue;
+      problems.push(`${path.basename(file)}: command failed: s2change ${argv.join(' ')}\n${String(err.stderr ?? err.message).slice(0, 2000)}`);
+    }
+  }
+}
+
+function lookup(json, p) {
+  let v = json;
+  for (const part of p.split('.')) {
+    if (v === undefined || v === null) return undefined;
+    const sum = /^sum\((\w+)\)$/.exec(part);
+    const pick = /^(\w*)\[(\w+)=([^\]]+)\]$/.exec(part);
+    if (sum) v = v.reduce((s, e) => s + Number(e[sum[1]] ?? 0), 0);
+    else if (pick) {
+      const arr = pick[1] ? v[pick[1]] : v;
+      v = Array.isArray(arr) ? arr.find((e) => String(e[pick[2]]) === pick[3]) : undefined;
+    } else v = v[part];
+  }
+  return v;
+}
+
+function pngSize(file) {
+  const b = readFileSync(file);
+  if (b.length < 24 || b.readUInt32BE(12) !== 0x49484452) return null; // IHDR
+  return [b.readUInt32BE(16), b.readUInt32BE(20)];
+}
+
+const files = readdirSync(DIR).filter((f) => f.endsWith('.md') && f !== 'README.md' && (!only || f.startsWith(only))).sort();
+mkdirSync(FIG, { recursive: true });
+for (const name of files) {
+  const file = path.join(DIR, name);
+  let text = readFileSync(file, 'utf8');
+  // 1. run the commands, in order
+  for (const m of text.matchAll(/<!-- run -->\s*\n```(?:sh|bash)?\n([\s\S]*?)```/g)) runBlock(m[1], file);
+  // 2. figures
+  for (const m of text.matchAll(/<!-- figure: (\S+) -->\s*\n!\[[^\]]*\]\(figures\/([^)]+)\)/g)) {
+    const made = path.join(work, m[1]);
+    const committed = path.join(FIG, m[2]);
+    if (!existsSync(made)) { problems.push(`${name}: the commands did not make ${m[1]} (figure ${m[2]})`); continue; }
+    if (mode === 'update') copyFileSync(made, committed);
+    else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
+    else if (JSON.stringify(pngSize(made)) !== JSON.stringify(pngSize(committed))) {
+      problems.push(`${name}: figure ${m[2]} remade at ${pngSize(made)} px, committed ${pngSize(committed)} px (run --update)`);
+    }
+  }
+  // 3. numbers
+  text = text.replace(/<!--= (\S+) (\S+) (\d+) -->(\*{0,2})(-?[\d,]*\.?\d+|\?)(\*{0,2})/g, (all, jf, jp, digits, pre, num, post) => {
+    const f = path.join(work, jf);
+    if (!existsSync(f)) { problems.push(`${name}: ${jf} was not made (number for ${jp})`); return all; }
+    const v = lookup(JSON.parse(readFileSync(f, 'utf8')), jp);
+    if (typeof v !== 'number' || !Number.isFinite(v)) { problems.push(`${name}: ${jf} ${jp} is not a number (${JSON.stringify(v)})`); return all; }
+    const want = v.toFixed(Number(digits));
+    if (mode === 'update') return `<!--= ${jf} ${jp} ${digits} -->${pre}${want}${post}`;
+    if (num.replace(/,/g, '') !== want) problems.push(`${name}: the text says ${num} for ${jf} ${jp}, the run gives ${want}`);
+    return all;
+  });
+  if (mode === 'update') writeFileSync(file, text);
+}
+
+if (problems.length) {
+  process.stderr.write(`\n${problems.length} problem(s) in the tutorials:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
+  process.exit(1);
+}
+process.stderr.write(`tutorials ${mode === 'update' ? 'updated' : 'checked'}: ${files.join(', ')} (work folder ${work})\n`);
