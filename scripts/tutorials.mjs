@@ -9,19 +9,29 @@
  *   <!-- run -->            before a ```sh block: every line starting with `s2change ` is run (as
  *                           `node dist/cli/main.js …`) in the work folder, with $S2CHANGE_DATA = the sample data
  *                           (default ../shared/data) and an empty model cache; `--overwrite` is added to detect.
+ *                           `> FILE` at the end of a line writes the command's stdout to FILE in the work folder
+ *                           (e.g. `s2change eval … --json > fire/eval.json`); a line ending in `# fails` may fail.
+ *                           `view` lines are not run (interactive).
  *   <!-- figure: PATH -->   before an image line `![…](figures/NAME.png)`: PATH (relative to the work folder) is the
- *                           output the commands made; --update copies it to docs/tutorials/figures/NAME.png,
+ *                           output the commands made; --update copies it to docs/tutorials/figures/NAME.png
+ *                           (re-encoded as a palette PNG of at most 256 colours, to keep the repository small),
  *                           --check remakes it and checks it exists and is a PNG of the same size as the committed one.
+ *   <!-- histogram: SUMMARY -->  before an image line `![…](figures/NAME.png)`: draws the index histogram of the
+ *                           run's SUMMARY (summary.json `indexHistogram`: bins, thresholds, class rules; the same
+ *                           drawing as report.html, from dist/report/report-svg.js) as SVG, renders it to PNG with
+ *                           sharp into the work folder; --update copies it to figures/NAME.png, --check compares sizes.
  *   <!--= FILE PATH D -->N  the number N must equal the value at PATH in the JSON FILE (relative to the work
  *                           folder), rounded to D decimals. PATH: dot-separated keys, `[key=value]` picks an array
- *                           element, `sum(key)` sums a key over an array. --update rewrites N.
+ *                           element, `[key=a|b|c]` keeps the elements whose key is one of those values (an
+ *                           array), `sum(key)` sums a key over an array: `areas[value=1|2|3|4].sum(hectares)`. --update rewrites N.
  * Tutorials run in file order and share the work folder, so a later block may read an earlier block's outputs.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import sharp from 'sharp';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = path.join(REPO, 'docs', 'tutorials');
@@ -57,12 +67,16 @@ function runBlock(block, file) {
   for (const line of joined) {
     const w = words(line.replace(/\s+#.*$/, ''));
     if (w[0] !== 's2change') continue;
+    let stdoutFile;
+    const gt = w.indexOf('>');
+    if (gt >= 0) { stdoutFile = w[gt + 1]; w.splice(gt); }
     const argv = w.slice(1);
     if (argv[0] === 'detect' && !argv.includes('--overwrite')) argv.push('--overwrite');
     if (argv[0] === 'view') continue; // interactive: the viewer's screenshot comes from its own browser test
     process.stderr.write(`[${path.basename(file)}] s2change ${argv.join(' ')}\n`);
     try {
-      execFileSync(process.execPath, [CLI, ...argv], { cwd: work, env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+      const out = execFileSync(process.execPath, [CLI, ...argv], { cwd: work, env, stdio: ['ignore', stdoutFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+      if (stdoutFile) writeFileSync(path.join(work, stdoutFile), out);
     } catch (err) {
       // a command the tutorial shows failing on purpose is marked "# fails" in the text
       if (/#\s*fails/.test(line)) continue;
@@ -80,7 +94,10 @@ function lookup(json, p) {
     if (sum) v = v.reduce((s, e) => s + Number(e[sum[1]] ?? 0), 0);
     else if (pick) {
       const arr = pick[1] ? v[pick[1]] : v;
-      v = Array.isArray(arr) ? arr.find((e) => String(e[pick[2]]) === pick[3]) : undefined;
+      const wanted = pick[3].split('|');
+      if (!Array.isArray(arr)) v = undefined;
+      else if (wanted.length > 1) v = arr.filter((e) => wanted.includes(String(e[pick[2]])));
+      else v = arr.find((e) => String(e[pick[2]]) === pick[3]);
     } else v = v[part];
   }
   return v;
@@ -90,6 +107,20 @@ function pngSize(file) {
   const b = readFileSync(file);
   if (b.length < 24 || b.readUInt32BE(12) !== 0x49484452) return null; // IHDR
   return [b.readUInt32BE(16), b.readUInt32BE(20)];
+}
+
+const { histogramSvg } = await import(pathToFileURL(path.join(REPO, 'dist', 'report', 'report-svg.js')).href);
+
+/** Draw the index histogram of a run's summary.json as a PNG (white background, 720×250 drawn at 1.5×). */
+async function histogramPng(summaryFile, pngFile) {
+  const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+  const h = summary.indexHistogram;
+  if (!h) throw new Error(`${summaryFile} has no indexHistogram`);
+  const colours = Object.fromEntries((summary.classes ?? []).map((c) => [c.value, c.colour]));
+  const svg = histogramSvg(h, colours);
+  if (!svg) throw new Error(`${summaryFile}: the index histogram is empty`);
+  const sized = svg.replace('<svg ', '<svg width="1080" height="375" ').replace(/(<svg[^>]*>)/, '$1<rect width="100%" height="100%" fill="#fff"/>');
+  await sharp(Buffer.from(sized)).png({ palette: true }).toFile(pngFile);
 }
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.md') && f !== 'README.md' && (!only || f.startsWith(only))).sort();
@@ -104,7 +135,19 @@ for (const name of files) {
     const made = path.join(work, m[1]);
     const committed = path.join(FIG, m[2]);
     if (!existsSync(made)) { problems.push(`${name}: the commands did not make ${m[1]} (figure ${m[2]})`); continue; }
-    if (mode === 'update') copyFileSync(made, committed);
+    if (mode === 'update') await sharp(made).png({ palette: true, compressionLevel: 9 }).toFile(committed);
+    else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
+    else if (JSON.stringify(pngSize(made)) !== JSON.stringify(pngSize(committed))) {
+      problems.push(`${name}: figure ${m[2]} remade at ${pngSize(made)} px, committed ${pngSize(committed)} px (run --update)`);
+    }
+  }
+  for (const m of text.matchAll(/<!-- histogram: (\S+) -->\s*\n!\[[^\]]*\]\(figures\/([^)]+)\)/g)) {
+    const summaryFile = path.join(work, m[1]);
+    const made = path.join(work, `histogram-${m[2]}`);
+    const committed = path.join(FIG, m[2]);
+    if (!existsSync(summaryFile)) { problems.push(`${name}: the commands did not make ${m[1]} (histogram ${m[2]})`); continue; }
+    try { await histogramPng(summaryFile, made); } catch (err) { problems.push(`${name}: histogram ${m[2]}: ${err.message}`); continue; }
+    if (mode === 'update') await sharp(made).toFile(committed);
     else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
     else if (JSON.stringify(pngSize(made)) !== JSON.stringify(pngSize(committed))) {
       problems.push(`${name}: figure ${m[2]} remade at ${pngSize(made)} px, committed ${pngSize(committed)} px (run --update)`);
