@@ -14,7 +14,8 @@
  *                           `view` lines are not run (interactive).
  *   <!-- figure: PATH -->   before an image line `![…](figures/NAME.png)`: PATH (relative to the work folder) is the
  *                           output the commands made; --update copies it to docs/tutorials/figures/NAME.png
- *                           (re-encoded as a palette PNG of at most 256 colours, to keep the repository small),
+ *                           (shrunk to fit 400 × 400 px, nearest neighbour so class colours stay pure, to keep the
+ *                           repository small; smaller quicklooks are copied at their own size),
  *                           --check remakes it and checks it exists and is a PNG of the same size as the committed one.
  *   <!-- histogram: SUMMARY -->  before an image line `![…](figures/NAME.png)`: draws the index histogram of the
  *                           run's SUMMARY (summary.json `indexHistogram`: bins, thresholds, class rules; the same
@@ -42,6 +43,7 @@ const mode = args.includes('--update') ? 'update' : 'check';
 const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const work = path.resolve(opt('--work') ?? mkdtempSync(path.join(os.tmpdir(), 's2change-tutorials-')));
 const only = opt('--only');
+const FIGURE_MAX = 400; // px: the longest side of a committed quicklook figure
 const DATA = process.env.S2CHANGE_DATA ?? path.resolve(REPO, '..', 'shared', 'data');
 mkdirSync(work, { recursive: true });
 
@@ -120,7 +122,7 @@ async function histogramPng(summaryFile, pngFile) {
   const svg = histogramSvg(h, colours);
   if (!svg) throw new Error(`${summaryFile}: the index histogram is empty`);
   const sized = svg.replace('<svg ', '<svg width="1080" height="375" ').replace(/(<svg[^>]*>)/, '$1<rect width="100%" height="100%" fill="#fff"/>');
-  await sharp(Buffer.from(sized)).png({ palette: true }).toFile(pngFile);
+  await sharp(Buffer.from(sized)).png({ compressionLevel: 9 }).toFile(pngFile);
 }
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.md') && f !== 'README.md' && (!only || f.startsWith(only))).sort();
@@ -135,10 +137,13 @@ for (const name of files) {
     const made = path.join(work, m[1]);
     const committed = path.join(FIG, m[2]);
     if (!existsSync(made)) { problems.push(`${name}: the commands did not make ${m[1]} (figure ${m[2]})`); continue; }
-    if (mode === 'update') await sharp(made).png({ palette: true, compressionLevel: 9 }).toFile(committed);
+    const shrunk = path.join(work, `figure-${m[2]}`);
+    await sharp(made).resize({ width: FIGURE_MAX, height: FIGURE_MAX, fit: 'inside', withoutEnlargement: true, kernel: 'nearest' })
+      .png({ compressionLevel: 9 }).toFile(shrunk);
+    if (mode === 'update') await sharp(shrunk).toFile(committed);
     else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
-    else if (JSON.stringify(pngSize(made)) !== JSON.stringify(pngSize(committed))) {
-      problems.push(`${name}: figure ${m[2]} remade at ${pngSize(made)} px, committed ${pngSize(committed)} px (run --update)`);
+    else if (JSON.stringify(pngSize(shrunk)) !== JSON.stringify(pngSize(committed))) {
+      problems.push(`${name}: figure ${m[2]} remade at ${pngSize(shrunk)} px, committed ${pngSize(committed)} px (run --update)`);
     }
   }
   for (const m of text.matchAll(/<!-- histogram: (\S+) -->\s*\n!\[[^\]]*\]\(figures\/([^)]+)\)/g)) {
@@ -147,7 +152,7 @@ for (const name of files) {
     const committed = path.join(FIG, m[2]);
     if (!existsSync(summaryFile)) { problems.push(`${name}: the commands did not make ${m[1]} (histogram ${m[2]})`); continue; }
     try { await histogramPng(summaryFile, made); } catch (err) { problems.push(`${name}: histogram ${m[2]}: ${err.message}`); continue; }
-    if (mode === 'update') await sharp(made).toFile(committed);
+    if (mode === 'update') writeFileSync(committed, readFileSync(made));
     else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
     else if (JSON.stringify(pngSize(made)) !== JSON.stringify(pngSize(committed))) {
       problems.push(`${name}: figure ${m[2]} remade at ${pngSize(made)} px, committed ${pngSize(committed)} px (run --update)`);
