@@ -14,8 +14,8 @@
  *                           `view` lines are not run (interactive).
  *   <!-- figure: PATH -->   before an image line `![…](figures/NAME.png)`: PATH (relative to the work folder) is the
  *                           output the commands made; --update copies it to docs/tutorials/figures/NAME.png
- *                           (shrunk to fit 400 × 400 px, nearest neighbour so class colours stay pure, to keep the
- *                           repository small; smaller quicklooks are copied at their own size),
+ *                           (shrunk to fit 400 × 400 px, nearest neighbour so class colours stay pure, and written as
+ *                           a palette PNG, to keep the repository small; smaller quicklooks keep their size),
  *                           --check remakes it and checks it exists and is a PNG of the same size as the committed one.
  *   <!-- histogram: SUMMARY -->  before an image line `![…](figures/NAME.png)`: draws the index histogram of the
  *                           run's SUMMARY (summary.json `indexHistogram`: bins, thresholds, class rules; the same
@@ -139,8 +139,8 @@ for (const name of files) {
     if (!existsSync(made)) { problems.push(`${name}: the commands did not make ${m[1]} (figure ${m[2]})`); continue; }
     const shrunk = path.join(work, `figure-${m[2]}`);
     await sharp(made).resize({ width: FIGURE_MAX, height: FIGURE_MAX, fit: 'inside', withoutEnlargement: true, kernel: 'nearest' })
-      .png({ compressionLevel: 9 }).toFile(shrunk);
-    if (mode === 'update') await sharp(shrunk).toFile(committed);
+      .png({ palette: true, effort: 10 }).toFile(shrunk);
+    if (mode === 'update') writeFileSync(committed, readFileSync(shrunk));
     else if (!existsSync(committed)) problems.push(`${name}: figure ${m[2]} is not committed (run --update)`);
     else if (JSON.stringify(pngSize(shrunk)) !== JSON.stringify(pngSize(committed))) {
       problems.push(`${name}: figure ${m[2]} remade at ${pngSize(shrunk)} px, committed ${pngSize(committed)} px (run --update)`);
