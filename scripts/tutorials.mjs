@@ -4,6 +4,7 @@
  *
  *   node scripts/tutorials.mjs --check [--work DIR] [--only NAME]   (the test runs this: exit 1 on any mismatch)
  *   node scripts/tutorials.mjs --update [--work DIR] [--only NAME]  (rewrites the numbers, remakes the figures)
+ *   --dir DIR: the tutorials folder (default docs/tutorials; the test points it at a tampered copy)
  *
  * Markers in the Markdown (invisible when rendered):
  *   <!-- run -->            before a ```sh block: every line starting with `s2change ` is run (as
@@ -25,9 +26,11 @@
  *                           folder), rounded to D decimals. PATH: dot-separated keys, `[key=value]` picks an array
  *                           element, `[key=a|b|c]` keeps the elements whose key is one of those values (an
  *                           array), `sum(key)` sums a key over an array: `areas[value=1|2|3|4].sum(hectares)`. --update rewrites N.
- * Tutorials run in file order and share the work folder, so a later block may read an earlier block's outputs.
+ * Within a tutorial the blocks run in order and a later block may read an earlier block's outputs; the tutorials
+ * themselves run two at a time in one shared work folder, so each must name its own output folders and files.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,15 +38,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIR = path.join(REPO, 'docs', 'tutorials');
-const FIG = path.join(DIR, 'figures');
 const CLI = path.join(REPO, 'dist', 'cli', 'main.js');
 const args = process.argv.slice(2);
 const mode = args.includes('--update') ? 'update' : 'check';
 const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const DIR = path.resolve(opt('--dir') ?? path.join(REPO, 'docs', 'tutorials'));
+const FIG = path.join(DIR, 'figures');
 const work = path.resolve(opt('--work') ?? mkdtempSync(path.join(os.tmpdir(), 's2change-tutorials-')));
 const only = opt('--only');
 const FIGURE_MAX = 400; // px: the longest side of a committed quicklook figure
+const run = promisify(execFile);
 const DATA = process.env.S2CHANGE_DATA ?? path.resolve(REPO, '..', 'shared', 'data');
 mkdirSync(work, { recursive: true });
 
@@ -59,7 +63,7 @@ function words(line) {
   return out;
 }
 
-function runBlock(block, file) {
+async function runBlock(block, file) {
   const lines = block.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   let joined = [];
   for (const l of lines) {
@@ -77,7 +81,7 @@ function runBlock(block, file) {
     if (argv[0] === 'view') continue; // interactive: the viewer's screenshot comes from its own browser test
     process.stderr.write(`[${path.basename(file)}] s2change ${argv.join(' ')}\n`);
     try {
-      const out = execFileSync(process.execPath, [CLI, ...argv], { cwd: work, env, stdio: ['ignore', stdoutFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+      const { stdout: out } = await run(process.execPath, [CLI, ...argv], { cwd: work, env, maxBuffer: 64 << 20, encoding: 'buffer' });
       if (stdoutFile) writeFileSync(path.join(work, stdoutFile), out);
     } catch (err) {
       // a command the tutorial shows failing on purpose is marked "# fails" in the text
@@ -127,11 +131,18 @@ async function histogramPng(summaryFile, pngFile) {
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.md') && f !== 'README.md' && (!only || f.startsWith(only))).sort();
 mkdirSync(FIG, { recursive: true });
+// 1. run each tutorial's commands in order, two tutorials at a time
+const queue = [...files];
+async function runner() {
+  for (let name = queue.shift(); name; name = queue.shift()) {
+    const file = path.join(DIR, name);
+    for (const m of readFileSync(file, 'utf8').matchAll(/<!-- run -->\s*\n```(?:sh|bash)?\n([\s\S]*?)```/g)) await runBlock(m[1], file);
+  }
+}
+await Promise.all([runner(), runner()]);
 for (const name of files) {
   const file = path.join(DIR, name);
   let text = readFileSync(file, 'utf8');
-  // 1. run the commands, in order
-  for (const m of text.matchAll(/<!-- run -->\s*\n```(?:sh|bash)?\n([\s\S]*?)```/g)) runBlock(m[1], file);
   // 2. figures
   for (const m of text.matchAll(/<!-- figure: (\S+) -->\s*\n!\[[^\]]*\]\(figures\/([^)]+)\)/g)) {
     const made = path.join(work, m[1]);
