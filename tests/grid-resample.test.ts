@@ -185,5 +185,26 @@ describe('planes (ndarray views)', () => {
     expect(isContiguous(w)).toBe(false);
     expect([...contiguous(w).data]).toEqual([7, 8, 12, 13]);
     expect(contiguous(p)).toBe(p);
+    // full-width row bands are contiguous views whose data is the whole plane: .data must hold only their pixels
+    expect([...contiguous(p.hi(2, 5)).data]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...contiguous(p.lo(2, 0)).data]).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  });
+
+  it('readOnGrid on a target at the top edge of a band returns exactly the target (a --bbox reaching the edge)', async () => {
+    const { readOnGrid } = await import('../src/pipeline/align.js');
+    const { windowGrid } = await import('../src/raster/grid.js');
+    const grid = { crs: { epsg: 32629 }, transform: [500000, 10, 0, 4200000, 0, -10] as const, width: 6, height: 10 };
+    const data = Float32Array.from({ length: 60 }, (_, i) => i);
+    const ref = {
+      grid, kind: 'reflectance', radiometry: { scale: 1, offset: 0, nodata: null },
+      readStored: async (w: { x: number; y: number; width: number; height: number }) => {
+        const out = new Float32Array(w.width * w.height);
+        for (let r = 0; r < w.height; r++) for (let c = 0; c < w.width; c++) out[r * w.width + c] = data[(w.y + r) * 6 + w.x + c]!;
+        return out;
+      },
+    } as never;
+    const target = windowGrid(grid, { x: 0, y: 0, width: 6, height: 3 }); // the read window gets 2 margin rows below only
+    const v = await readOnGrid(ref, target);
+    expect(Array.from(v)).toEqual(Array.from(data.subarray(0, 18)));
   });
 });

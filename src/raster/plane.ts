@@ -31,10 +31,17 @@ export function isContiguous(a: NdArray): boolean {
   return a.stride[1] === 1 && a.stride[0] === a.shape[1];
 }
 
-/** A contiguous copy of a view (or the view itself when it already is contiguous and starts at 0). */
+/**
+ * A contiguous copy of a view, or the view itself when it already is contiguous, starts at 0 and its data holds
+ * exactly its pixels. A view of the first rows of a plane is contiguous but its data is the whole plane: it gets a
+ * subarray of exactly width × height values (no copy), so `.data` never carries rows outside the view.
+ */
 export function contiguous<T extends Float32Array | Uint8Array>(a: NdArray<T>): NdArray<T> {
-  if (isContiguous(a) && a.offset === 0) return a;
   const { width, height } = shapeOf(a);
+  if (isContiguous(a)) {
+    if (a.offset === 0 && a.data.length === width * height) return a;
+    return ndarray(a.data.subarray(a.offset, a.offset + width * height) as T, [height, width]);
+  }
   const Ctor = a.data.constructor as { new (n: number): T };
   const out = new Ctor(width * height);
   const [s0, s1] = a.stride as [number, number];
