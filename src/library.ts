@@ -51,6 +51,8 @@ export interface DetectInput {
   offset?: number;
   /** Grow the SCL cloud/shadow mask by this many pixels (default 2). */
   cloudBuffer?: number;
+  /** Co-register the after date onto the before date by phase correlation (default true, as the CLI). */
+  coregister?: boolean;
   /** Write the outputs (change.tif, the index, PNGs, change.geojson, report.html, summary.json) into this folder. */
   out?: string;
   /** Replace earlier outputs in `out`. */
@@ -96,7 +98,7 @@ export async function detect(input: DetectInput): Promise<DetectRun> {
   const common = {
     before: input.before, after: input.after, preset: input.preset, bbox: toBounds(input.bbox),
     bands: input.bands, beforeBands: input.beforeBands, afterBands: input.afterBands, beforeScl: input.beforeScl, afterScl: input.afterScl,
-    method: input.method, threshold: input.threshold, minAreaHa: input.minArea ?? 0, cloudBuffer: input.cloudBuffer,
+    method: input.method, threshold: input.threshold, minAreaHa: input.minArea ?? 0, cloudBuffer: input.cloudBuffer, coregister: input.coregister,
     scene: input.scale !== undefined || input.offset !== undefined ? { scale: input.scale, offset: input.offset } : undefined,
     log: input.log ?? (() => undefined),
   };
