@@ -81,6 +81,8 @@ export interface DetectRun {
   validPixels: number;
   warnings: string[];
   bandsUsed: string[];
+  /** The after date's shift onto the before date (pixels, metres, confidence), applied or skipped and why. */
+  coregistration: DetectResult['coregistration'];
   /** The run's summary.json, when `out` was given. */
   summary?: RunSummary;
 }
@@ -123,7 +125,7 @@ function facts(r: DetectResult): DetectRun {
     index: main ? { name: main.name, description: main.description, values: main.values } : null,
     products: r.result.products,
     classNames: r.preset.classes.map((c) => ({ value: c.value, name: c.name })),
-    validPixels: r.validPixels, warnings: r.warnings, bandsUsed: r.bandsUsed,
+    validPixels: r.validPixels, warnings: r.warnings, bandsUsed: r.bandsUsed, coregistration: r.coregistration,
   };
 }
 
