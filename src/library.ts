@@ -51,6 +51,8 @@ export interface DetectInput {
   offset?: number;
   /** Grow the SCL cloud/shadow mask by this many pixels (default 2). */
   cloudBuffer?: number;
+  /** Co-register the after date onto the before date by phase correlation (default true, as the CLI). */
+  coregister?: boolean;
   /** Write the outputs (change.tif, the index, PNGs, change.geojson, report.html, summary.json) into this folder. */
   out?: string;
   /** Replace earlier outputs in `out`. */
@@ -79,6 +81,8 @@ export interface DetectRun {
   validPixels: number;
   warnings: string[];
   bandsUsed: string[];
+  /** The after date's shift onto the before date (pixels, metres, confidence), applied or skipped and why. */
+  coregistration: DetectResult['coregistration'];
   /** The run's summary.json, when `out` was given. */
   summary?: RunSummary;
 }
@@ -96,7 +100,7 @@ export async function detect(input: DetectInput): Promise<DetectRun> {
   const common = {
     before: input.before, after: input.after, preset: input.preset, bbox: toBounds(input.bbox),
     bands: input.bands, beforeBands: input.beforeBands, afterBands: input.afterBands, beforeScl: input.beforeScl, afterScl: input.afterScl,
-    method: input.method, threshold: input.threshold, minAreaHa: input.minArea ?? 0, cloudBuffer: input.cloudBuffer,
+    method: input.method, threshold: input.threshold, minAreaHa: input.minArea ?? 0, cloudBuffer: input.cloudBuffer, coregister: input.coregister,
     scene: input.scale !== undefined || input.offset !== undefined ? { scale: input.scale, offset: input.offset } : undefined,
     log: input.log ?? (() => undefined),
   };
@@ -121,7 +125,7 @@ function facts(r: DetectResult): DetectRun {
     index: main ? { name: main.name, description: main.description, values: main.values } : null,
     products: r.result.products,
     classNames: r.preset.classes.map((c) => ({ value: c.value, name: c.name })),
-    validPixels: r.validPixels, warnings: r.warnings, bandsUsed: r.bandsUsed,
+    validPixels: r.validPixels, warnings: r.warnings, bandsUsed: r.bandsUsed, coregistration: r.coregistration,
   };
 }
 
