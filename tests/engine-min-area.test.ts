@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import { blockWindows, cutWindow } from './helpers/blocks.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../src/change/sampling.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
@@ -29,13 +30,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The block-wise filter over a `w` x `h` raster cut into `bw` x `bh` blocks (row-major, edge blocks smaller). */
 function blockwise(classes: Uint8Array, w: number, h: number, bw: number, bh: number, mmu: BlockMinArea) {
-  const windows: Window[] = [];
-  for (let y = 0; y < h; y += bh) for (let x = 0; x < w; x += bw) windows.push({ x, y, width: Math.min(bw, w - x), height: Math.min(bh, h - y) });
-  const cut = (win: Window) => {
-    const out = new Uint8Array(win.width * win.height);
-    for (let y = 0; y < win.height; y++) out.set(classes.subarray((win.y + y) * w + win.x, (win.y + y) * w + win.x + win.width), y * win.width);
-    return out;
-  };
+  const windows = blockWindows(w, h, bw, bh);
+  const cut = (win: Window) => cutWindow(classes, w, win);
   // Blocks handed to the merge in a shuffled order: the result must not depend on it.
   const order = windows.map((_, i) => i).sort((a, b) => ((a * 7919) % 13) - ((b * 7919) % 13) || a - b);
   const edges = order.map((i) => summarizeBlock(cut(windows[i]!), windows[i]!, mmu));

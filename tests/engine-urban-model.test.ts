@@ -19,6 +19,7 @@ import { growWindow } from '../src/engine/plan.js';
 import { detectBlocks, type BlockDetectOptions } from '../src/engine/detect-blocks.js';
 import { detect } from '../src/pipeline/detect.js';
 import { filterBlock, mergeBlockEdges, summarizeBlock, type BlockMinArea } from '../src/raster/block-components.js';
+import { blockWindows, cutWindow } from './helpers/blocks.js';
 import { removeSmallComponents } from '../src/raster/components.js';
 import type { Grid, Window } from '../src/raster/grid.js';
 import { expectSameFloats, expectSameInts, readAllLevels } from './helpers/synthetic.js';
@@ -102,13 +103,8 @@ describe('block-wise minimum object size (minPixels) equals removeSmallComponent
         // Oracle: the whole-array path's order — the model's minimum object size, then --min-area.
         const first = removeSmallComponents(classes, w, h, { minPixels });
         const truth = removeSmallComponents(first.classes, w, h, { minAreaM2, rowAreaM2: () => 100 });
-        const windows: Window[] = [];
-        for (let y = 0; y < h; y += bh) for (let x = 0; x < w; x += bw) windows.push({ x, y, width: Math.min(bw, w - x), height: Math.min(bh, h - y) });
-        const cut = (win: Window) => {
-          const out = new Uint8Array(win.width * win.height);
-          for (let y = 0; y < win.height; y++) out.set(classes.subarray((win.y + y) * w + win.x, (win.y + y) * w + win.x + win.width), y * win.width);
-          return out;
-        };
+        const windows = blockWindows(w, h, bw, bh);
+        const cut = (win: Window) => cutWindow(classes, w, win);
         const decision = mergeBlockEdges(windows.map((win) => summarizeBlock(cut(win), win, mmu)), mmu);
         const out = new Uint8Array(w * h);
         let byArea = 0;

@@ -22,6 +22,7 @@ import { readLabelRaster, readPrediction } from '../src/pipeline/evaluate.js';
 import { openScene } from '../src/io/scene.js';
 import { openTiffFile } from '../src/io/tiff/index.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { rejection } from './helpers/rejection.js';
 
 const CLI = path.resolve('dist/cli/main.js');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 's2change-hangs-'));
@@ -32,15 +33,6 @@ function fifo(name: string): string {
   const r = spawnSync('mkfifo', [p]);
   if (r.status !== 0) throw new Error(`mkfifo failed: ${r.stderr}`);
   return p;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Run the compiled CLI; resolves with exit code, signal, stderr and the elapsed time. */

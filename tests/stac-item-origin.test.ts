@@ -26,6 +26,7 @@ import { checkUrl, metadataRange } from '../src/io/url-policy.js';
 import { normalizeItem } from '../src/io/stac-search.js';
 import { measureClearFraction } from '../src/pipeline/discover.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { rejection } from './helpers/rejection.js';
 
 const FAST = { allowPrivateNetwork: true, retryBaseMs: 5, timeoutMs: 2000, retries: 0 };
 const SECRET_TEXT = 'root:x:0:0:TOPSECRET-7f3a:/root:/bin/bash\n';
@@ -43,15 +44,6 @@ function item(red: string, nir = red): Record<string, unknown> {
     links: [],
     assets: { red: { href: red, type: 'image/tiff; application=geotiff' }, nir: { href: nir, type: 'image/tiff; application=geotiff' } },
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** No byte of the secret file (as text or as hex) in the message. */
