@@ -12,9 +12,10 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import { NetworkError, UsageError } from '../errors.js';
 import type { BatchJob } from './jobs.js';
-import { isJobDone, runJob, summaryFacts, TRANSIENT_CODES, type JobResult } from './run-job.js';
+import { isJobDone, readSummary, runJob, summaryFacts, TRANSIENT_CODES, type JobResult } from './run-job.js';
 
 export const QUEUE_NAME = 's2change-detect';
 
@@ -102,7 +103,7 @@ export async function runQueuedBatch(jobs: readonly BatchJob[], opts: QueueBatch
       const queueId = opts.force ? `${job.hash}-${Date.now()}` : job.hash;
       queueIds.push(queueId);
       if (!opts.force && (await isJobDone(opts.outRoot, job))) {
-        results[i] = { id: job.id, preset: String(job.options.preset), status: 'skipped', seconds: 0, ...summaryFacts(await readJobSummary(opts.outRoot, job.id)) };
+        results[i] = { id: job.id, preset: String(job.options.preset), status: 'skipped', seconds: 0, ...summaryFacts(await readSummary(path.join(opts.outRoot, job.id))) };
         opts.onResult(results[i]!);
         continue;
       }
@@ -139,16 +140,6 @@ export async function runQueuedBatch(jobs: readonly BatchJob[], opts: QueueBatch
     await queue.close();
   }
   return results as JobResult[];
-}
-
-async function readJobSummary(outRoot: string, id: string): Promise<Record<string, unknown> | null> {
-  const { readFile } = await import('node:fs/promises');
-  const path = await import('node:path');
-  try {
-    return JSON.parse(await readFile(path.join(outRoot, id, 'summary.json'), 'utf8')) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
 }
 
 export interface WorkerOptions {

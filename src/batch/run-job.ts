@@ -103,7 +103,8 @@ export function summaryFacts(summary: Record<string, unknown> | null): Pick<JobR
   };
 }
 
-async function readSummary(dir: string): Promise<Record<string, unknown> | null> {
+/** A finished job's summary.json, or null when it has none (or it does not parse). */
+export async function readSummary(dir: string): Promise<Record<string, unknown> | null> {
   try {
     return JSON.parse(await readFile(path.join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
   } catch {

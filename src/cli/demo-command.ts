@@ -149,13 +149,13 @@ function reportResults(results: DemoEventResult[], o: DemoFlags): void {
  */
 async function fetchDemo(events: SampleEvent[], o: DemoFlags, missing: S2ChangeError | null): Promise<void> {
   const { runCli } = await import('../batch/run-job.js');
-  const { userCacheDir } = await import('../io/cache-dir.js');
+  const { defaultRangeCacheDir } = await import('../io/range-cache.js');
   const { getPreset } = await import('../change/presets/index.js');
-  const cacheDir = o.cacheDir ?? path.join(userCacheDir(), 'ranges');
+  const cacheDir = o.cacheDir ?? defaultRangeCacheDir(); // the detect children's own default unless --cache-dir
   const net = [
     ...(o.stacApi ? ['--stac-api', o.stacApi] : []), ...(o.collection ? ['--collection', o.collection] : []),
     ...(o.allowPrivateNetwork ? ['--allow-private-network'] : []), ...(o.timeout ? ['--timeout', o.timeout] : []),
-    ...(o.maxFetchMb ? ['--max-fetch-mb', o.maxFetchMb] : []), ...(o.cache === false ? ['--no-cache'] : ['--cache-dir', cacheDir]),
+    ...(o.maxFetchMb ? ['--max-fetch-mb', o.maxFetchMb] : []), ...(o.cache === false ? ['--no-cache'] : o.cacheDir ? ['--cache-dir', o.cacheDir] : []),
   ];
   const why = missing ? 'the sample data folder was not found' : '--fetch';
   process.stderr.write(`s2change demo: ${why}; fetching each event's scenes from ${o.stacApi ?? 'Earth Search (https://earth-search.aws.element84.com/v1)'} `

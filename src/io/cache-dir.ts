@@ -1,6 +1,7 @@
 /**
  * s2change's folder in the user's cache: $S2CHANGE_CACHE, else $XDG_CACHE_HOME/s2change, else ~/.cache/s2change
- * (the XDG base directory rule). The learned urban model, the demo's fetched tiles and the bench's pairs live there.
+ * (the XDG base directory rule): where `detect --preset urban` looks for `urban-model.json`. (The HTTP range cache
+ * has its own default, `defaultRangeCacheDir` in range-cache.ts, and `--cache-dir`.)
  */
 import os from 'node:os';
 import path from 'node:path';

@@ -2,7 +2,7 @@
  * Which urban model a `detect --preset urban` run uses, and what it says about it:
  *
  * - `--model FILE` (an s2change urban model): the learned model, method 'learned';
- * - else `urban-model.json` in the cache directory ({@link urbanCacheDir}): the learned model, found automatically;
+ * - else `urban-model.json` in the cache directory ({@link userCacheDir}): the learned model, found automatically;
  * - else the best unsupervised method ({@link URBAN_UNSUPERVISED_METHOD}) with a note saying what accuracy to expect
  *   and how to train a model in one command.
  *
@@ -26,10 +26,6 @@ export const URBAN_MODEL_FILE = 'urban-model.json';
 export const TRAIN_URBAN_MODEL_COMMAND =
   's2change bench accuracy --dataset oscd --root ../shared/data/oscd --root ../shared/data/oscd-test --train urban-model.json';
 
-/** The cache directory: $S2CHANGE_CACHE, else $XDG_CACHE_HOME/s2change, else ~/.cache/s2change. */
-export function urbanCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return userCacheDir(env);
-}
 
 /** The learned model a run used, as summary.json names it. */
 export interface UrbanModelInfo {
@@ -114,7 +110,7 @@ export function isUrbanModelText(text: string): boolean {
  */
 export async function chooseUrbanModel(args: { method?: ChangeMethod; modelPath?: string; env?: NodeJS.ProcessEnv }): Promise<UrbanModelChoice> {
   const { method, modelPath } = args;
-  const cacheFile = path.join(urbanCacheDir(args.env), URBAN_MODEL_FILE);
+  const cacheFile = path.join(userCacheDir(args.env), URBAN_MODEL_FILE);
   if (modelPath !== undefined) {
     if (method !== undefined && method !== 'learned') {
       throw new UsageError('--model is the learned urban model; it does not combine with another method', {
